@@ -1,0 +1,1247 @@
+/*
+ * config: the YAML file (through cfg_tree) into struct sy_cfg, and the
+ * checks that need the whole picture (config_finish), which run after the
+ * command line has been applied.  Every error names where the value came
+ * from: "file:line: key: why", or "command line: --flag: why".
+ */
+#define _POSIX_C_SOURCE 200809L /* strdup, strndup, gmtime_r */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+
+const char *const config_model_types[] = {
+    "chat", "completion", "embeddings", "rerank", "score", NULL,
+};
+
+#define CMDLINE "command line"
+#define MAX_WORKERS 256
+#define MAX_REROUTE 100
+#define MAX_ATTEMPTS 1000
+#define MAX_FALLBACK_DEPTH 16 /* dispatch tracks at most 17 models */
+#define MAX_WEIGHT 1000
+#define MAX_PLUGIN_NAME 100
+
+/* ---- building blocks ---- */
+
+struct sy_cfg *config_new(void)
+{
+    struct sy_cfg *cfg = calloc(1, sizeof *cfg);
+    if (!cfg)
+        return NULL;
+    cfg->source = strdup(CMDLINE);
+    cfg->host = strdup(SY_DEFAULT_HOST);
+    if (!cfg->source || !cfg->host) {
+        config_free(cfg);
+        return NULL;
+    }
+    cfg->port = SY_DEFAULT_PORT;
+    cfg->workers = 0;
+    cfg->log_level = SY_LOG_INFO;
+    cfg->max_body = SY_DEFAULT_MAX_BODY;
+    cfg->upstream_timeout = SY_DEFAULT_UPSTREAM_TIMEOUT;
+    cfg->connect_timeout = SY_DEFAULT_CONNECT_TIMEOUT;
+    cfg->reroute_attempts = SY_DEFAULT_REROUTE_ATTEMPTS;
+    cfg->idle_timeout = SY_DEFAULT_IDLE_TIMEOUT;
+    cfg->request_deadline = SY_DEFAULT_REQUEST_DEADLINE;
+    cfg->max_attempts = SY_DEFAULT_MAX_ATTEMPTS;
+    cfg->max_fallback_depth = SY_DEFAULT_MAX_FALLBACK_DEPTH;
+    cfg->retry_after_cap = SY_DEFAULT_RETRY_AFTER_CAP;
+    cfg->upstream_max_connections = SY_DEFAULT_MAX_CONNECTIONS;
+    return cfg;
+}
+
+int config_list_add(struct plugin_list *pl, const char *name)
+{
+    char *copy = strdup(name);
+    char **names = copy ? realloc(pl->names, (pl->n + 1) * sizeof *names)
+                        : NULL;
+    if (!names) {
+        free(copy);
+        return -1;
+    }
+    pl->names = names;
+    pl->names[pl->n++] = copy;
+    return 0;
+}
+
+void config_list_clear(struct plugin_list *pl)
+{
+    for (size_t i = 0; i < pl->n; i++)
+        free(pl->names[i]);
+    free(pl->names);
+    pl->names = NULL;
+    pl->n = 0;
+    pl->line = 0;
+}
+
+static void model_free(struct model_cfg *m)
+{
+    for (size_t i = 0; i < m->nbackends; i++) {
+        free(m->backends[i].url);
+        free(m->backends[i].api_key_env);
+    }
+    free(m->backends);
+    free(m->name);
+    free(m->type);
+    free(m->fallback_model);
+    free(m->api_key_env);
+}
+
+void config_clear_models(struct sy_cfg *cfg)
+{
+    for (size_t i = 0; i < cfg->nmodels; i++)
+        model_free(&cfg->models[i]);
+    free(cfg->models);
+    cfg->models = NULL;
+    cfg->nmodels = 0;
+    for (size_t i = 0; i < cfg->naliases; i++) {
+        free(cfg->aliases[i].alias);
+        free(cfg->aliases[i].model);
+    }
+    free(cfg->aliases);
+    cfg->aliases = NULL;
+    cfg->naliases = 0;
+}
+
+struct model_cfg *config_add_model(struct sy_cfg *cfg, const char *name,
+                                   int line)
+{
+    struct model_cfg *models =
+        realloc(cfg->models, (cfg->nmodels + 1) * sizeof *models);
+    if (!models)
+        return NULL;
+    cfg->models = models;
+    struct model_cfg *m = &models[cfg->nmodels];
+    memset(m, 0, sizeof *m);
+    m->line = line;
+    m->name = strdup(name);
+    m->type = strdup("chat");
+    if (!m->name || !m->type) {
+        model_free(m);
+        return NULL;
+    }
+    cfg->nmodels++;
+    return m;
+}
+
+int config_add_backend(struct model_cfg *m, const char *url, unsigned weight,
+                       const char *api_key_env, int line)
+{
+    struct backend_cfg b = {.weight = weight, .line = line};
+    b.url = strdup(url);
+    if (api_key_env)
+        b.api_key_env = strdup(api_key_env);
+    struct backend_cfg *bs = b.url && (!api_key_env || b.api_key_env)
+        ? realloc(m->backends, (m->nbackends + 1) * sizeof *bs)
+        : NULL;
+    if (!bs) {
+        free(b.url);
+        free(b.api_key_env);
+        return -1;
+    }
+    m->backends = bs;
+    m->backends[m->nbackends++] = b;
+    return 0;
+}
+
+int config_add_alias(struct sy_cfg *cfg, const char *alias, const char *model,
+                     int line)
+{
+    struct alias_cfg a = {.line = line};
+    a.alias = strdup(alias);
+    a.model = strdup(model);
+    struct alias_cfg *as = a.alias && a.model
+        ? realloc(cfg->aliases, (cfg->naliases + 1) * sizeof *as)
+        : NULL;
+    if (!as) {
+        free(a.alias);
+        free(a.model);
+        return -1;
+    }
+    cfg->aliases = as;
+    cfg->aliases[cfg->naliases++] = a;
+    return 0;
+}
+
+void config_free(struct sy_cfg *cfg)
+{
+    if (!cfg)
+        return;
+    config_clear_models(cfg);
+    config_list_clear(&cfg->routing);
+    config_list_clear(&cfg->health);
+    config_list_clear(&cfg->fallback);
+    free(cfg->source);
+    free(cfg->host);
+    free(cfg->plugin_dir);
+    cfg_tree_free(cfg->tree);
+    cfg_tree_free(cfg->extra);
+    free(cfg);
+}
+
+const struct cfg_node *config_plugin_section(const struct sy_cfg *cfg,
+                                             const char *name)
+{
+    const struct cfg_node *s = cfg ? cfg_map_get(cfg->plugin_config, name)
+                                   : NULL;
+    /* "name:" with nothing under it is an empty section too. */
+    return s && s->kind == CFG_MAP ? s : cfg_empty_map();
+}
+
+const struct model_cfg *config_find_model(const struct sy_cfg *cfg,
+                                          const char *name)
+{
+    for (size_t i = 0; cfg && name && i < cfg->nmodels; i++)
+        if (strcmp(cfg->models[i].name, name) == 0)
+            return &cfg->models[i];
+    return NULL;
+}
+
+/* ---- syntax checks ---- */
+
+static int parse_port(const char *s, int *out)
+{
+    long v = 0;
+    if (!*s || strlen(s) > 5)
+        return -1;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        v = v * 10 + (*p - '0');
+    }
+    if (v < 1 || v > 65535)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+int config_parse_url(const char *text, char **out, char *why, size_t whylen)
+{
+    const char *rest;
+    if (strncasecmp(text, "http://", 7) == 0)
+        rest = text + 7;
+    else if (strncasecmp(text, "https://", 8) == 0)
+        rest = text + 8;
+    else {
+        snprintf(why, whylen, "must start with http:// or https://");
+        return -1;
+    }
+    for (const char *p = text; *p; p++) {
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f) {
+            snprintf(why, whylen, "contains a space or control character");
+            return -1;
+        }
+    }
+    if (strpbrk(rest, "?#")) {
+        snprintf(why, whylen, "a base URL takes no query or fragment");
+        return -1;
+    }
+    size_t alen = strcspn(rest, "/");
+    if (memchr(rest, '@', alen)) {
+        /* Credentials would show in logs and /engines; keys go in env. */
+        snprintf(why, whylen, "must not contain user:password@ "
+                              "(use api_key_env for a key)");
+        return -1;
+    }
+    const char *port = NULL, *end = rest + alen;
+    size_t hlen;
+    if (rest[0] == '[') {
+        const char *close = memchr(rest, ']', alen);
+        if (!close) {
+            snprintf(why, whylen, "unclosed '[' in the host");
+            return -1;
+        }
+        hlen = (size_t)(close - rest - 1);
+        if (close + 1 < end) {
+            if (close[1] != ':') {
+                snprintf(why, whylen, "unexpected text after ']'");
+                return -1;
+            }
+            port = close + 2;
+        }
+    } else {
+        const char *colon = memchr(rest, ':', alen);
+        if (colon && memchr(colon + 1, ':', (size_t)(end - colon - 1))) {
+            snprintf(why, whylen, "an IPv6 address needs brackets, "
+                                  "as in http://[::1]:8000");
+            return -1;
+        }
+        hlen = colon ? (size_t)(colon - rest) : alen;
+        port = colon ? colon + 1 : NULL;
+    }
+    if (hlen == 0) {
+        snprintf(why, whylen, "has no host");
+        return -1;
+    }
+    if (port) {
+        char buf[8];
+        size_t plen = (size_t)(end - port);
+        int p;
+        if (plen >= sizeof buf) {
+            snprintf(why, whylen, "bad port (expected 1..65535)");
+            return -1;
+        }
+        memcpy(buf, port, plen);
+        buf[plen] = '\0';
+        if (parse_port(buf, &p) < 0) {
+            snprintf(why, whylen, "bad port '%s' (expected 1..65535)", buf);
+            return -1;
+        }
+    }
+    size_t len = strlen(text);
+    /* Drop one trailing slash after a path, so base + "/v1/..." works. */
+    if (*end && text[len - 1] == '/')
+        len--;
+    if (!(*out = strndup(text, len))) {
+        snprintf(why, whylen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* Plugin names become file names: no '/', no '..'. */
+static int plugin_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > MAX_PLUGIN_NAME)
+        return 0;
+    return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                     "0123456789_-") == n;
+}
+
+static int env_name_ok(const char *s)
+{
+    if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_'))
+        return 0;
+    return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                     "0123456789_") == strlen(s);
+}
+
+/* Model and alias names go into headers and metric labels. */
+static int model_name_ok(const char *s)
+{
+    if (!*s)
+        return 0;
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return 0;
+    return 1;
+}
+
+static int model_type_ok(const char *t)
+{
+    for (size_t i = 0; config_model_types[i]; i++)
+        if (strcmp(t, config_model_types[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* ---- the file ---- */
+
+struct loader {
+    struct sy_cfg *cfg;
+    const char *file;
+    char *err;
+    size_t errlen;
+};
+
+static int lerr(struct loader *ld, int line, const char *key,
+                const char *fmt, ...) SY_PRINTF(4, 5);
+
+static int lerr(struct loader *ld, int line, const char *key,
+                const char *fmt, ...)
+{
+    va_list ap;
+    int n = snprintf(ld->err, ld->errlen, "%s:%d: %s: ", ld->file, line, key);
+    if (n >= 0 && (size_t)n < ld->errlen) {
+        va_start(ap, fmt);
+        vsnprintf(ld->err + n, ld->errlen - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+static const char *kind_name(const struct cfg_node *v)
+{
+    switch (v->kind) {
+    case CFG_MAP: return "a map";
+    case CFG_LIST: return "a list";
+    default: return "a single value";
+    }
+}
+
+static int oom(struct loader *ld, int line, const char *key)
+{
+    return lerr(ld, line, key, "out of memory");
+}
+
+static int get_string(struct loader *ld, const struct cfg_node *v,
+                      const char *key, const char **out)
+{
+    if (v->kind != CFG_SCALAR)
+        return lerr(ld, v->line, key, "expected a single value, got %s",
+                    kind_name(v));
+    *out = v->scalar;
+    return 0;
+}
+
+/* A non-empty string copied into *out (replacing what was there). */
+static int set_string(struct loader *ld, const struct cfg_node *v,
+                      const char *key, char **out)
+{
+    const char *s = NULL;
+    if (get_string(ld, v, key, &s) < 0)
+        return -1;
+    if (!*s)
+        return lerr(ld, v->line, key, "empty value");
+    char *copy = strdup(s);
+    if (!copy)
+        return oom(ld, v->line, key);
+    free(*out);
+    *out = copy;
+    return 0;
+}
+
+static int get_int(struct loader *ld, const struct cfg_node *v,
+                   const char *key, long min, long max, long *out)
+{
+    const char *s = NULL;
+    char *end;
+    if (get_string(ld, v, key, &s) < 0)
+        return -1;
+    errno = 0;
+    long n = strtol(s, &end, 10);
+    if (!*s || *end || errno || n < min || n > max || !strchr("-0123456789", *s))
+        return lerr(ld, v->line, key, "expected a whole number %ld..%ld, got '%s'",
+                    min, max, s);
+    *out = n;
+    return 0;
+}
+
+static int get_seconds(struct loader *ld, const struct cfg_node *v,
+                       const char *key, double *out)
+{
+    const char *s = NULL;
+    double d;
+    if (get_string(ld, v, key, &s) < 0)
+        return -1;
+    if (cfg_parse_seconds(s, &d) < 0)
+        return lerr(ld, v->line, key,
+                    "expected seconds such as 10, 2.5, 500ms, 5s, 2m or 1h, "
+                    "got '%s'", s);
+    if (d <= 0)
+        return lerr(ld, v->line, key, "must be more than 0, got '%s'", s);
+    *out = d;
+    return 0;
+}
+
+static int ld_listen(struct loader *ld, const char *key,
+                     const struct cfg_node *v)
+{
+    const char *s = NULL, *hs = NULL, *ps = NULL;
+    size_t hlen = 0;
+    char *host = NULL;
+    int port = ld->cfg->port;
+
+    if (get_string(ld, v, key, &s) < 0)
+        return -1;
+    const char *colon = strrchr(s, ':');
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || close == s + 1 || close[1] != ':')
+            goto bad;
+        hs = s + 1;
+        hlen = (size_t)(close - hs);
+        ps = close + 2;
+    } else if (colon && strchr(s, ':') != colon) {
+        return lerr(ld, v->line, key, "an IPv6 address needs brackets, as in "
+                                      "[::1]:8001; got '%s'", s);
+    } else if (colon) {
+        hs = s;
+        hlen = (size_t)(colon - s); /* ":8001": every address */
+        ps = colon + 1;
+    } else if (*s && strspn(s, "0123456789") == strlen(s)) {
+        ps = s; /* just a port */
+    } else {
+        hs = s; /* just a host */
+        hlen = strlen(s);
+    }
+    if (ps && parse_port(ps, &port) < 0)
+        goto bad;
+    if (hs && hlen) {
+        if (!(host = strndup(hs, hlen)))
+            return oom(ld, v->line, key);
+        free(ld->cfg->host);
+        ld->cfg->host = host;
+    }
+    ld->cfg->port = port;
+    return 0;
+bad:
+    return lerr(ld, v->line, key,
+                "expected host:port, [ipv6]:port or a port 1..65535, got '%s'",
+                s);
+}
+
+static int ld_host(struct loader *ld, const char *key, const struct cfg_node *v)
+{
+    return set_string(ld, v, key, &ld->cfg->host);
+}
+
+static int ld_port(struct loader *ld, const char *key, const struct cfg_node *v)
+{
+    long n = 0;
+    if (get_int(ld, v, key, 1, 65535, &n) < 0)
+        return -1;
+    ld->cfg->port = (int)n;
+    return 0;
+}
+
+static int ld_workers(struct loader *ld, const char *key,
+                      const struct cfg_node *v)
+{
+    long n = 0;
+    if (get_int(ld, v, key, 0, MAX_WORKERS, &n) < 0)
+        return -1;
+    ld->cfg->workers = (int)n;
+    return 0;
+}
+
+static int ld_log_level(struct loader *ld, const char *key,
+                        const struct cfg_node *v)
+{
+    const char *s = NULL;
+    if (get_string(ld, v, key, &s) < 0)
+        return -1;
+    int level = log_parse_level(s);
+    if (level < 0)
+        return lerr(ld, v->line, key,
+                    "expected debug, info, warning or error, got '%s'", s);
+    ld->cfg->log_level = level;
+    return 0;
+}
+
+static int ld_plugin_dir(struct loader *ld, const char *key,
+                         const struct cfg_node *v)
+{
+    return set_string(ld, v, key, &ld->cfg->plugin_dir);
+}
+
+static int ld_max_body(struct loader *ld, const char *key,
+                       const struct cfg_node *v)
+{
+    const char *s = NULL;
+    size_t n;
+    if (get_string(ld, v, key, &s) < 0)
+        return -1;
+    if (cfg_parse_bytes(s, &n) < 0)
+        return lerr(ld, v->line, key,
+                    "expected a size such as 1048576, 64KiB, 32MiB or 1GiB, "
+                    "got '%s'", s);
+    if (n == 0)
+        return lerr(ld, v->line, key, "must be more than 0");
+    ld->cfg->max_body = n;
+    return 0;
+}
+
+static int ld_upstream_timeout(struct loader *ld, const char *key,
+                               const struct cfg_node *v)
+{
+    return get_seconds(ld, v, key, &ld->cfg->upstream_timeout);
+}
+
+static int ld_connect_timeout(struct loader *ld, const char *key,
+                              const struct cfg_node *v)
+{
+    return get_seconds(ld, v, key, &ld->cfg->connect_timeout);
+}
+
+static int ld_reroute(struct loader *ld, const char *key,
+                      const struct cfg_node *v)
+{
+    long n = 0;
+    if (get_int(ld, v, key, 0, MAX_REROUTE, &n) < 0)
+        return -1;
+    ld->cfg->reroute_attempts = (int)n;
+    return 0;
+}
+
+static int ld_idle_timeout(struct loader *ld, const char *key,
+                           const struct cfg_node *v)
+{
+    return get_seconds(ld, v, key, &ld->cfg->idle_timeout);
+}
+
+static int ld_request_deadline(struct loader *ld, const char *key,
+                               const struct cfg_node *v)
+{
+    return get_seconds(ld, v, key, &ld->cfg->request_deadline);
+}
+
+static int ld_retry_after_cap(struct loader *ld, const char *key,
+                              const struct cfg_node *v)
+{
+    const char *s = NULL;
+    double d;
+    if (get_string(ld, v, key, &s) < 0)
+        return -1;
+    /* 0 is allowed: never wait for Retry-After */
+    if (cfg_parse_seconds(s, &d) < 0)
+        return lerr(ld, v->line, key,
+                    "expected seconds such as 0, 2.5, 500ms or 5s, got '%s'", s);
+    ld->cfg->retry_after_cap = d;
+    return 0;
+}
+
+static int ld_max_attempts(struct loader *ld, const char *key,
+                           const struct cfg_node *v)
+{
+    long n = 0;
+    if (get_int(ld, v, key, 1, MAX_ATTEMPTS, &n) < 0)
+        return -1;
+    ld->cfg->max_attempts = (int)n;
+    return 0;
+}
+
+static int ld_max_fallback_depth(struct loader *ld, const char *key,
+                                 const struct cfg_node *v)
+{
+    long n = 0;
+    if (get_int(ld, v, key, 0, MAX_FALLBACK_DEPTH, &n) < 0)
+        return -1;
+    ld->cfg->max_fallback_depth = (int)n;
+    return 0;
+}
+
+static int ld_max_connections(struct loader *ld, const char *key,
+                              const struct cfg_node *v)
+{
+    long n = 0;
+    if (get_int(ld, v, key, 1, 100000, &n) < 0)
+        return -1;
+    ld->cfg->upstream_max_connections = n;
+    return 0;
+}
+
+/* A plugin name, or a list of them. */
+static int ld_plugins(struct loader *ld, const char *key,
+                      const struct cfg_node *v, int line,
+                      struct plugin_list *pl)
+{
+    config_list_clear(pl);
+    pl->line = line; /* given, even when empty */
+    if (v->kind == CFG_SCALAR && !*v->scalar)
+        return 0;
+    if (v->kind == CFG_MAP)
+        return lerr(ld, v->line, key,
+                    "expected a plugin name or a list of names, got a map "
+                    "(plugin settings go under plugin_config)");
+    size_t n = v->kind == CFG_LIST ? v->n : 1;
+    for (size_t i = 0; i < n; i++) {
+        const struct cfg_node *item = v->kind == CFG_LIST ? v->vals[i] : v;
+        if (item->kind != CFG_SCALAR)
+            return lerr(ld, item->line, key,
+                        "expected a plugin name, got %s", kind_name(item));
+        if (!plugin_name_ok(item->scalar))
+            return lerr(ld, item->line, key,
+                        "bad plugin name '%s' (letters, digits, '_' and '-' "
+                        "only)", item->scalar);
+        for (size_t j = 0; j < pl->n; j++)
+            if (strcmp(pl->names[j], item->scalar) == 0)
+                return lerr(ld, item->line, key, "plugin '%s' is listed twice",
+                            item->scalar);
+        if (config_list_add(pl, item->scalar) < 0)
+            return oom(ld, item->line, key);
+    }
+    return 0;
+}
+
+static int ld_routing(struct loader *ld, const char *key,
+                      const struct cfg_node *v)
+{
+    return ld_plugins(ld, key, v, cfg_map_key_line(ld->cfg->tree, key),
+                      &ld->cfg->routing);
+}
+
+static int ld_health(struct loader *ld, const char *key,
+                     const struct cfg_node *v)
+{
+    return ld_plugins(ld, key, v, cfg_map_key_line(ld->cfg->tree, key),
+                      &ld->cfg->health);
+}
+
+static int ld_fallback(struct loader *ld, const char *key,
+                       const struct cfg_node *v)
+{
+    return ld_plugins(ld, key, v, cfg_map_key_line(ld->cfg->tree, key),
+                      &ld->cfg->fallback);
+}
+
+static int ld_plugin_config(struct loader *ld, const char *key,
+                            const struct cfg_node *v)
+{
+    if (v->kind == CFG_SCALAR && !*v->scalar)
+        return 0;
+    if (v->kind != CFG_MAP)
+        return lerr(ld, v->line, key,
+                    "expected a map of plugin name to its settings, got %s",
+                    kind_name(v));
+    for (size_t i = 0; i < v->n; i++) {
+        char path[256];
+        snprintf(path, sizeof path, "%s.%s", key, v->keys[i]);
+        if (!plugin_name_ok(v->keys[i]))
+            return lerr(ld, v->key_lines[i], path,
+                        "bad plugin name (letters, digits, '_' and '-' only)");
+        const struct cfg_node *s = v->vals[i];
+        if (s->kind != CFG_MAP && !(s->kind == CFG_SCALAR && !*s->scalar))
+            return lerr(ld, s->line, path, "expected a map of settings, got %s",
+                        kind_name(s));
+    }
+    ld->cfg->plugin_config = v;
+    return 0;
+}
+
+static int ld_backend(struct loader *ld, const char *path,
+                      struct model_cfg *m, const struct cfg_node *item)
+{
+    const char *text = NULL, *env = NULL;
+    long weight = 1;
+    char *url = NULL, why[128];
+    int rc = -1;
+
+    if (item->kind == CFG_SCALAR) {
+        text = item->scalar;
+    } else if (item->kind == CFG_MAP) {
+        for (size_t i = 0; i < item->n; i++) {
+            const char *k = item->keys[i];
+            const struct cfg_node *v = item->vals[i];
+            char kpath[300];
+            snprintf(kpath, sizeof kpath, "%s.%s", path, k);
+            if (strcmp(k, "url") == 0) {
+                if (get_string(ld, v, kpath, &text) < 0)
+                    return -1;
+            } else if (strcmp(k, "weight") == 0) {
+                if (get_int(ld, v, kpath, 1, MAX_WEIGHT, &weight) < 0)
+                    return -1;
+            } else if (strcmp(k, "api_key_env") == 0) {
+                if (get_string(ld, v, kpath, &env) < 0)
+                    return -1;
+                if (!env_name_ok(env))
+                    return lerr(ld, v->line, kpath,
+                                "expected the name of an environment "
+                                "variable, got '%s'", env);
+            } else {
+                return lerr(ld, item->key_lines[i], kpath,
+                            "unknown key (expected url, weight, api_key_env)");
+            }
+        }
+        if (!text)
+            return lerr(ld, item->line, path, "a backend needs a url");
+    } else {
+        return lerr(ld, item->line, path,
+                    "expected a URL or a map with url, weight, api_key_env; "
+                    "got %s", kind_name(item));
+    }
+    if (config_parse_url(text, &url, why, sizeof why) < 0)
+        return lerr(ld, item->line, path, "'%s': %s", text, why);
+    for (size_t i = 0; i < m->nbackends; i++) {
+        if (strcmp(m->backends[i].url, url) == 0) {
+            rc = lerr(ld, item->line, path, "'%s' is listed twice (line %d)",
+                      url, m->backends[i].line);
+            goto out;
+        }
+    }
+    rc = config_add_backend(m, url, (unsigned)weight, env, item->line);
+    if (rc < 0)
+        oom(ld, item->line, path);
+out:
+    free(url);
+    return rc;
+}
+
+static int ld_backends(struct loader *ld, const char *path,
+                       struct model_cfg *m, const struct cfg_node *v)
+{
+    if (v->kind == CFG_SCALAR)
+        return *v->scalar ? ld_backend(ld, path, m, v) : 0;
+    if (v->kind != CFG_LIST)
+        return lerr(ld, v->line, path, "expected a list of URLs, got %s",
+                    kind_name(v));
+    for (size_t i = 0; i < v->n; i++)
+        if (ld_backend(ld, path, m, v->vals[i]) < 0)
+            return -1;
+    return 0;
+}
+
+static int ld_model_aliases(struct loader *ld, const char *path,
+                            const char *model, const struct cfg_node *v)
+{
+    if (v->kind == CFG_MAP)
+        return lerr(ld, v->line, path,
+                    "expected an alias or a list of aliases, got a map");
+    size_t n = v->kind == CFG_LIST ? v->n : (*v->scalar ? 1 : 0);
+    for (size_t i = 0; i < n; i++) {
+        const struct cfg_node *item = v->kind == CFG_LIST ? v->vals[i] : v;
+        const char *a = NULL;
+        if (get_string(ld, item, path, &a) < 0)
+            return -1;
+        if (!*a)
+            return lerr(ld, item->line, path, "empty alias");
+        if (config_add_alias(ld->cfg, a, model, item->line) < 0)
+            return oom(ld, item->line, path);
+    }
+    return 0;
+}
+
+static int ld_model(struct loader *ld, const char *name, int line,
+                    const struct cfg_node *v)
+{
+    char path[256], kpath[300];
+    snprintf(path, sizeof path, "models.%s", name);
+
+    if (!model_name_ok(name))
+        return lerr(ld, line, path, "a model name must be non-empty text");
+    if (v->kind != CFG_MAP)
+        return lerr(ld, v->line, path,
+                    "expected a map with backends (and type, aliases, "
+                    "fallback_model, api_key_env), got %s", kind_name(v));
+    struct model_cfg *m = config_add_model(ld->cfg, name, line);
+    if (!m)
+        return oom(ld, line, path);
+    for (size_t i = 0; i < v->n; i++) {
+        const char *k = v->keys[i];
+        const struct cfg_node *val = v->vals[i];
+        const char *s = NULL;
+        snprintf(kpath, sizeof kpath, "%s.%s", path, k);
+        if (strcmp(k, "backends") == 0) {
+            if (ld_backends(ld, kpath, m, val) < 0)
+                return -1;
+        } else if (strcmp(k, "type") == 0) {
+            if (get_string(ld, val, kpath, &s) < 0)
+                return -1;
+            if (!model_type_ok(s))
+                return lerr(ld, val->line, kpath,
+                            "expected chat, completion, embeddings, rerank or "
+                            "score, got '%s'", s);
+            if (set_string(ld, val, kpath, &m->type) < 0)
+                return -1;
+        } else if (strcmp(k, "aliases") == 0) {
+            if (ld_model_aliases(ld, kpath, name, val) < 0)
+                return -1;
+        } else if (strcmp(k, "fallback_model") == 0) {
+            if (get_string(ld, val, kpath, &s) < 0)
+                return -1;
+            if (*s && set_string(ld, val, kpath, &m->fallback_model) < 0)
+                return -1;
+            m->fallback_line = v->key_lines[i];
+        } else if (strcmp(k, "api_key_env") == 0) {
+            if (get_string(ld, val, kpath, &s) < 0)
+                return -1;
+            if (!env_name_ok(s))
+                return lerr(ld, val->line, kpath,
+                            "expected the name of an environment variable, "
+                            "got '%s'", s);
+            if (set_string(ld, val, kpath, &m->api_key_env) < 0)
+                return -1;
+        } else {
+            return lerr(ld, v->key_lines[i], kpath,
+                        "unknown key (expected backends, type, aliases, "
+                        "fallback_model, api_key_env)");
+        }
+    }
+    return 0;
+}
+
+static int ld_models(struct loader *ld, const char *key,
+                     const struct cfg_node *v)
+{
+    if (v->kind == CFG_SCALAR && !*v->scalar)
+        return 0;
+    if (v->kind != CFG_MAP)
+        return lerr(ld, v->line, key,
+                    "expected a map of model name to its settings, got %s",
+                    kind_name(v));
+    for (size_t i = 0; i < v->n; i++)
+        if (ld_model(ld, v->keys[i], v->key_lines[i], v->vals[i]) < 0)
+            return -1;
+    return 0;
+}
+
+static int ld_aliases(struct loader *ld, const char *key,
+                      const struct cfg_node *v)
+{
+    if (v->kind == CFG_SCALAR && !*v->scalar)
+        return 0;
+    if (v->kind != CFG_MAP)
+        return lerr(ld, v->line, key,
+                    "expected a map of alias to model name, got %s",
+                    kind_name(v));
+    for (size_t i = 0; i < v->n; i++) {
+        char path[256];
+        const char *model = NULL;
+        snprintf(path, sizeof path, "%s.%s", key, v->keys[i]);
+        if (!model_name_ok(v->keys[i]))
+            return lerr(ld, v->key_lines[i], path, "empty alias");
+        if (get_string(ld, v->vals[i], path, &model) < 0)
+            return -1;
+        if (!*model)
+            return lerr(ld, v->key_lines[i], path, "expected a model name");
+        if (config_add_alias(ld->cfg, v->keys[i], model, v->key_lines[i]) < 0)
+            return oom(ld, v->key_lines[i], path);
+    }
+    return 0;
+}
+
+typedef int (*top_fn)(struct loader *ld, const char *key,
+                      const struct cfg_node *v);
+
+static const struct {
+    const char *key;
+    top_fn fn;
+} top_keys[] = {
+    {"listen", ld_listen},
+    {"host", ld_host},
+    {"port", ld_port},
+    {"workers", ld_workers},
+    {"log_level", ld_log_level},
+    {"plugin_dir", ld_plugin_dir},
+    {"max_body_size", ld_max_body},
+    {"upstream_timeout", ld_upstream_timeout},
+    {"connect_timeout", ld_connect_timeout},
+    {"reroute_attempts", ld_reroute},
+    {"idle_timeout", ld_idle_timeout},
+    {"request_deadline", ld_request_deadline},
+    {"retry_after_cap", ld_retry_after_cap},
+    {"max_attempts", ld_max_attempts},
+    {"max_fallback_depth", ld_max_fallback_depth},
+    {"upstream_max_connections", ld_max_connections},
+    {"routing", ld_routing},
+    {"health", ld_health},
+    {"fallback", ld_fallback},
+    {"plugin_config", ld_plugin_config},
+    {"models", ld_models},
+    {"aliases", ld_aliases},
+};
+
+static int ld_unknown(struct loader *ld, const char *key, int line)
+{
+    char known[1024];
+    size_t len = 0;
+    for (size_t i = 0; i < sizeof top_keys / sizeof top_keys[0]; i++) {
+        int n = snprintf(known + len, sizeof known - len, "%s%s",
+                         i ? ", " : "", top_keys[i].key);
+        if (n < 0 || (size_t)n >= sizeof known - len)
+            break;
+        len += (size_t)n;
+    }
+    return lerr(ld, line, key, "unknown setting (expected one of: %s)", known);
+}
+
+/* Takes ownership of tree, also on failure. */
+static int config_from_tree(struct cfg_node *tree, const char *name,
+                            struct sy_cfg **out, char *err, size_t errlen)
+{
+    struct sy_cfg *cfg = config_new();
+    struct loader ld = {.cfg = cfg, .file = name, .err = err, .errlen = errlen};
+    int rc = -1;
+
+    if (!cfg) {
+        snprintf(err, errlen, "%s: out of memory", name);
+        cfg_tree_free(tree);
+        return -1;
+    }
+    cfg->tree = tree;
+    free(cfg->source);
+    if (!(cfg->source = strdup(name))) {
+        snprintf(err, errlen, "%s: out of memory", name);
+        goto out;
+    }
+    /* listen says host and port at once; both ways would be ambiguous. */
+    if (cfg_map_get(tree, "listen")) {
+        static const char *const parts[] = {"host", "port"};
+        for (size_t i = 0; i < 2; i++)
+            if (cfg_map_get(tree, parts[i])) {
+                lerr(&ld, cfg_map_key_line(tree, parts[i]), parts[i],
+                     "give either listen or host/port, not both "
+                     "(listen is at line %d)", cfg_map_key_line(tree, "listen"));
+                goto out;
+            }
+    }
+    for (size_t i = 0; i < tree->n; i++) {
+        size_t k = 0;
+        while (k < sizeof top_keys / sizeof top_keys[0] &&
+               strcmp(top_keys[k].key, tree->keys[i]) != 0)
+            k++;
+        if (k == sizeof top_keys / sizeof top_keys[0]) {
+            ld_unknown(&ld, tree->keys[i], tree->key_lines[i]);
+            goto out;
+        }
+        if (top_keys[k].fn(&ld, tree->keys[i], tree->vals[i]) < 0)
+            goto out;
+    }
+    rc = 0;
+out:
+    if (rc < 0)
+        config_free(cfg);
+    else
+        *out = cfg;
+    return rc;
+}
+
+int config_load_file(const char *path, struct sy_cfg **out, char *err,
+                     size_t errlen)
+{
+    struct cfg_node *tree;
+    if (cfg_tree_load_file(path, &tree, err, errlen) < 0)
+        return -1;
+    return config_from_tree(tree, path, out, err, errlen);
+}
+
+int config_load_string(const char *text, const char *name, struct sy_cfg **out,
+                       char *err, size_t errlen)
+{
+    struct cfg_node *tree;
+    if (!name)
+        name = "<string>";
+    if (cfg_tree_parse(text, strlen(text), name, &tree, err, errlen) < 0)
+        return -1;
+    return config_from_tree(tree, name, out, err, errlen);
+}
+
+/* ---- the whole picture ---- */
+
+/* "file:line: key: why" for what came from the file (line > 0), or
+ * "command line: flag: why" for what came from a flag. */
+static int ferr(const struct sy_cfg *cfg, char *err, size_t errlen, int line,
+                const char *key, const char *fmt, ...) SY_PRINTF(6, 7);
+
+static int ferr(const struct sy_cfg *cfg, char *err, size_t errlen, int line,
+                const char *key, const char *fmt, ...)
+{
+    va_list ap;
+    int n = line > 0
+        ? snprintf(err, errlen, "%s:%d: %s: ", cfg->source, line, key)
+        : snprintf(err, errlen, CMDLINE ": %s: ", key);
+    if (n >= 0 && (size_t)n < errlen) {
+        va_start(ap, fmt);
+        vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+static void model_key(const struct model_cfg *m, const char *sub, char *buf,
+                      size_t len, const char *flag)
+{
+    if (m->line <= 0)
+        snprintf(buf, len, "%s", flag);
+    else if (sub)
+        snprintf(buf, len, "models.%s.%s", m->name, sub);
+    else
+        snprintf(buf, len, "models.%s", m->name);
+}
+
+/* Aliases are declared under `aliases:` or in a model's `aliases:` list;
+ * the line tells which. */
+static void alias_key(const struct sy_cfg *cfg, const struct alias_cfg *a,
+                      char *buf, size_t len)
+{
+    const struct cfg_node *top = cfg_map_get(cfg->tree, "aliases");
+    if (a->line <= 0)
+        snprintf(buf, len, "--static-aliases");
+    else if (cfg_map_get(top, a->alias) &&
+             cfg_map_key_line(top, a->alias) == a->line)
+        snprintf(buf, len, "aliases.%s", a->alias);
+    else
+        snprintf(buf, len, "models.%s.aliases", a->model);
+}
+
+static const struct alias_cfg *find_alias(const struct sy_cfg *cfg,
+                                          const char *name)
+{
+    for (size_t i = 0; i < cfg->naliases; i++)
+        if (strcmp(cfg->aliases[i].alias, name) == 0)
+            return &cfg->aliases[i];
+    return NULL;
+}
+
+static int check_settings(const struct sy_cfg *cfg, char *err, size_t errlen)
+{
+    const char *src = cfg->source ? cfg->source : CMDLINE;
+    const char *why = NULL;
+    if (!cfg->host || !*cfg->host)
+        why = "host: empty";
+    else if (cfg->port < 1 || cfg->port > 65535)
+        why = "port: must be 1..65535";
+    else if (cfg->workers < 0 || cfg->workers > MAX_WORKERS)
+        why = "workers: must be 0..256";
+    else if (cfg->max_body == 0)
+        why = "max_body_size: must be more than 0";
+    else if (!(cfg->upstream_timeout > 0))
+        why = "upstream_timeout: must be more than 0";
+    else if (!(cfg->connect_timeout > 0))
+        why = "connect_timeout: must be more than 0";
+    else if (cfg->reroute_attempts < 0 || cfg->reroute_attempts > MAX_REROUTE)
+        why = "reroute_attempts: must be 0..100";
+    if (why) {
+        snprintf(err, errlen, "%s: %s", src, why);
+        return -1;
+    }
+    const struct plugin_list *lists[] = {&cfg->routing, &cfg->health,
+                                         &cfg->fallback};
+    for (size_t i = 0; i < 3; i++)
+        for (size_t j = 0; j < lists[i]->n; j++)
+            if (!plugin_name_ok(lists[i]->names[j])) {
+                snprintf(err, errlen, "%s: bad plugin name '%s'", src,
+                         lists[i]->names[j]);
+                return -1;
+            }
+    return 0;
+}
+
+static int check_models(const struct sy_cfg *cfg, char *err, size_t errlen)
+{
+    char key[300], why[128];
+    if (cfg->nmodels == 0) {
+        snprintf(err, errlen, "%s: no models: add a models: section to the "
+                              "config file, or give --static-backends and "
+                              "--static-models",
+                 cfg->source ? cfg->source : CMDLINE);
+        return -1;
+    }
+    for (size_t i = 0; i < cfg->nmodels; i++) {
+        const struct model_cfg *m = &cfg->models[i];
+        model_key(m, NULL, key, sizeof key, "--static-models");
+        if (!model_name_ok(m->name))
+            return ferr(cfg, err, errlen, m->line, key,
+                        "bad model name '%s'", m->name);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(cfg->models[j].name, m->name) == 0)
+                return ferr(cfg, err, errlen, m->line, key,
+                            "model '%s' is declared twice", m->name);
+        if (m->nbackends == 0)
+            return ferr(cfg, err, errlen, m->line, key,
+                        "model '%s' has no backends", m->name);
+        if (m->type && !model_type_ok(m->type))
+            return ferr(cfg, err, errlen, m->line, key,
+                        "model '%s' has unknown type '%s'", m->name, m->type);
+        model_key(m, "backends", key, sizeof key, "--static-backends");
+        for (size_t j = 0; j < m->nbackends; j++) {
+            const struct backend_cfg *b = &m->backends[j];
+            char *url = NULL;
+            if (config_parse_url(b->url, &url, why, sizeof why) < 0)
+                return ferr(cfg, err, errlen, b->line, key, "'%s': %s",
+                            b->url, why);
+            free(url);
+            if (b->weight < 1)
+                return ferr(cfg, err, errlen, b->line, key,
+                            "'%s': weight must be at least 1", b->url);
+        }
+    }
+    return 0;
+}
+
+static int check_aliases(const struct sy_cfg *cfg, char *err, size_t errlen)
+{
+    char key[300];
+    for (size_t i = 0; i < cfg->naliases; i++) {
+        const struct alias_cfg *a = &cfg->aliases[i];
+        alias_key(cfg, a, key, sizeof key);
+        if (!model_name_ok(a->alias))
+            return ferr(cfg, err, errlen, a->line, key, "bad alias name '%s'",
+                        a->alias);
+        if (config_find_model(cfg, a->alias))
+            return ferr(cfg, err, errlen, a->line, key,
+                        "alias '%s' is also the name of a model", a->alias);
+        for (size_t j = 0; j < i; j++) {
+            const struct alias_cfg *b = &cfg->aliases[j];
+            if (strcmp(a->alias, b->alias) != 0)
+                continue;
+            if (b->line > 0)
+                return ferr(cfg, err, errlen, a->line, key,
+                            "alias '%s' is declared twice (first at line %d)",
+                            a->alias, b->line);
+            return ferr(cfg, err, errlen, a->line, key,
+                        "alias '%s' is declared twice", a->alias);
+        }
+        if (!config_find_model(cfg, a->model))
+            return ferr(cfg, err, errlen, a->line, key,
+                        "alias '%s' names unknown model '%s'", a->alias,
+                        a->model);
+    }
+    return 0;
+}
+
+/* Resolve each fallback_model through aliases to a model. */
+static int check_fallbacks(struct sy_cfg *cfg, char *err, size_t errlen)
+{
+    char key[300];
+    for (size_t i = 0; i < cfg->nmodels; i++) {
+        struct model_cfg *m = &cfg->models[i];
+        if (!m->fallback_model)
+            continue;
+        if (m->fallback_line > 0)
+            snprintf(key, sizeof key, "models.%s.fallback_model", m->name);
+        else
+            snprintf(key, sizeof key, "--static-fallback-models");
+        const char *target = m->fallback_model;
+        const struct alias_cfg *a = NULL;
+        if (!config_find_model(cfg, target) && (a = find_alias(cfg, target)))
+            target = a->model;
+        if (!config_find_model(cfg, target))
+            return ferr(cfg, err, errlen, m->fallback_line, key,
+                        "model '%s' falls back to unknown model '%s'",
+                        m->name, m->fallback_model);
+        if (strcmp(target, m->name) == 0 && a)
+            return ferr(cfg, err, errlen, m->fallback_line, key,
+                        "model '%s' falls back to itself (through alias '%s')",
+                        m->name, a->alias);
+        if (strcmp(target, m->name) == 0)
+            return ferr(cfg, err, errlen, m->fallback_line, key,
+                        "model '%s' falls back to itself", m->name);
+        if (a) {
+            char *copy = strdup(target);
+            if (!copy) {
+                snprintf(err, errlen, "out of memory");
+                return -1;
+            }
+            free(m->fallback_model);
+            m->fallback_model = copy;
+        }
+    }
+    return 0;
+}
+
+int config_finish(struct sy_cfg *cfg, char *err, size_t errlen)
+{
+    if (check_settings(cfg, err, errlen) < 0 ||
+        check_models(cfg, err, errlen) < 0 ||
+        check_aliases(cfg, err, errlen) < 0 ||
+        check_fallbacks(cfg, err, errlen) < 0)
+        return -1;
+    for (size_t i = 0; i < cfg->nmodels; i++)
+        if (!cfg->models[i].type && !(cfg->models[i].type = strdup("chat")))
+            goto oom;
+    if (cfg->routing.n == 0 && config_list_add(&cfg->routing, "roundrobin") < 0)
+        goto oom;
+    /* An explicit fallback list, even empty, is the user's choice. */
+    if (cfg->fallback.n == 0 && cfg->fallback.line == 0) {
+        for (size_t i = 0; i < cfg->nmodels; i++) {
+            if (cfg->models[i].fallback_model) {
+                if (config_list_add(&cfg->fallback, "model_map") < 0)
+                    goto oom;
+                break;
+            }
+        }
+    }
+    return 0;
+oom:
+    snprintf(err, errlen, "out of memory");
+    return -1;
+}

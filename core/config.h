@@ -1,0 +1,132 @@
+/*
+ * config: the router's settings, from the YAML file and the command line.
+ *
+ * The file is read into a cfg_tree (which keeps file:line for errors), then
+ * into struct sy_cfg.  Command-line flags (cli.h) are applied on top, then
+ * the whole is validated.  Plugin sections stay cfg_tree nodes: the core does
+ * not know their keys, the plugin reads them through the host API.
+ */
+#ifndef SY_CONFIG_H
+#define SY_CONFIG_H
+
+#include <stddef.h>
+#include "cfg_tree.h"
+
+#define SY_DEFAULT_HOST "0.0.0.0"
+#define SY_DEFAULT_PORT 8001
+#define SY_DEFAULT_MAX_BODY ((size_t)32 * 1024 * 1024)
+#define SY_DEFAULT_UPSTREAM_TIMEOUT 300.0
+#define SY_DEFAULT_CONNECT_TIMEOUT 10.0
+#define SY_DEFAULT_REROUTE_ATTEMPTS 2
+#define SY_DEFAULT_IDLE_TIMEOUT 120.0
+#define SY_DEFAULT_REQUEST_DEADLINE 600.0
+#define SY_DEFAULT_MAX_ATTEMPTS 8
+#define SY_DEFAULT_MAX_FALLBACK_DEPTH 4
+#define SY_DEFAULT_RETRY_AFTER_CAP 5.0
+#define SY_DEFAULT_MAX_CONNECTIONS 256
+
+/* Model types, for health probes. */
+extern const char *const config_model_types[]; /* NULL-terminated */
+
+struct backend_cfg {
+    char *url;          /* base URL, no trailing slash */
+    unsigned weight;    /* default 1 */
+    char *api_key_env;  /* NULL: inherit the model's */
+    int line;
+};
+
+struct model_cfg {
+    char *name;
+    struct backend_cfg *backends;
+    size_t nbackends;
+    char *type;           /* one of config_model_types; default "chat" */
+    char *fallback_model; /* NULL when none */
+    char *api_key_env;    /* NULL when none */
+    int line;             /* where the model was declared; 0: command line */
+    int fallback_line;    /* where fallback_model was written; 0: command line */
+};
+
+struct alias_cfg {
+    char *alias;
+    char *model;
+    int line;             /* 0: from the command line */
+};
+
+struct plugin_list {
+    char **names;
+    size_t n;
+    int line;            /* where written in the file; 0: not in the file */
+};
+
+struct sy_cfg {
+    char *source;        /* the config file, or "command line" */
+    char *host;
+    int port;
+    int workers;         /* 0: one per CPU */
+    int log_level;       /* SY_LOG_* */
+    char *plugin_dir;    /* NULL: the compiled-in default */
+    size_t max_body;     /* bytes */
+    double upstream_timeout; /* seconds to the response headers */
+    double connect_timeout;  /* seconds */
+    int reroute_attempts;    /* extra attempts on other backends */
+    /* Retry and fallback limits (docs/fallback.md); set in config.c. */
+    double idle_timeout;     /* seconds between body bytes of an answer */
+    double request_deadline; /* seconds a request may spend before an answer */
+    int max_attempts;        /* upstream attempts per request, all models */
+    int max_fallback_depth;  /* models tried after the one asked */
+    double retry_after_cap;  /* longest Retry-After wait honoured, seconds */
+    long upstream_max_connections; /* idle connections kept per worker */
+    struct plugin_list routing;
+    struct plugin_list health;
+    struct plugin_list fallback;
+    const struct cfg_node *plugin_config; /* map plugin name -> section; may be NULL */
+    struct model_cfg *models;
+    size_t nmodels;
+    struct alias_cfg *aliases;
+    size_t naliases;
+    struct cfg_node *tree;   /* owns every node the above points into */
+    struct cfg_node *extra;  /* nodes made for command-line settings */
+};
+
+/* A config with every default and no models. */
+struct sy_cfg *config_new(void);
+/* Read a YAML file into a new config.  -1 and "file:line: key: why" in err. */
+int config_load_file(const char *path, struct sy_cfg **out, char *err,
+                     size_t errlen);
+/* Same, from a string (tests). */
+int config_load_string(const char *text, const char *name, struct sy_cfg **out,
+                       char *err, size_t errlen);
+/* Check the whole: at least one model, every model has backends, aliases and
+ * fallback targets name known models, no alias shadows a model, URLs are
+ * http(s).  Fills defaults (routing: [roundrobin]; fallback: [model_map] when
+ * any model has a fallback_model and no fallback list was given). */
+int config_finish(struct sy_cfg *cfg, char *err, size_t errlen);
+/* The section of plugin_config for `name`, or cfg_empty_map(). */
+const struct cfg_node *config_plugin_section(const struct sy_cfg *cfg,
+                                             const char *name);
+const struct model_cfg *config_find_model(const struct sy_cfg *cfg,
+                                          const char *name);
+void config_free(struct sy_cfg *cfg);
+
+/* Building blocks shared by the file loader and the command line. */
+
+/* Check a backend base URL (http:// or https://, a host, an optional port and
+ * path prefix, no query, no user:password@) and copy it, less one trailing
+ * slash, into *out (malloc'd).  -1 with the reason in why. */
+int config_parse_url(const char *text, char **out, char *why, size_t whylen);
+/* Append a model with no backends and type "chat"; NULL when out of memory.
+ * The pointer is valid until the next config_add_model. */
+struct model_cfg *config_add_model(struct sy_cfg *cfg, const char *name,
+                                   int line);
+/* Append a backend (url already checked; api_key_env may be NULL). */
+int config_add_backend(struct model_cfg *m, const char *url, unsigned weight,
+                       const char *api_key_env, int line);
+int config_add_alias(struct sy_cfg *cfg, const char *alias, const char *model,
+                     int line);
+/* Drop every model and alias (the command line replaces them). */
+void config_clear_models(struct sy_cfg *cfg);
+/* Append a plugin name to a list / empty a list. */
+int config_list_add(struct plugin_list *pl, const char *name);
+void config_list_clear(struct plugin_list *pl);
+
+#endif

@@ -1,0 +1,651 @@
+#include "dispatch.h"
+
+#include <curl/curl.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+#include <time.h>
+
+#include "http_headers.h"
+#include "log.h"
+#include "request.h"
+#include "retry.h"
+#include "server.h"
+#include "setup.h"
+#include "upstream.h"
+
+/* Pause the upstream while this much is waiting for a slow client. */
+#define CLIENT_HIGH_WATER (256 * 1024)
+#define MAX_MODELS_TRIED 17
+
+static const char *const proxied_paths[] = {
+    "/v1/chat/completions", "/v1/completions", "/v1/embeddings",
+    "/v1/responses", "/v1/messages", "/v1/rerank", "/rerank", "/v1/score",
+    "/score", "/tokenize", "/detokenize", NULL
+};
+
+int dispatch_is_proxied_path(const char *path)
+{
+    for (size_t i = 0; proxied_paths[i] != NULL; i++)
+        if (strcmp(path, proxied_paths[i]) == 0)
+            return 1;
+    return 0;
+}
+
+struct proxy {
+    struct sy_request view;     /* what plugins see; first for the cast */
+    struct worker *w;
+    struct setup *s;
+    struct evhttp_request *req;
+    struct evhttp_connection *evcon;
+    char *uri;                  /* path and query, appended to backend URLs */
+    const char *body;           /* the bytes sent upstream */
+    size_t body_len;
+    char *rewritten;            /* body after a fallback rewrite, owned */
+    struct json_object *json;
+    struct model *asked;
+    struct model *model;        /* being served now */
+    const char *tried_names[MAX_MODELS_TRIED];
+    struct model *tried[MAX_MODELS_TRIED];
+    int ntried;
+    struct backend **tried_backends; /* of the current model */
+    int ntried_backends;
+    int attempts_total;
+    int attempts_model;
+    struct upstream_xfer *xfer;
+    struct backend *backend;
+    double attempt_start;
+    double start;
+    int committed;              /* status and headers sent to the client */
+    int sse;                    /* the answer is text/event-stream */
+    int paused;
+    int delayed_attempt;        /* the delay timer starts an attempt */
+    enum sy_attempt_error last_error;
+    int last_status;
+    char last_detail[160];
+    double retry_after;
+    struct event *delay;        /* Retry-After wait before the next attempt */
+    struct evbuffer *chunk;
+    char fallback_path[512];
+};
+
+static const struct retry_limits *limits_of(const struct setup *s,
+                                            struct retry_limits *lim)
+{
+    const struct sy_cfg *c = s->cfg;
+    lim->attempts_per_model = 1 + c->reroute_attempts;
+    lim->max_attempts = c->max_attempts;
+    lim->max_fallback_depth = c->max_fallback_depth;
+    lim->deadline = c->request_deadline;
+    lim->retry_after_cap = c->retry_after_cap;
+    return lim;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void advance(struct proxy *p);
+
+/* --- end of a request --- */
+
+static void proxy_free(struct proxy *p)
+{
+    if (p->xfer != NULL) {
+        upstream_cancel(p->xfer);
+        atomic_fetch_sub(&p->backend->inflight, 1);
+    }
+    if (p->delay != NULL)
+        event_free(p->delay);
+    if (p->chunk != NULL)
+        evbuffer_free(p->chunk);
+    json_object_put(p->json);
+    free(p->rewritten);
+    free(p->tried_backends);
+    free(p->uri);
+    free(p);
+}
+
+/* The request is answered (or given up): detach from the connection. */
+static void proxy_finish(struct proxy *p, int status)
+{
+    setup_count_status(p->s, p->asked, status);
+    if (p->evcon != NULL)
+        evhttp_connection_set_closecb(p->evcon, NULL, NULL);
+    proxy_free(p);
+}
+
+/* The client went away: stop everything and free the request, which
+ * libevent left to us (it is no longer on a connection). */
+static void client_closed_cb(struct evhttp_connection *evcon, void *arg)
+{
+    struct proxy *p = arg;
+
+    LOG_DEBUG("request %s: client closed the connection", p->view.id);
+    if (evhttp_request_get_connection(p->req) == NULL)
+        evhttp_request_free(p->req);
+    p->evcon = NULL;
+    setup_count_status(p->s, p->asked, 499);
+    proxy_free(p);
+}
+
+static void add_router_headers(struct proxy *p, struct evkeyvalq *out)
+{
+    char n[16];
+
+    evhttp_add_header(out, "X-Request-Id", p->view.id);
+    if (p->model != NULL)
+        evhttp_add_header(out, "X-Switchyard-Model", p->model->name);
+    snprintf(n, sizeof n, "%d", p->attempts_total);
+    evhttp_add_header(out, "X-Switchyard-Attempts", n);
+    if (p->ntried > 1)
+        evhttp_add_header(out, "X-Switchyard-Fallback", p->fallback_path);
+}
+
+static void fail_request(struct proxy *p, int code, const char *msg,
+                         int retry_after)
+{
+    add_router_headers(p, evhttp_request_get_output_headers(p->req));
+    reply_error(p->req, code, msg, retry_after);
+    proxy_finish(p, code);
+}
+
+/* --- attempts --- */
+
+static enum upstream_body_mode on_head(void *arg,
+                                       const struct upstream_response *r)
+{
+    struct proxy *p = arg;
+    struct evkeyvalq *out;
+    const char *conn = NULL;
+
+    if (retry_status_fails(r->status)) {
+        p->last_status = r->status;
+        p->last_error = SY_ATTEMPT_STATUS;
+        p->retry_after = 0;
+        for (size_t i = 0; i < r->nheaders; i++) {
+            if (strcasecmp(r->headers[i].name, "Retry-After") == 0) {
+                struct retry_limits lim;
+                limits_of(p->s, &lim);
+                p->retry_after = retry_after_delay(
+                    r->headers[i].value, time(NULL), lim.retry_after_cap,
+                    lim.deadline - (now_seconds() - p->start));
+            }
+        }
+        return UP_BODY_DISCARD;
+    }
+    /* This attempt is the answer: from here on the client sees bytes. */
+    p->committed = 1;
+    backend_observe_latency(p->backend, now_seconds() - p->attempt_start);
+    out = evhttp_request_get_output_headers(p->req);
+    for (size_t i = 0; i < r->nheaders; i++)
+        if (strcasecmp(r->headers[i].name, "Connection") == 0)
+            conn = r->headers[i].value;
+    for (size_t i = 0; i < r->nheaders; i++) {
+        const struct upstream_header *h = &r->headers[i];
+        if (http_skip_response_header(h->name, conn))
+            continue;
+        if (strcasecmp(h->name, "Content-Type") == 0 &&
+            strncasecmp(h->value, "text/event-stream", 17) == 0)
+            p->sse = 1;
+        evhttp_add_header(out, h->name, h->value);
+    }
+    /* An SSE answer is framed by chunks: a length would be a lie if the
+     * upstream dies mid-stream and we append an error event. */
+    if (p->sse)
+        evhttp_remove_header(out, "Content-Length");
+    add_router_headers(p, out);
+    setup_count_status(p->s, p->asked, r->status);
+    evhttp_send_reply_start(p->req, r->status, NULL);
+    return UP_BODY_DELIVER;
+}
+
+static void client_drained_cb(struct evhttp_connection *evcon, void *arg)
+{
+    struct proxy *p = arg;
+
+    if (p->paused && p->xfer != NULL) {
+        p->paused = 0;
+        upstream_resume(p->xfer);
+    }
+}
+
+static int on_body(void *arg, const char *data, size_t len)
+{
+    struct proxy *p = arg;
+    struct evhttp_connection *evcon = evhttp_request_get_connection(p->req);
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+
+    /* Back-pressure: leave the bytes in curl until the client catches up. */
+    if (bev != NULL && evbuffer_get_length(bufferevent_get_output(bev)) > CLIENT_HIGH_WATER) {
+        p->paused = 1;
+        return 1;
+    }
+    evbuffer_add(p->chunk, data, len);
+    evhttp_send_reply_chunk_with_cb(p->req, p->chunk, client_drained_cb, p);
+    return 0;
+}
+
+static void on_done(void *arg, enum upstream_result res, const char *detail)
+{
+    struct proxy *p = arg;
+    struct backend *b = p->backend;
+
+    p->xfer = NULL;
+    atomic_fetch_sub(&b->inflight, 1);
+    if (p->committed) {
+        if (res != UP_OK) {
+            LOG_WARN("request %s: model %s backend %s failed mid-answer: %s (%s)",
+                     p->view.id, p->model->name, b->url, upstream_result_name(res), detail);
+            if (!p->sse) {
+                /* No way to say it in-band: cut the connection so the
+                 * client sees a truncated answer, not a complete one. */
+                struct evhttp_connection *evcon = p->evcon;
+                evhttp_connection_set_closecb(evcon, NULL, NULL);
+                p->evcon = NULL;
+                evhttp_connection_free(evcon);
+                proxy_finish(p, 0);
+                return;
+            }
+            char *e = http_error_json(502, "upstream_error",
+                                      "the backend failed while streaming the answer");
+            evbuffer_add_printf(p->chunk, "data: %s\n\n", e ? e : "{\"error\":{}}");
+            free(e);
+            evhttp_send_reply_chunk(p->req, p->chunk);
+        }
+        evhttp_send_reply_end(p->req);
+        proxy_finish(p, 0);
+        return;
+    }
+    /* The attempt failed before any byte reached the client. */
+    switch (res) {
+    case UP_TIMEOUT: p->last_error = SY_ATTEMPT_TIMEOUT; p->last_status = 0; break;
+    case UP_CONNECT: p->last_error = SY_ATTEMPT_CONNECT; p->last_status = 0; break;
+    case UP_OK:
+    case UP_ABORTED:
+        if (p->last_error == SY_ATTEMPT_STATUS)
+            break; /* a 5xx/429 whose body we dropped */
+        /* fall through */
+    default: p->last_error = SY_ATTEMPT_CLOSED; p->last_status = 0; break;
+    }
+    if (p->last_error == SY_ATTEMPT_STATUS)
+        snprintf(p->last_detail, sizeof p->last_detail, "status %d", p->last_status);
+    else
+        snprintf(p->last_detail, sizeof p->last_detail, "%s: %s",
+                 upstream_result_name(res), detail);
+    LOG_INFO("request %s: model %s backend %s attempt %d failed: %s",
+             p->view.id, p->model->name, b->url, p->attempts_total, p->last_detail);
+    advance(p);
+}
+
+static const struct upstream_ops proxy_ops = { on_head, on_body, on_done };
+
+/* The client's headers, minus hop-by-hop ones, plus ours. */
+static struct curl_slist *upstream_headers(struct proxy *p, struct backend *b)
+{
+    struct evkeyvalq *in = evhttp_request_get_input_headers(p->req);
+    const char *conn = evhttp_find_header(in, "Connection");
+    struct curl_slist *l = NULL, *n;
+    struct evkeyval *h;
+    int has_ct = 0, has_accept = 0;
+    char line[8192];
+
+    TAILQ_FOREACH(h, in, next) {
+        if (http_skip_request_header(h->key, conn))
+            continue;
+        if (b->auth_header != NULL && strcasecmp(h->key, "Authorization") == 0)
+            continue;
+        has_ct |= strcasecmp(h->key, "Content-Type") == 0;
+        has_accept |= strcasecmp(h->key, "Accept") == 0;
+        /* "Name;" is curl's way to send a header with an empty value */
+        if (h->value[0] == '\0')
+            snprintf(line, sizeof line, "%s;", h->key);
+        else
+            snprintf(line, sizeof line, "%s: %s", h->key, h->value);
+        if ((n = curl_slist_append(l, line)) == NULL)
+            goto oom;
+        l = n;
+    }
+    snprintf(line, sizeof line, "X-Request-Id: %s", p->view.id);
+    if ((n = curl_slist_append(l, line)) == NULL)
+        goto oom;
+    l = n;
+    /* Stop curl from adding headers the client did not send. */
+    if ((n = curl_slist_append(l, "Expect:")) == NULL)
+        goto oom;
+    l = n;
+    if (!has_ct && (n = curl_slist_append(l, "Content-Type:")) == NULL)
+        goto oom;
+    l = n;
+    if (!has_accept && (n = curl_slist_append(l, "Accept:")) == NULL)
+        goto oom;
+    l = n;
+    if (b->auth_header != NULL && (n = curl_slist_append(l, b->auth_header)) == NULL)
+        goto oom;
+    return n;
+oom:
+    curl_slist_free_all(l);
+    return NULL;
+}
+
+static void start_attempt(struct proxy *p, struct backend *b)
+{
+    struct upstream_request r;
+    struct retry_limits lim;
+    char url[8192];
+    double left;
+
+    limits_of(p->s, &lim);
+    left = lim.deadline - (now_seconds() - p->start);
+    snprintf(url, sizeof url, "%s%s", b->url, p->uri);
+    r.url = url;
+    r.body = p->body;
+    r.body_len = p->body_len;
+    r.headers = upstream_headers(p, b);
+    r.connect_timeout = p->s->cfg->connect_timeout;
+    r.first_byte_timeout = p->s->cfg->upstream_timeout < left ? p->s->cfg->upstream_timeout : left;
+    r.idle_timeout = p->s->cfg->idle_timeout;
+    if (r.connect_timeout > r.first_byte_timeout)
+        r.connect_timeout = r.first_byte_timeout;
+    p->backend = b;
+    p->attempts_total++;
+    p->attempts_model++;
+    p->tried_backends[p->ntried_backends++] = b;
+    p->last_error = SY_ATTEMPT_NONE;
+    p->last_status = 0;
+    p->attempt_start = now_seconds();
+    atomic_fetch_add(&b->inflight, 1);
+    LOG_DEBUG("request %s: model %s attempt %d to backend %s",
+              p->view.id, p->model->name, p->attempts_total, b->url);
+    p->xfer = r.headers ? upstream_start(p->w->upstream, &r, &proxy_ops, p) : NULL;
+    if (p->xfer == NULL) {
+        atomic_fetch_sub(&b->inflight, 1);
+        p->last_error = SY_ATTEMPT_CONNECT;
+        snprintf(p->last_detail, sizeof p->last_detail, "could not start the transfer");
+        LOG_ERROR("request %s: could not start a transfer to %s", p->view.id, b->url);
+        /* let the loop call advance, never recurse from here */
+        struct timeval zero = { 0, 0 };
+        p->delayed_attempt = 0;
+        evtimer_add(p->delay, &zero);
+    }
+}
+
+static int backend_tried(const struct proxy *p, const struct backend *b)
+{
+    for (int i = 0; i < p->ntried_backends; i++)
+        if (p->tried_backends[i] == b)
+            return 1;
+    return 0;
+}
+
+/* Pick with the routing chain among the model's usable backends not tried
+ * yet; when every one was tried, among all of them. */
+static struct backend *pick_backend(struct proxy *p)
+{
+    struct model *m = p->model;
+    struct backend *cands[m->nbackends];
+    size_t n = 0, pick = 0;
+
+    for (size_t i = 0; i < m->nbackends; i++)
+        if (!backend_tried(p, m->backends[i]))
+            cands[n++] = m->backends[i];
+    if (n == 0)
+        for (size_t i = 0; i < m->nbackends; i++)
+            cands[n++] = m->backends[i];
+    if (n == 0)
+        return NULL;
+    for (size_t i = 0; i < p->s->routing.n; i++) {
+        const struct plugin_slot *slot = &p->s->routing.slots[i];
+        size_t choice = 0;
+        int rc = slot->plugin->desc->route(plugin_slot_instance(slot, p->w->id),
+                                           &p->view, (const sy_backend *const *)cands,
+                                           n, &choice);
+        if (rc == SY_OK && choice < n) {
+            pick = choice;
+            break;
+        }
+        if (rc == SY_ERROR)
+            LOG_WARN("request %s: routing plugin %s failed; asking the next",
+                     p->view.id, slot->plugin->name);
+    }
+    return cands[pick];
+}
+
+static int model_tried(const struct proxy *p, const struct model *m)
+{
+    for (int i = 0; i < p->ntried; i++)
+        if (p->tried[i] == m)
+            return 1;
+    return 0;
+}
+
+/* Ask the fallback chain which model comes next; NULL when none. */
+static struct model *next_model(struct proxy *p, enum sy_fallback_reason why)
+{
+    struct sy_fallback_query q = {
+        .size = sizeof q, .model = p->model->name, .reason = why,
+        .last_error = p->last_error, .last_status = p->last_status,
+        .tried = p->tried_names, .ntried = (size_t)p->ntried, .req = &p->view,
+    };
+
+    for (size_t i = 0; i < p->s->fallback.n; i++) {
+        const struct plugin_slot *slot = &p->s->fallback.slots[i];
+        const char *next = NULL;
+        int rc = slot->plugin->desc->fallback(plugin_slot_instance(slot, p->w->id), &q, &next);
+        if (rc == SY_ERROR)
+            LOG_WARN("request %s: fallback plugin %s failed; asking the next",
+                     p->view.id, slot->plugin->name);
+        if (rc != SY_OK || next == NULL)
+            continue;
+        struct model *m = setup_find_model(p->s, next);
+        if (m == NULL) {
+            LOG_WARN("request %s: fallback plugin %s named unknown model '%s'",
+                     p->view.id, slot->plugin->name, next);
+            continue;
+        }
+        if (model_tried(p, m)) {
+            LOG_DEBUG("request %s: fallback plugin %s named '%s', already tried",
+                      p->view.id, slot->plugin->name, m->name);
+            continue;
+        }
+        return m;
+    }
+    return NULL;
+}
+
+/* Move the request to model m, rewriting `model` in the body. */
+static int switch_model(struct proxy *p, struct model *m)
+{
+    char *nb = NULL;
+    size_t nlen = 0;
+    struct evbuffer *in = evhttp_request_get_input_buffer(p->req);
+
+    /* always from the client's bytes, so only `model` ever differs */
+    if (request_rewrite_model((const char *)evbuffer_pullup(in, -1),
+                              evbuffer_get_length(in), m->name, &nb, &nlen) != 0)
+        return -1;
+    free(p->rewritten);
+    p->rewritten = nb;
+    p->body = nb;
+    p->body_len = nlen;
+    atomic_fetch_add(&p->model->stats.fallbacks_to[m->index], 1);
+    LOG_INFO("request %s: falling back from model %s to %s (%s)", p->view.id,
+             p->model->name, m->name, p->last_detail[0] ? p->last_detail : "no usable backend");
+    p->model = m;
+    p->view.model = m->name;
+    p->tried[p->ntried] = m;
+    p->tried_names[p->ntried++] = m->name;
+    size_t used = strlen(p->fallback_path);
+    snprintf(p->fallback_path + used, sizeof p->fallback_path - used, ">%s", m->name);
+    p->attempts_model = 0;
+    p->ntried_backends = 0;
+    return 0;
+}
+
+static void give_up(struct proxy *p)
+{
+    char msg[1024];
+    size_t used;
+    int code = retry_give_up_status(p->last_error == SY_ATTEMPT_TIMEOUT);
+
+    atomic_fetch_add(&p->asked->stats.exhausted, 1);
+    used = (size_t)snprintf(msg, sizeof msg, "no backend could serve model '%s' (tried: ",
+                            p->asked->name);
+    for (int i = 0; i < p->ntried && used < sizeof msg; i++)
+        used += (size_t)snprintf(msg + used, sizeof msg - used, "%s%s",
+                                 i ? ", " : "", p->tried_names[i]);
+    if (used < sizeof msg)
+        snprintf(msg + used, sizeof msg - used, ")%s%s",
+                 p->last_detail[0] ? "; last error: " : "", p->last_detail);
+    LOG_WARN("request %s: giving up with %d: %s", p->view.id, code, msg);
+    fail_request(p, code, msg, p->retry_after > 1 ? (int)(p->retry_after + 0.999) : 1);
+}
+
+static void delay_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct proxy *p = arg;
+
+    if (p->delayed_attempt)
+        start_attempt(p, pick_backend(p));
+    else
+        advance(p);
+}
+
+static int usable_backends(const struct model *m)
+{
+    return (int)m->nbackends;
+}
+
+/* Decide and start what comes next for a request with no attempt running. */
+static void advance(struct proxy *p)
+{
+    struct retry_limits lim;
+
+    limits_of(p->s, &lim);
+    for (;;) {
+        struct retry_state st = {
+            .attempts_total = p->attempts_total,
+            .attempts_model = p->attempts_model,
+            .usable = usable_backends(p->model),
+            .elapsed = now_seconds() - p->start,
+        };
+        switch (retry_next_step(&lim, &st)) {
+        case STEP_ATTEMPT:
+            if (p->attempts_model > 0) {
+                atomic_fetch_add(&p->model->stats.retries, 1);
+                if (p->retry_after > 0) {
+                    struct timeval tv = { (time_t)p->retry_after,
+                                          (suseconds_t)((p->retry_after - (time_t)p->retry_after) * 1e6) };
+                    LOG_INFO("request %s: waiting %.3fs (Retry-After) before retrying model %s",
+                             p->view.id, p->retry_after, p->model->name);
+                    p->retry_after = 0;
+                    p->delayed_attempt = 1;
+                    evtimer_add(p->delay, &tv);
+                    return;
+                }
+            }
+            start_attempt(p, pick_backend(p));
+            return;
+        case STEP_FALLBACK: {
+            struct model *m;
+            if (!retry_may_fall_back(&lim, p->ntried - 1, &st) ||
+                p->ntried >= MAX_MODELS_TRIED) {
+                give_up(p);
+                return;
+            }
+            m = next_model(p, p->attempts_model ? SY_FALLBACK_EXHAUSTED : SY_FALLBACK_NO_BACKEND);
+            if (m == NULL) {
+                give_up(p);
+                return;
+            }
+            if (switch_model(p, m) != 0) {
+                fail_request(p, 500, "could not rewrite the request body", 0);
+                return;
+            }
+            p->retry_after = 0;
+            continue;
+        }
+        case STEP_GIVE_UP:
+            give_up(p);
+            return;
+        }
+    }
+}
+
+/* --- arrival --- */
+
+void dispatch_request(struct worker *w, struct evhttp_request *req,
+                      const char *path)
+{
+    struct proxy *p = calloc(1, sizeof *p);
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    struct evkeyvalq *hdrs = evhttp_request_get_input_headers(req);
+    const char *model = NULL;
+    char err[256];
+
+    if (p == NULL) {
+        reply_error(req, 500, "out of memory", 0);
+        return;
+    }
+    p->w = w;
+    p->s = w->setup;
+    p->req = req;
+    p->start = now_seconds();
+    request_make_id(evhttp_find_header(hdrs, "X-Request-Id"), p->view.id);
+    p->view.path = path;
+    p->view.headers = hdrs;
+    p->uri = strdup(evhttp_request_get_uri(req));
+    p->chunk = evbuffer_new();
+    p->delay = evtimer_new(w->base, delay_done_cb, p);
+    p->tried_backends = calloc((size_t)p->s->cfg->max_attempts + 1, sizeof *p->tried_backends);
+    if (p->uri == NULL || p->chunk == NULL || p->delay == NULL || p->tried_backends == NULL) {
+        fail_request(p, 500, "out of memory", 0);
+        return;
+    }
+    p->body_len = evbuffer_get_length(in);
+    p->body = (const char *)evbuffer_pullup(in, -1);
+    if (request_parse_body(p->body, p->body_len, &p->json, &model, err, sizeof err) != BODY_OK) {
+        fail_request(p, 400, err, 0);
+        return;
+    }
+    p->view.body = p->json;
+    p->asked = setup_find_model(p->s, model);
+    if (p->asked == NULL) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "The model '%.300s' does not exist", model);
+        fail_request(p, 404, msg, 0);
+        return;
+    }
+    /* An alias is served by its model: the body says the model's name. */
+    p->model = p->asked;
+    if (strcmp(model, p->asked->name) != 0) {
+        char *nb = NULL;
+        size_t nlen = 0;
+        if (request_rewrite_model(p->body, p->body_len, p->asked->name, &nb, &nlen) != 0) {
+            fail_request(p, 500, "could not rewrite the request body", 0);
+            return;
+        }
+        p->rewritten = nb;
+        p->body = nb;
+        p->body_len = nlen;
+    }
+    p->view.model = p->model->name;
+    p->tried[0] = p->model;
+    p->tried_names[0] = p->model->name;
+    p->ntried = 1;
+    snprintf(p->fallback_path, sizeof p->fallback_path, "%s", p->model->name);
+    p->evcon = evhttp_request_get_connection(req);
+    evhttp_connection_set_closecb(p->evcon, client_closed_cb, p);
+    advance(p);
+}

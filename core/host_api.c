@@ -1,0 +1,239 @@
+#include "host_api.h"
+
+#include <event2/http.h>
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cfg_tree.h"
+#include "log.h"
+#include "request.h"
+#include "setup.h"
+
+static const struct host_ctx *ctx_of(const struct sy_host_api *api)
+{
+    return (const struct host_ctx *)api; /* api is the first member */
+}
+
+static void host_log(const struct sy_host_api *api, int level, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (level < log_level)
+        return;
+    va_start(ap, fmt);
+    log_vmsg(level, ctx_of(api)->plugin_name, fmt, ap);
+    va_end(ap);
+}
+
+/* --- config sections (sy_config is a cfg_node) --- */
+
+static const struct cfg_node *node_at(const sy_config *cfg, const char *key)
+{
+    const struct cfg_node *n = (const struct cfg_node *)cfg;
+    if (n == NULL)
+        return NULL;
+    return key == NULL ? n : cfg_map_get(n, key);
+}
+
+static int scalar_at(const sy_config *cfg, const char *key, const char **out)
+{
+    const struct cfg_node *n = node_at(cfg, key);
+    if (n == NULL)
+        return SY_DECLINED;
+    if (n->kind != CFG_SCALAR)
+        return SY_ERROR;
+    *out = n->scalar;
+    return SY_OK;
+}
+
+static int cfg_string(const sy_config *cfg, const char *key, const char **out)
+{
+    return scalar_at(cfg, key, out);
+}
+
+static int cfg_int(const sy_config *cfg, const char *key, long long *out)
+{
+    const char *s;
+    char *end;
+    int rc = scalar_at(cfg, key, &s);
+    if (rc != SY_OK)
+        return rc;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || *end != '\0')
+        return SY_ERROR;
+    *out = v;
+    return SY_OK;
+}
+
+static int cfg_seconds(const sy_config *cfg, const char *key, double *out)
+{
+    const char *s;
+    int rc = scalar_at(cfg, key, &s);
+    if (rc != SY_OK)
+        return rc;
+    return cfg_parse_seconds(s, out) == 0 ? SY_OK : SY_ERROR;
+}
+
+static int cfg_bool(const sy_config *cfg, const char *key, int *out)
+{
+    const char *s;
+    int rc = scalar_at(cfg, key, &s);
+    if (rc != SY_OK)
+        return rc;
+    return cfg_parse_bool(s, out) == 0 ? SY_OK : SY_ERROR;
+}
+
+static int cfg_section(const sy_config *cfg, const char *key, const sy_config **out)
+{
+    const struct cfg_node *n = node_at(cfg, key);
+    if (n == NULL)
+        return SY_DECLINED;
+    if (n->kind == CFG_SCALAR)
+        return SY_ERROR;
+    *out = (const sy_config *)n;
+    return SY_OK;
+}
+
+static size_t cfg_count(const sy_config *cfg)
+{
+    const struct cfg_node *n = (const struct cfg_node *)cfg;
+    return n && n->kind != CFG_SCALAR ? n->n : 0;
+}
+
+static int cfg_entry(const sy_config *cfg, size_t i, const char **key, const sy_config **value)
+{
+    const struct cfg_node *n = (const struct cfg_node *)cfg;
+    if (n == NULL || n->kind != CFG_MAP)
+        return SY_ERROR;
+    if (i >= n->n)
+        return SY_DECLINED;
+    *key = n->keys[i];
+    *value = (const sy_config *)n->vals[i];
+    return SY_OK;
+}
+
+static int cfg_item(const sy_config *cfg, size_t i, const sy_config **out)
+{
+    const struct cfg_node *n = (const struct cfg_node *)cfg;
+    if (n == NULL || n->kind != CFG_LIST)
+        return SY_ERROR;
+    if (i >= n->n)
+        return SY_DECLINED;
+    *out = (const sy_config *)n->vals[i];
+    return SY_OK;
+}
+
+static void cfg_where(const sy_config *cfg, const char *key, char *buf, size_t len)
+{
+    const struct cfg_node *n = (const struct cfg_node *)cfg;
+    if (len == 0)
+        return;
+    if (n == NULL || n->file == NULL) {
+        snprintf(buf, len, "config");
+        return;
+    }
+    int line = key && n->kind == CFG_MAP ? cfg_map_key_line(n, key) : n->line;
+    if (line > 0)
+        snprintf(buf, len, "%s:%d", n->file, line);
+    else
+        snprintf(buf, len, "%s", n->file);
+}
+
+/* --- models --- */
+
+static size_t model_count(const struct sy_host_api *api)
+{
+    return ctx_of(api)->setup->nmodels;
+}
+
+static const char *model_name(const struct sy_host_api *api, size_t i)
+{
+    const struct setup *s = ctx_of(api)->setup;
+    return i < s->nmodels ? s->models[i].name : NULL;
+}
+
+static int model_exists(const struct sy_host_api *api, const char *name)
+{
+    const struct model *m = setup_find_model(ctx_of(api)->setup, name);
+    return m != NULL && strcmp(m->name, name) == 0 ? SY_OK : SY_DECLINED;
+}
+
+static const char *model_option(const struct sy_host_api *api, const char *model, const char *key)
+{
+    const struct model *m = setup_find_model(ctx_of(api)->setup, model);
+    if (m == NULL || key == NULL)
+        return NULL;
+    if (strcmp(key, "type") == 0)
+        return m->cfg->type;
+    if (strcmp(key, "fallback_model") == 0)
+        return m->cfg->fallback_model;
+    return NULL;
+}
+
+/* --- requests --- */
+
+static const char *req_id(const sy_request *r) { return r->id; }
+static const char *req_model(const sy_request *r) { return r->model; }
+static const char *req_path(const sy_request *r) { return r->path; }
+
+static const char *req_header(const sy_request *r, const char *name)
+{
+    return r->headers ? evhttp_find_header(r->headers, name) : NULL;
+}
+
+static const char *req_body_string(const sy_request *r, const char *field)
+{
+    struct json_object *v;
+    if (r->body == NULL || !json_object_object_get_ex(r->body, field, &v) ||
+        !json_object_is_type(v, json_type_string))
+        return NULL;
+    return json_object_get_string(v);
+}
+
+/* --- backends --- */
+
+static const char *be_url(const sy_backend *b) { return ((const struct backend *)b)->url; }
+static unsigned be_index(const sy_backend *b) { return ((const struct backend *)b)->index; }
+static unsigned be_weight(const sy_backend *b) { return ((const struct backend *)b)->weight; }
+static unsigned be_inflight(const sy_backend *b)
+{
+    return atomic_load_explicit(&((struct backend *)b)->inflight, memory_order_relaxed);
+}
+
+void host_ctx_init(struct host_ctx *ctx, struct setup *setup, const char *plugin_name)
+{
+    memset(ctx, 0, sizeof *ctx);
+    ctx->setup = setup;
+    ctx->plugin_name = plugin_name;
+    ctx->api = (struct sy_host_api){
+        .size = sizeof(struct sy_host_api),
+        .abi_major = SY_ABI_MAJOR,
+        .abi_minor = SY_ABI_MINOR,
+        .log = host_log,
+        .config_string = cfg_string,
+        .config_int = cfg_int,
+        .config_seconds = cfg_seconds,
+        .config_bool = cfg_bool,
+        .config_section = cfg_section,
+        .config_count = cfg_count,
+        .config_entry = cfg_entry,
+        .config_item = cfg_item,
+        .config_where = cfg_where,
+        .model_count = model_count,
+        .model_name = model_name,
+        .model_exists = model_exists,
+        .model_option = model_option,
+        .request_id = req_id,
+        .request_model = req_model,
+        .request_header = req_header,
+        .request_body_string = req_body_string,
+        .request_path = req_path,
+        .backend_url = be_url,
+        .backend_index = be_index,
+        .backend_inflight = be_inflight,
+        .backend_weight = be_weight,
+    };
+}

@@ -1,0 +1,99 @@
+#include "http_headers.h"
+
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const char *const hop_by_hop[] = {
+    "Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
+    "Proxy-Authorization", "TE", "Trailer", "Trailers", "Transfer-Encoding",
+    "Upgrade", NULL
+};
+
+int http_is_hop_by_hop(const char *name)
+{
+    for (size_t i = 0; hop_by_hop[i] != NULL; i++)
+        if (strcasecmp(name, hop_by_hop[i]) == 0)
+            return 1;
+    return 0;
+}
+
+int http_connection_lists(const char *connection, const char *name)
+{
+    size_t n = strlen(name);
+    const char *p = connection;
+
+    while (p != NULL && *p != '\0') {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        const char *end = p;
+        while (*end != '\0' && *end != ',')
+            end++;
+        const char *last = end;
+        while (last > p && (last[-1] == ' ' || last[-1] == '\t'))
+            last--;
+        if ((size_t)(last - p) == n && strncasecmp(p, name, n) == 0)
+            return 1;
+        p = end;
+    }
+    return 0;
+}
+
+int http_skip_request_header(const char *name, const char *connection)
+{
+    return http_is_hop_by_hop(name) || strcasecmp(name, "Host") == 0 ||
+           strcasecmp(name, "Content-Length") == 0 ||
+           strcasecmp(name, "Expect") == 0 ||
+           strcasecmp(name, "X-Request-Id") == 0 ||
+           (connection != NULL && http_connection_lists(connection, name));
+}
+
+int http_skip_response_header(const char *name, const char *connection)
+{
+    return http_is_hop_by_hop(name) || strcasecmp(name, "X-Request-Id") == 0 ||
+           strncasecmp(name, "X-Switchyard-", 13) == 0 ||
+           (connection != NULL && http_connection_lists(connection, name));
+}
+
+int http_value_is_safe(const char *value, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (value[i] == '\r' || value[i] == '\n' || value[i] == '\0')
+            return 0;
+    return 1;
+}
+
+const char *http_error_type(int code)
+{
+    switch (code) {
+    case 400: return "invalid_request_error";
+    case 401: return "authentication_error";
+    case 404: return "not_found_error";
+    case 405: return "invalid_request_error";
+    case 413: return "invalid_request_error";
+    case 503: return "service_unavailable";
+    case 504: return "timeout";
+    default: return code >= 500 ? "server_error" : "invalid_request_error";
+    }
+}
+
+char *http_error_json(int code, const char *type, const char *message)
+{
+    struct json_object *root = json_object_new_object();
+    struct json_object *err = json_object_new_object();
+    char *out = NULL;
+
+    if (root == NULL || err == NULL) {
+        json_object_put(root);
+        json_object_put(err);
+        return NULL;
+    }
+    json_object_object_add(err, "message", json_object_new_string(message));
+    json_object_object_add(err, "type", json_object_new_string(type ? type : http_error_type(code)));
+    json_object_object_add(err, "code", json_object_new_int(code));
+    json_object_object_add(root, "error", err);
+    out = strdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(root);
+    return out;
+}

@@ -1,0 +1,29 @@
+/*
+ * http_headers: which headers cross the proxy, and the router's own
+ * OpenAI-shaped error bodies.  Pure functions, unit-tested.
+ */
+#ifndef SY_HTTP_HEADERS_H
+#define SY_HTTP_HEADERS_H
+
+#include <stddef.h>
+
+/* Hop-by-hop headers (RFC 9110 7.6.1 and the classic list). */
+int http_is_hop_by_hop(const char *name);
+/* Does the Connection header value (a comma list) name `name`? */
+int http_connection_lists(const char *connection, const char *name);
+/* A client header that is not forwarded upstream: hop-by-hop, those the
+ * Connection header names, and those the proxy sets itself (Host,
+ * Content-Length, Expect, X-Request-Id). */
+int http_skip_request_header(const char *name, const char *connection);
+/* An upstream header that is not returned: hop-by-hop, those Connection
+ * names, and those the router sets itself (X-Request-Id, X-Switchyard-*). */
+int http_skip_response_header(const char *name, const char *connection);
+/* A value safe to put on the wire: no CR, LF or NUL. */
+int http_value_is_safe(const char *value, size_t len);
+
+/* {"error":{"message":..,"type":..,"code":..}} into a new string (free()). */
+char *http_error_json(int code, const char *type, const char *message);
+/* The OpenAI error type for one of the router's statuses. */
+const char *http_error_type(int code);
+
+#endif

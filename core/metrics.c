@@ -1,0 +1,154 @@
+#include "metrics.h"
+
+#include <event2/buffer.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "setup.h"
+
+/* Label values escaped as the text format wants: \\, \" and \n. */
+static void add_label(struct evbuffer *out, const char *v)
+{
+    for (; *v; v++) {
+        if (*v == '\\' || *v == '"')
+            evbuffer_add_printf(out, "\\%c", *v);
+        else if (*v == '\n')
+            evbuffer_add(out, "\\n", 2);
+        else
+            evbuffer_add(out, v, 1);
+    }
+}
+
+static uint64_t load(const atomic_uint_fast64_t *a)
+{
+    return atomic_load_explicit(a, memory_order_relaxed);
+}
+
+static void render_requests(const struct setup *s, struct evbuffer *out)
+{
+    evbuffer_add_printf(out,
+        "# HELP switchyard_requests_total Requests answered, by model asked and status.\n"
+        "# TYPE switchyard_requests_total counter\n");
+    for (size_t i = 0; i <= s->nmodels; i++) {
+        const atomic_uint_fast64_t *by = i < s->nmodels ? s->models[i].stats.by_status
+                                                       : s->unknown_model_by_status;
+        for (int st = SY_STATUS_MIN; st <= SY_STATUS_MAX; st++) {
+            uint64_t n = load(&by[st - SY_STATUS_MIN]);
+            if (n == 0)
+                continue;
+            evbuffer_add_printf(out, "switchyard_requests_total{model=\"");
+            add_label(out, i < s->nmodels ? s->models[i].name : "");
+            evbuffer_add_printf(out, "\",status=\"%d\"} %llu\n", st, (unsigned long long)n);
+        }
+    }
+}
+
+static void render_model_counter(const struct setup *s, struct evbuffer *out,
+                                 const char *name, const char *help, size_t offset)
+{
+    evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+    for (size_t i = 0; i < s->nmodels; i++) {
+        const atomic_uint_fast64_t *c =
+            (const atomic_uint_fast64_t *)((const char *)&s->models[i].stats + offset);
+        evbuffer_add_printf(out, "%s{model=\"", name);
+        add_label(out, s->models[i].name);
+        evbuffer_add_printf(out, "\"} %llu\n", (unsigned long long)load(c));
+    }
+}
+
+static void render_fallbacks(const struct setup *s, struct evbuffer *out)
+{
+    evbuffer_add_printf(out,
+        "# HELP switchyard_fallbacks_total Requests moved from one model to another.\n"
+        "# TYPE switchyard_fallbacks_total counter\n");
+    for (size_t i = 0; i < s->nmodels; i++) {
+        for (size_t j = 0; j < s->nmodels; j++) {
+            uint64_t n = load(&s->models[i].stats.fallbacks_to[j]);
+            if (n == 0)
+                continue;
+            evbuffer_add_printf(out, "switchyard_fallbacks_total{from=\"");
+            add_label(out, s->models[i].name);
+            evbuffer_add_printf(out, "\",to=\"");
+            add_label(out, s->models[j].name);
+            evbuffer_add_printf(out, "\"} %llu\n", (unsigned long long)n);
+        }
+    }
+}
+
+static void render_backends(const struct setup *s, struct evbuffer *out)
+{
+    evbuffer_add_printf(out,
+        "# HELP switchyard_backend_inflight Requests in flight to a backend.\n"
+        "# TYPE switchyard_backend_inflight gauge\n");
+    for (size_t i = 0; i < s->nbackends; i++) {
+        evbuffer_add_printf(out, "switchyard_backend_inflight{backend=\"");
+        add_label(out, s->backends[i].url);
+        evbuffer_add_printf(out, "\"} %u\n", atomic_load(&s->backends[i].inflight));
+    }
+    evbuffer_add_printf(out,
+        "# HELP switchyard_upstream_latency_seconds Time from an attempt's start to its response head.\n"
+        "# TYPE switchyard_upstream_latency_seconds histogram\n");
+    for (size_t i = 0; i < s->nbackends; i++) {
+        const struct backend *b = &s->backends[i];
+        uint64_t cum = 0;
+        for (size_t k = 0; k <= SY_LATENCY_BUCKETS; k++) {
+            cum += load(&b->latency_buckets[k]);
+            evbuffer_add_printf(out, "switchyard_upstream_latency_seconds_bucket{backend=\"");
+            add_label(out, b->url);
+            if (k < SY_LATENCY_BUCKETS)
+                evbuffer_add_printf(out, "\",le=\"%g\"} %llu\n", setup_latency_bounds[k],
+                                    (unsigned long long)cum);
+            else
+                evbuffer_add_printf(out, "\",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+        }
+        evbuffer_add_printf(out, "switchyard_upstream_latency_seconds_sum{backend=\"");
+        add_label(out, b->url);
+        evbuffer_add_printf(out, "\"} %.6f\n", (double)load(&b->latency_sum_us) / 1e6);
+        evbuffer_add_printf(out, "switchyard_upstream_latency_seconds_count{backend=\"");
+        add_label(out, b->url);
+        evbuffer_add_printf(out, "\"} %llu\n", (unsigned long long)load(&b->latency_count));
+    }
+}
+
+void metrics_render(const struct setup *s, struct evbuffer *out)
+{
+    evbuffer_add_printf(out,
+        "# HELP switchyard_build_info switchyard version.\n"
+        "# TYPE switchyard_build_info gauge\n"
+        "switchyard_build_info{version=\"%s\"} 1\n", PACKAGE_VERSION);
+    render_requests(s, out);
+    render_model_counter(s, out, "switchyard_retries_total",
+                         "Attempts retried on another backend of the same model.",
+                         offsetof(struct model_stats, retries));
+    render_fallbacks(s, out);
+    render_model_counter(s, out, "switchyard_exhausted_total",
+                         "Requests for the model that nothing could serve.",
+                         offsetof(struct model_stats, exhausted));
+    render_backends(s, out);
+}
+
+void metrics_render_engines(const struct setup *s, struct evbuffer *out)
+{
+    struct json_object *root = json_object_new_object();
+    struct json_object *list = json_object_new_array();
+
+    for (size_t i = 0; i < s->nbackends; i++) {
+        const struct backend *b = &s->backends[i];
+        struct json_object *e = json_object_new_object();
+        struct json_object *models = json_object_new_array();
+        for (size_t m = 0; m < s->nmodels; m++)
+            for (size_t k = 0; k < s->models[m].nbackends; k++)
+                if (s->models[m].backends[k] == b)
+                    json_object_array_add(models, json_object_new_string(s->models[m].name));
+        json_object_object_add(e, "url", json_object_new_string(b->url));
+        json_object_object_add(e, "models", models);
+        /* No health plugin yet: every backend is taken as usable. */
+        json_object_object_add(e, "state", json_object_new_string("unchecked"));
+        json_object_object_add(e, "in_flight", json_object_new_int((int)atomic_load(&b->inflight)));
+        json_object_array_add(list, e);
+    }
+    json_object_object_add(root, "engines", list);
+    evbuffer_add_printf(out, "%s", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(root);
+}

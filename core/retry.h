@@ -1,0 +1,58 @@
+/*
+ * retry: the decisions of SPEC.md "Retries and fallback", as pure functions
+ * so they are unit-tested apart from any socket.
+ *
+ * An attempt fails on a connection error, a timeout, a close before the
+ * answer, or a 5xx/429 status.  Any other status is the answer.  After a
+ * failure the request tries another backend of the same model while the
+ * model's attempt budget lasts, then the fallback chain, within a total
+ * attempt budget, a fallback depth and an overall deadline.
+ */
+#ifndef SY_RETRY_H
+#define SY_RETRY_H
+
+#include <time.h>
+
+struct retry_limits {
+    int attempts_per_model;  /* 1 + reroute attempts */
+    int max_attempts;        /* over the whole request, fallbacks included */
+    int max_fallback_depth;  /* models tried after the one asked */
+    double deadline;         /* seconds since the request arrived */
+    double retry_after_cap;  /* longest Retry-After wait honoured */
+};
+
+struct retry_state {
+    int attempts_total;  /* attempts made for this request */
+    int attempts_model;  /* attempts made for the current model */
+    int usable;          /* backends of the model usable now (healthy) */
+    double elapsed;      /* seconds since the request arrived */
+};
+
+enum retry_step {
+    STEP_ATTEMPT,  /* try (another) backend of the current model */
+    STEP_FALLBACK, /* ask the fallback chain for the next model */
+    STEP_GIVE_UP   /* answer 503/504 */
+};
+
+/* Does this upstream status make the attempt fail (5xx, 429)? */
+int retry_status_fails(int status);
+
+/* What to do next for the current model. */
+enum retry_step retry_next_step(const struct retry_limits *lim,
+                                const struct retry_state *st);
+
+/* May the request move to one more model (depth = fallbacks taken so far)? */
+int retry_may_fall_back(const struct retry_limits *lim, int depth,
+                        const struct retry_state *st);
+
+/* Seconds to wait from a Retry-After value (delta-seconds or an HTTP-date),
+ * capped at `cap` and at the time left before the deadline; 0 when absent
+ * or unparsable. */
+double retry_after_delay(const char *value, time_t now, double cap,
+                         double time_left);
+
+/* Status of the router's own answer when nothing served: 504 when the last
+ * attempt timed out, else 503. */
+int retry_give_up_status(int last_attempt_timed_out);
+
+#endif

@@ -1,0 +1,307 @@
+#include "server.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <json-c/json.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dispatch.h"
+#include "http_headers.h"
+#include "log.h"
+#include "metrics.h"
+#include "setup.h"
+#include "upstream.h"
+
+#define MAX_HEADERS_SIZE (64 * 1024)
+/* Generous: a stream may go quiet while a model thinks. */
+#define CLIENT_TIMEOUT_SECONDS 3600
+
+struct server {
+    struct worker *workers;
+    int nworkers;
+    time_t started;
+};
+
+void reply_json(struct evhttp_request *req, int code, const char *json)
+{
+    struct evbuffer *b = evbuffer_new();
+
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "application/json");
+    if (b != NULL)
+        evbuffer_add(b, json, strlen(json));
+    evhttp_send_reply(req, code, NULL, b);
+    if (b != NULL)
+        evbuffer_free(b);
+}
+
+void reply_error(struct evhttp_request *req, int code, const char *message,
+                 int retry_after)
+{
+    char *body = http_error_json(code, NULL, message);
+
+    if (retry_after > 0) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", retry_after);
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", v);
+    }
+    reply_json(req, code, body ? body : "{\"error\":{\"message\":\"out of memory\"}}");
+    free(body);
+}
+
+static void reply_buffer(struct evhttp_request *req, const char *type,
+                         struct evbuffer *b)
+{
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", type);
+    evhttp_send_reply(req, 200, NULL, b);
+}
+
+static void serve_models(struct worker *w, struct evhttp_request *req)
+{
+    const struct setup *s = w->setup;
+    struct json_object *root = json_object_new_object();
+    struct json_object *data = json_object_new_array();
+
+    for (size_t i = 0; i < s->nnames; i++) {
+        struct json_object *m = json_object_new_object();
+        json_object_object_add(m, "id", json_object_new_string(s->names[i].name));
+        json_object_object_add(m, "object", json_object_new_string("model"));
+        json_object_object_add(m, "created", json_object_new_int64(0));
+        json_object_object_add(m, "owned_by", json_object_new_string("switchyard"));
+        if (strcmp(s->names[i].name, s->names[i].model->name) != 0)
+            json_object_object_add(m, "root", json_object_new_string(s->names[i].model->name));
+        json_object_array_add(data, m);
+    }
+    json_object_object_add(root, "object", json_object_new_string("list"));
+    json_object_object_add(root, "data", data);
+    reply_json(req, 200, json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(root);
+}
+
+static void serve_get(struct worker *w, struct evhttp_request *req, const char *path)
+{
+    struct evbuffer *b;
+
+    if (strcmp(path, "/health") == 0) {
+        reply_json(req, 200, "{\"status\":\"healthy\"}");
+    } else if (strcmp(path, "/version") == 0) {
+        reply_json(req, 200, "{\"version\":\"" PACKAGE_VERSION "\"}");
+    } else if (strcmp(path, "/v1/models") == 0) {
+        serve_models(w, req);
+    } else if (strcmp(path, "/metrics") == 0 || strcmp(path, "/engines") == 0) {
+        b = evbuffer_new();
+        if (b == NULL) {
+            reply_error(req, 500, "out of memory", 0);
+            return;
+        }
+        if (path[1] == 'm') {
+            metrics_render(w->setup, b);
+            reply_buffer(req, "text/plain; version=0.0.4; charset=utf-8", b);
+        } else {
+            metrics_render_engines(w->setup, b);
+            reply_buffer(req, "application/json", b);
+        }
+        evbuffer_free(b);
+    } else {
+        reply_error(req, 404, "no such endpoint", 0);
+    }
+}
+
+static int is_get_path(const char *path)
+{
+    return strcmp(path, "/health") == 0 || strcmp(path, "/version") == 0 ||
+           strcmp(path, "/v1/models") == 0 || strcmp(path, "/metrics") == 0 ||
+           strcmp(path, "/engines") == 0;
+}
+
+static void handle_request(struct evhttp_request *req, void *arg)
+{
+    struct worker *w = arg;
+    const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
+    const char *path = u ? evhttp_uri_get_path(u) : NULL;
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+
+    if (path == NULL || path[0] != '/') {
+        reply_error(req, 400, "malformed request target", 0);
+        return;
+    }
+    if (dispatch_is_proxied_path(path)) {
+        if (cmd == EVHTTP_REQ_POST) {
+            dispatch_request(w, req, path);
+            return;
+        }
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "POST");
+        reply_error(req, 405, "method not allowed; use POST", 0);
+        return;
+    }
+    if (is_get_path(path)) {
+        if (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD) {
+            serve_get(w, req, path);
+            return;
+        }
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET");
+        reply_error(req, 405, "method not allowed; use GET", 0);
+        return;
+    }
+    reply_error(req, 404, "no such endpoint", 0);
+}
+
+/* A listening socket of its own per worker: the kernel spreads new
+ * connections over them (SO_REUSEPORT). */
+static int open_listener(const char *host, int port, char *err, size_t errlen)
+{
+    struct addrinfo hints, *res = NULL, *ai;
+    char service[16];
+    int fd = -1, one = 1, rc;
+
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    snprintf(service, sizeof service, "%d", port);
+    rc = getaddrinfo(host, service, &hints, &res);
+    if (rc != 0) {
+        snprintf(err, errlen, "listen address %s:%d: %s", host, port, gai_strerror(rc));
+        return -1;
+    }
+    for (ai = res; ai != NULL; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0)
+            continue;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+        /* accepted sockets inherit it: small SSE chunks leave at once */
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0)
+            break;
+        snprintf(err, errlen, "listen on %s:%d: %s", host, port, strerror(errno));
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0 && err[0] == '\0')
+        snprintf(err, errlen, "listen on %s:%d: no usable address", host, port);
+    return fd;
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    event_base_dispatch(w->base);
+    return NULL;
+}
+
+static int worker_init(struct worker *w, struct setup *s, int id, int fd,
+                       char *err, size_t errlen)
+{
+    w->id = id;
+    w->setup = s;
+    w->listen_fd = fd;
+    w->base = event_base_new();
+    w->http = w->base ? evhttp_new(w->base) : NULL;
+    w->upstream = w->base ? upstream_pool_new(w->base, s->cfg->upstream_max_connections) : NULL;
+    if (w->http == NULL || w->upstream == NULL) {
+        snprintf(err, errlen, "worker %d: out of memory", id);
+        return -1;
+    }
+    evhttp_set_max_body_size(w->http, (ev_ssize_t)s->cfg->max_body);
+    evhttp_set_max_headers_size(w->http, MAX_HEADERS_SIZE);
+    evhttp_set_timeout(w->http, CLIENT_TIMEOUT_SECONDS);
+    evhttp_set_default_content_type(w->http, NULL);
+    evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                            EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+                                            EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+    evhttp_set_gencb(w->http, handle_request, w);
+    if (evhttp_accept_socket(w->http, fd) != 0) {
+        snprintf(err, errlen, "worker %d: cannot accept on the listening socket", id);
+        return -1;
+    }
+    w->listen_fd = -1; /* evhttp owns it now */
+    return 0;
+}
+
+static void worker_free(struct worker *w)
+{
+    /* evhttp first: closing its connections cancels their transfers. */
+    if (w->http != NULL)
+        evhttp_free(w->http);
+    if (w->upstream != NULL)
+        upstream_pool_free(w->upstream);
+    if (w->base != NULL)
+        event_base_free(w->base);
+    if (w->listen_fd >= 0)
+        close(w->listen_fd);
+}
+
+int server_start(struct setup *s, const char *host, int port, int nworkers,
+                 struct server **out, char *err, size_t errlen)
+{
+    struct server *srv = calloc(1, sizeof *srv);
+    sigset_t all, old;
+
+    *out = NULL;
+    if (srv == NULL || (srv->workers = calloc((size_t)nworkers, sizeof *srv->workers)) == NULL) {
+        free(srv);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    srv->started = time(NULL);
+    for (int i = 0; i < nworkers; i++) {
+        int fd;
+        srv->workers[i].listen_fd = -1;
+        err[0] = '\0';
+        fd = open_listener(host, port, err, errlen);
+        if (fd < 0 || worker_init(&srv->workers[i], s, i, fd, err, errlen) != 0) {
+            if (fd >= 0 && srv->workers[i].listen_fd < 0 && srv->workers[i].base == NULL)
+                close(fd);
+            srv->nworkers = i + 1;
+            server_stop(srv);
+            return -1;
+        }
+        srv->nworkers = i + 1;
+    }
+    /* Signals are the main thread's business. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    for (int i = 0; i < nworkers; i++) {
+        if (pthread_create(&srv->workers[i].thread, NULL, worker_main, &srv->workers[i]) == 0) {
+            srv->workers[i].running = 1;
+        } else {
+            snprintf(err, errlen, "cannot start worker thread %d", i);
+            pthread_sigmask(SIG_SETMASK, &old, NULL);
+            server_stop(srv);
+            return -1;
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    *out = srv;
+    return 0;
+}
+
+void server_stop(struct server *srv)
+{
+    if (srv == NULL)
+        return;
+    for (int i = 0; i < srv->nworkers; i++)
+        if (srv->workers[i].running)
+            event_base_loopbreak(srv->workers[i].base);
+    for (int i = 0; i < srv->nworkers; i++)
+        if (srv->workers[i].running)
+            pthread_join(srv->workers[i].thread, NULL);
+    for (int i = 0; i < srv->nworkers; i++)
+        worker_free(&srv->workers[i]);
+    free(srv->workers);
+    free(srv);
+}

@@ -1,0 +1,273 @@
+#include "setup.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "host_api.h"
+#include "log.h"
+
+const double setup_latency_bounds[SY_LATENCY_BUCKETS] = {
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120
+};
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct name_entry *)a)->name, ((const struct name_entry *)b)->name);
+}
+
+struct model *setup_find_model(const struct setup *s, const char *name)
+{
+    struct name_entry key = { name, NULL }, *e;
+
+    e = bsearch(&key, s->names, s->nnames, sizeof *s->names, name_cmp);
+    return e ? e->model : NULL;
+}
+
+void setup_count_status(struct setup *s, struct model *m, int status)
+{
+    if (status < SY_STATUS_MIN || status > SY_STATUS_MAX)
+        return;
+    atomic_uint_fast64_t *slot = m ? &m->stats.by_status[status - SY_STATUS_MIN]
+                                   : &s->unknown_model_by_status[status - SY_STATUS_MIN];
+    atomic_fetch_add_explicit(slot, 1, memory_order_relaxed);
+}
+
+void backend_observe_latency(struct backend *b, double seconds)
+{
+    size_t i = 0;
+    while (i < SY_LATENCY_BUCKETS && seconds > setup_latency_bounds[i])
+        i++;
+    atomic_fetch_add_explicit(&b->latency_buckets[i], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&b->latency_count, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&b->latency_sum_us, (uint_fast64_t)(seconds * 1e6), memory_order_relaxed);
+}
+
+/* One backend per (URL, credential): the same server under two models is one
+ * backend, so its in-flight count is shared. */
+static struct backend *find_or_add_backend(struct setup *s, const char *url,
+                                           const char *key_env, size_t cap,
+                                           char *err, size_t errlen)
+{
+    char *auth = NULL;
+
+    if (key_env != NULL) {
+        const char *key = getenv(key_env);
+        if (key == NULL || *key == '\0') {
+            snprintf(err, errlen, "%s: backend %s: api_key_env: environment variable %s is not set",
+                     s->cfg->source, url, key_env);
+            return NULL;
+        }
+        size_t n = strlen(key) + 32;
+        auth = malloc(n);
+        if (auth == NULL)
+            goto oom;
+        snprintf(auth, n, "Authorization: Bearer %s", key);
+    }
+    for (size_t i = 0; i < s->nbackends; i++) {
+        struct backend *b = &s->backends[i];
+        if (strcmp(b->url, url) == 0 &&
+            ((b->auth_header == NULL && auth == NULL) ||
+             (b->auth_header && auth && strcmp(b->auth_header, auth) == 0))) {
+            free(auth);
+            return b;
+        }
+    }
+    if (s->nbackends == cap) {
+        free(auth);
+        goto oom;
+    }
+    struct backend *b = &s->backends[s->nbackends];
+    b->index = (unsigned)s->nbackends;
+    b->url = strdup(url);
+    b->auth_header = auth;
+    b->weight = 1;
+    if (b->url == NULL)
+        goto oom;
+    s->nbackends++;
+    return b;
+oom:
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+}
+
+static int append_label(char **label, const char *name)
+{
+    size_t old = *label ? strlen(*label) : 0;
+    char *n = realloc(*label, old + strlen(name) + 2);
+    if (n == NULL)
+        return -1;
+    if (old)
+        n[old++] = ',';
+    strcpy(n + old, name);
+    *label = n;
+    return 0;
+}
+
+static int build_models(struct setup *s, char *err, size_t errlen)
+{
+    const struct sy_cfg *c = s->cfg;
+    size_t total = 0;
+
+    for (size_t i = 0; i < c->nmodels; i++)
+        total += c->models[i].nbackends;
+    s->backends = calloc(total ? total : 1, sizeof *s->backends);
+    s->models = calloc(c->nmodels, sizeof *s->models);
+    s->names = calloc(c->nmodels + c->naliases, sizeof *s->names);
+    if (s->backends == NULL || s->models == NULL || s->names == NULL)
+        goto oom;
+    for (size_t i = 0; i < c->nmodels; i++) {
+        const struct model_cfg *mc = &c->models[i];
+        struct model *m = &s->models[i];
+        m->index = (unsigned)i;
+        m->cfg = mc;
+        m->name = mc->name;
+        m->backends = calloc(mc->nbackends, sizeof *m->backends);
+        m->stats.fallbacks_to = calloc(c->nmodels, sizeof *m->stats.fallbacks_to);
+        s->nmodels++; /* counted first, so setup_destroy frees a partial one */
+        if (m->backends == NULL || m->stats.fallbacks_to == NULL)
+            goto oom;
+        for (size_t j = 0; j < mc->nbackends; j++) {
+            const struct backend_cfg *bc = &mc->backends[j];
+            struct backend *b = find_or_add_backend(
+                s, bc->url, bc->api_key_env ? bc->api_key_env : mc->api_key_env,
+                total, err, errlen);
+            if (b == NULL)
+                return -1;
+            if (bc->weight > b->weight)
+                b->weight = bc->weight;
+            int dup = 0;
+            for (size_t k = 0; k < m->nbackends; k++)
+                dup |= m->backends[k] == b;
+            if (dup)
+                continue;
+            m->backends[m->nbackends++] = b;
+            if (append_label(&b->models_label, m->name) != 0)
+                goto oom;
+        }
+        s->names[s->nnames++] = (struct name_entry){ m->name, m };
+    }
+    for (size_t i = 0; i < c->naliases; i++) {
+        struct model *m = NULL;
+        for (size_t j = 0; j < s->nmodels && m == NULL; j++)
+            if (strcmp(s->models[j].name, c->aliases[i].model) == 0)
+                m = &s->models[j];
+        if (m == NULL) {
+            snprintf(err, errlen, "alias '%s' names unknown model '%s'",
+                     c->aliases[i].alias, c->aliases[i].model);
+            return -1;
+        }
+        s->names[s->nnames++] = (struct name_entry){ c->aliases[i].alias, m };
+    }
+    qsort(s->names, s->nnames, sizeof *s->names, name_cmp);
+    return 0;
+oom:
+    snprintf(err, errlen, "out of memory");
+    return -1;
+}
+
+static int build_chain(struct setup *s, const struct plugin_list *names,
+                       enum sy_plugin_kind kind, const char *dir,
+                       struct chain *out, char *err, size_t errlen)
+{
+    out->slots = calloc(names->n ? names->n : 1, sizeof *out->slots);
+    if (out->slots == NULL)
+        goto oom;
+    for (size_t i = 0; i < names->n; i++) {
+        struct plugin_slot *slot = &out->slots[i];
+        char why[512] = "";
+        if (plugin_load(dir, names->names[i], kind, &slot->plugin, err, errlen) != 0)
+            return -1;
+        out->n++;
+        slot->host = calloc(1, sizeof *slot->host);
+        if (slot->host == NULL)
+            goto oom;
+        host_ctx_init(slot->host, s, slot->plugin->name);
+        slot->ninst = (slot->plugin->desc->flags & SY_PLUGIN_F_SHARED) ? 1 : (size_t)s->nworkers;
+        slot->inst = calloc(slot->ninst, sizeof *slot->inst);
+        if (slot->inst == NULL)
+            goto oom;
+        const sy_config *section = (const sy_config *)config_plugin_section(s->cfg, names->names[i]);
+        for (size_t w = 0; w < slot->ninst; w++) {
+            if (slot->plugin->desc->create(&slot->host->api, section, &slot->inst[w], why,
+                                           sizeof why) != SY_OK) {
+                snprintf(err, errlen, "plugin %s: %s: create failed: %s", slot->plugin->name,
+                         slot->plugin->path, why[0] ? why : "(no reason given)");
+                slot->inst[w] = NULL;
+                return -1;
+            }
+        }
+    }
+    return 0;
+oom:
+    snprintf(err, errlen, "out of memory");
+    return -1;
+}
+
+static void free_chain(struct chain *c)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        struct plugin_slot *slot = &c->slots[i];
+        for (size_t w = 0; slot->inst && w < slot->ninst; w++)
+            if (slot->inst[w] != NULL)
+                slot->plugin->desc->destroy(slot->inst[w]);
+        free(slot->inst);
+        free(slot->host);
+        plugin_unload(slot->plugin);
+    }
+    free(c->slots);
+}
+
+int setup_create(struct sy_cfg *cfg, const char *plugin_dir, int nworkers,
+                 struct setup **out, char *err, size_t errlen)
+{
+    struct setup *s = calloc(1, sizeof *s);
+
+    *out = NULL;
+    if (s == NULL) {
+        config_free(cfg);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    s->cfg = cfg;
+    s->nworkers = nworkers;
+    if (build_models(s, err, errlen) != 0 ||
+        build_chain(s, &cfg->routing, SY_KIND_ROUTING, plugin_dir, &s->routing, err, errlen) != 0 ||
+        build_chain(s, &cfg->fallback, SY_KIND_FALLBACK, plugin_dir, &s->fallback, err, errlen) != 0) {
+        setup_destroy(s);
+        return -1;
+    }
+    if (cfg->health.n > 0) {
+        /* Health plugins come with plugin ABI 1.1; refuse rather than run
+         * without the checks the operator asked for. */
+        struct loaded_plugin *hp = NULL;
+        if (plugin_load(plugin_dir, cfg->health.names[0], SY_KIND_HEALTH, &hp, err, errlen) == 0)
+            plugin_unload(hp);
+        setup_destroy(s);
+        return -1;
+    }
+    *out = s;
+    return 0;
+}
+
+void setup_destroy(struct setup *s)
+{
+    if (s == NULL)
+        return;
+    free_chain(&s->routing);
+    free_chain(&s->fallback);
+    for (size_t i = 0; i < s->nmodels; i++) {
+        free(s->models[i].backends);
+        free(s->models[i].stats.fallbacks_to);
+    }
+    for (size_t i = 0; i < s->nbackends; i++) {
+        free(s->backends[i].url);
+        free(s->backends[i].auth_header);
+        free(s->backends[i].models_label);
+    }
+    free(s->models);
+    free(s->backends);
+    free(s->names);
+    config_free(s->cfg);
+    free(s);
+}

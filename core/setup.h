@@ -1,0 +1,105 @@
+/*
+ * setup: what the router runs from, built from a finished config: the
+ * backend table, the models and aliases, and the plugin chains with their
+ * instances.  Workers only read it; backend counters are atomics.
+ */
+#ifndef SY_SETUP_H
+#define SY_SETUP_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <switchyard/plugin.h>
+
+#include "config.h"
+#include "plugin_loader.h"
+
+#define SY_LATENCY_BUCKETS 14
+extern const double setup_latency_bounds[SY_LATENCY_BUCKETS]; /* seconds */
+
+/* Per-backend counters, shared by every worker. */
+struct backend {
+    unsigned index;
+    char *url;               /* base URL without trailing slash */
+    char *auth_header;       /* "Authorization: Bearer ..." or NULL */
+    unsigned weight;
+    char *models_label;      /* "m1,m2": models this backend serves */
+    atomic_uint inflight;
+    atomic_uint_fast64_t latency_buckets[SY_LATENCY_BUCKETS + 1]; /* +Inf */
+    atomic_uint_fast64_t latency_count;
+    atomic_uint_fast64_t latency_sum_us;
+};
+
+#define SY_STATUS_MIN 100
+#define SY_STATUS_MAX 599
+
+/* Per-model counters. */
+struct model_stats {
+    atomic_uint_fast64_t by_status[SY_STATUS_MAX - SY_STATUS_MIN + 1];
+    atomic_uint_fast64_t retries;
+    atomic_uint_fast64_t exhausted;
+    atomic_uint_fast64_t *fallbacks_to; /* [nmodels]: fallbacks from this model */
+};
+
+struct model {
+    unsigned index;
+    const struct model_cfg *cfg;
+    const char *name;        /* cfg->name */
+    struct backend **backends;
+    size_t nbackends;
+    struct model_stats stats;
+};
+
+/* One configured plugin of a chain, with its instances. */
+struct plugin_slot {
+    struct loaded_plugin *plugin;
+    struct host_ctx *host;   /* host API table handed to the instances */
+    void **inst;             /* one per worker, or one when shared */
+    size_t ninst;
+};
+
+struct chain {
+    struct plugin_slot *slots;
+    size_t n;
+};
+
+struct name_entry {
+    const char *name;
+    struct model *model;
+};
+
+struct setup {
+    struct sy_cfg *cfg;      /* owned */
+    int nworkers;
+    struct backend *backends;
+    size_t nbackends;
+    struct model *models;
+    size_t nmodels;
+    struct name_entry *names; /* models and aliases, sorted by name */
+    size_t nnames;
+    struct chain routing;
+    struct chain fallback;
+    atomic_uint_fast64_t unknown_model_by_status[SY_STATUS_MAX - SY_STATUS_MIN + 1];
+};
+
+/* Build a setup from cfg (takes ownership of cfg, also on failure): load the
+ * plugins and create their instances, nworkers of each unless shared.
+ * -1 with the reason in err (the daemon exits 2). */
+int setup_create(struct sy_cfg *cfg, const char *plugin_dir, int nworkers,
+                 struct setup **out, char *err, size_t errlen);
+void setup_destroy(struct setup *s);
+
+/* A model by its name or an alias; NULL when unknown. */
+struct model *setup_find_model(const struct setup *s, const char *name);
+
+/* The instance of a slot that worker `w` uses. */
+static inline void *plugin_slot_instance(const struct plugin_slot *slot, int w)
+{
+    return slot->ninst == 1 ? slot->inst[0] : slot->inst[w];
+}
+
+/* Record the status of an answer for a model (NULL: unknown model). */
+void setup_count_status(struct setup *s, struct model *m, int status);
+void backend_observe_latency(struct backend *b, double seconds);
+
+#endif

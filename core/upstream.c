@@ -1,0 +1,386 @@
+#include "upstream.h"
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+
+#define MAX_RESPONSE_HEADERS 128
+#define MAX_DISCARD_BYTES (256 * 1024)
+#define EASY_CACHE 64
+
+struct upstream_pool {
+    struct event_base *base;
+    CURLM *multi;
+    struct event *timer;
+    CURL *easy_cache[EASY_CACHE]; /* reset handles, reused to save setup */
+    size_t neasy;
+};
+
+struct upstream_xfer {
+    struct upstream_pool *pool;
+    CURL *easy;
+    struct curl_slist *req_headers;
+    const struct upstream_ops *ops;
+    void *arg;
+    struct event *timer;      /* first-byte, then idle timeout */
+    struct timeval idle_tv;
+    int status;
+    int head_done;
+    int timed_out;
+    enum upstream_body_mode mode;
+    size_t discarded;
+    struct upstream_header headers[MAX_RESPONSE_HEADERS];
+    size_t nheaders;
+};
+
+/* One event per socket curl watches. */
+struct sock_watch {
+    struct event *ev;
+};
+
+static void check_multi_info(struct upstream_pool *p);
+
+static struct timeval seconds_tv(double s)
+{
+    struct timeval tv;
+    if (s < 0)
+        s = 0;
+    tv.tv_sec = (time_t)s;
+    tv.tv_usec = (suseconds_t)((s - (double)tv.tv_sec) * 1e6);
+    return tv;
+}
+
+const char *upstream_result_name(enum upstream_result r)
+{
+    switch (r) {
+    case UP_OK: return "ok";
+    case UP_CONNECT: return "connect-error";
+    case UP_TIMEOUT: return "timeout";
+    case UP_CLOSED: return "closed";
+    case UP_ABORTED: return "aborted";
+    case UP_ERROR: return "error";
+    }
+    return "?";
+}
+
+/* --- libevent <-> libcurl glue --- */
+
+static void socket_event_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct upstream_pool *p = arg;
+    int running = 0;
+    int action = ((what & EV_READ) ? CURL_CSELECT_IN : 0) |
+                 ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
+
+    curl_multi_socket_action(p->multi, fd, action, &running);
+    check_multi_info(p);
+}
+
+static void multi_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct upstream_pool *p = arg;
+    int running = 0;
+
+    curl_multi_socket_action(p->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_multi_info(p);
+}
+
+static int curl_socket_cb(CURL *easy, curl_socket_t s, int what, void *userp,
+                          void *socketp)
+{
+    struct upstream_pool *p = userp;
+    struct sock_watch *w = socketp;
+
+    if (what == CURL_POLL_REMOVE) {
+        if (w != NULL) {
+            event_free(w->ev);
+            free(w);
+            curl_multi_assign(p->multi, s, NULL);
+        }
+        return 0;
+    }
+    short kind = EV_PERSIST | ((what & CURL_POLL_IN) ? EV_READ : 0) |
+                 ((what & CURL_POLL_OUT) ? EV_WRITE : 0);
+    if (w == NULL) {
+        w = calloc(1, sizeof *w);
+        if (w == NULL)
+            return -1;
+        curl_multi_assign(p->multi, s, w);
+    } else {
+        event_free(w->ev);
+    }
+    w->ev = event_new(p->base, s, kind, socket_event_cb, p);
+    if (w->ev == NULL || event_add(w->ev, NULL) != 0)
+        return -1;
+    return 0;
+}
+
+static int curl_timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+    struct upstream_pool *p = userp;
+
+    if (timeout_ms < 0) {
+        evtimer_del(p->timer);
+    } else {
+        struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+        evtimer_add(p->timer, &tv);
+    }
+    return 0;
+}
+
+struct upstream_pool *upstream_pool_new(struct event_base *base,
+                                        long max_connections)
+{
+    struct upstream_pool *p = calloc(1, sizeof *p);
+
+    if (p == NULL)
+        return NULL;
+    p->base = base;
+    p->multi = curl_multi_init();
+    p->timer = evtimer_new(base, multi_timer_cb, p);
+    if (p->multi == NULL || p->timer == NULL) {
+        upstream_pool_free(p);
+        return NULL;
+    }
+    curl_multi_setopt(p->multi, CURLMOPT_SOCKETFUNCTION, curl_socket_cb);
+    curl_multi_setopt(p->multi, CURLMOPT_SOCKETDATA, p);
+    curl_multi_setopt(p->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
+    curl_multi_setopt(p->multi, CURLMOPT_TIMERDATA, p);
+    curl_multi_setopt(p->multi, CURLMOPT_MAXCONNECTS, max_connections);
+    return p;
+}
+
+void upstream_pool_free(struct upstream_pool *p)
+{
+    if (p == NULL)
+        return;
+    for (size_t i = 0; i < p->neasy; i++)
+        curl_easy_cleanup(p->easy_cache[i]);
+    if (p->multi != NULL)
+        curl_multi_cleanup(p->multi);
+    if (p->timer != NULL)
+        event_free(p->timer);
+    free(p);
+}
+
+/* --- one transfer --- */
+
+static void xfer_free(struct upstream_xfer *x)
+{
+    struct upstream_pool *p = x->pool;
+
+    curl_multi_remove_handle(p->multi, x->easy);
+    if (p->neasy < EASY_CACHE) {
+        curl_easy_reset(x->easy);
+        p->easy_cache[p->neasy++] = x->easy;
+    } else {
+        curl_easy_cleanup(x->easy);
+    }
+    curl_slist_free_all(x->req_headers);
+    if (x->timer != NULL)
+        event_free(x->timer);
+    for (size_t i = 0; i < x->nheaders; i++) {
+        free(x->headers[i].name);
+        free(x->headers[i].value);
+    }
+    free(x);
+}
+
+static void clear_headers(struct upstream_xfer *x)
+{
+    for (size_t i = 0; i < x->nheaders; i++) {
+        free(x->headers[i].name);
+        free(x->headers[i].value);
+    }
+    x->nheaders = 0;
+}
+
+static void xfer_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct upstream_xfer *x = arg;
+    const struct upstream_ops *ops = x->ops;
+    void *cb_arg = x->arg;
+    const char *what_timed = x->head_done ? "idle timeout (no body bytes)"
+                                          : "no response headers in time";
+
+    xfer_free(x);
+    ops->on_done(cb_arg, UP_TIMEOUT, what_timed);
+}
+
+/* Header lines arrive one by one; the blank line ends a head. */
+static size_t header_cb(char *data, size_t size, size_t n, void *arg)
+{
+    struct upstream_xfer *x = arg;
+    size_t len = size * n, l = len;
+
+    while (l > 0 && (data[l - 1] == '\r' || data[l - 1] == '\n'))
+        l--;
+    if (l >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+        const char *sp = memchr(data, ' ', l);
+        clear_headers(x);
+        x->status = sp != NULL ? atoi(sp + 1) : 0;
+        return len;
+    }
+    if (l == 0) {
+        if (x->status >= 100 && x->status < 200)
+            return len; /* interim answer: a real head follows */
+        x->head_done = 1;
+        struct upstream_response r = { x->status, x->headers, x->nheaders };
+        x->mode = x->ops->on_head(x->arg, &r);
+        if (x->mode == UP_BODY_ABORT)
+            return 0;
+        evtimer_add(x->timer, &x->idle_tv);
+        return len;
+    }
+    const char *colon = memchr(data, ':', l);
+    if (colon == NULL || x->nheaders == MAX_RESPONSE_HEADERS)
+        return len; /* obs-fold or too many: dropped */
+    const char *v = colon + 1;
+    while (v < data + l && (*v == ' ' || *v == '\t'))
+        v++;
+    struct upstream_header *h = &x->headers[x->nheaders];
+    h->name = strndup(data, (size_t)(colon - data));
+    h->value = strndup(v, (size_t)(data + l - v));
+    if (h->name == NULL || h->value == NULL) {
+        free(h->name);
+        free(h->value);
+        return 0;
+    }
+    x->nheaders++;
+    return len;
+}
+
+static size_t write_cb(char *data, size_t size, size_t n, void *arg)
+{
+    struct upstream_xfer *x = arg;
+    size_t len = size * n;
+
+    if (x->mode == UP_BODY_DISCARD) {
+        x->discarded += len;
+        return x->discarded > MAX_DISCARD_BYTES ? 0 : len;
+    }
+    if (x->ops->on_body(x->arg, data, len) != 0) {
+        evtimer_del(x->timer); /* a paused stream is not idle */
+        return CURL_WRITEFUNC_PAUSE;
+    }
+    evtimer_add(x->timer, &x->idle_tv);
+    return len;
+}
+
+static enum upstream_result classify(CURLcode rc, const struct upstream_xfer *x)
+{
+    switch (rc) {
+    case CURLE_OK:
+        return UP_OK;
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+        return UP_CONNECT;
+    case CURLE_OPERATION_TIMEDOUT:
+        return UP_TIMEOUT;
+    case CURLE_WRITE_ERROR:
+        return UP_ABORTED;
+    case CURLE_GOT_NOTHING:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_PARTIAL_FILE:
+        return UP_CLOSED;
+    default:
+        return UP_ERROR;
+    }
+}
+
+static void check_multi_info(struct upstream_pool *p)
+{
+    CURLMsg *msg;
+    int left;
+
+    while ((msg = curl_multi_info_read(p->multi, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        struct upstream_xfer *x = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+        CURLcode rc = msg->data.result;
+        enum upstream_result res = classify(rc, x);
+        const struct upstream_ops *ops = x->ops;
+        void *arg = x->arg;
+        if (res == UP_CLOSED && !x->head_done && x->status == 0 && rc == CURLE_SEND_ERROR)
+            res = UP_CLOSED;
+        xfer_free(x); /* msg is invalid from here on */
+        ops->on_done(arg, res, res == UP_OK ? "" : curl_easy_strerror(rc));
+    }
+}
+
+struct upstream_xfer *upstream_start(struct upstream_pool *p,
+                                     const struct upstream_request *req,
+                                     const struct upstream_ops *ops, void *arg)
+{
+    struct upstream_xfer *x = calloc(1, sizeof *x);
+    CURL *e;
+
+    if (x == NULL) {
+        curl_slist_free_all(req->headers);
+        return NULL;
+    }
+    x->pool = p;
+    x->ops = ops;
+    x->arg = arg;
+    x->req_headers = req->headers;
+    x->idle_tv = seconds_tv(req->idle_timeout);
+    e = p->neasy > 0 ? p->easy_cache[--p->neasy] : curl_easy_init();
+    x->easy = e;
+    x->timer = evtimer_new(p->base, xfer_timeout_cb, x);
+    if (e == NULL || x->timer == NULL) {
+        if (e == NULL) {
+            curl_slist_free_all(x->req_headers);
+            if (x->timer != NULL)
+                event_free(x->timer);
+            free(x);
+            return NULL;
+        }
+        xfer_free(x);
+        return NULL;
+    }
+    curl_easy_setopt(e, CURLOPT_URL, req->url);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->headers);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(req->connect_timeout * 1000));
+    struct timeval first = seconds_tv(req->first_byte_timeout);
+    if (curl_multi_add_handle(p->multi, e) != CURLM_OK ||
+        evtimer_add(x->timer, &first) != 0) {
+        xfer_free(x);
+        return NULL;
+    }
+    return x;
+}
+
+void upstream_cancel(struct upstream_xfer *x)
+{
+    if (x != NULL)
+        xfer_free(x);
+}
+
+void upstream_resume(struct upstream_xfer *x)
+{
+    evtimer_add(x->timer, &x->idle_tv);
+    curl_easy_pause(x->easy, CURLPAUSE_CONT);
+}

@@ -1,0 +1,85 @@
+/*
+ * upstream: HTTP requests to backends through the libcurl multi interface,
+ * driven by a worker's libevent loop (curl's hiperfifo pattern): no blocking
+ * call, no thread per request, connections reused from the multi's cache.
+ *
+ * One pool per worker thread; a transfer lives on the pool's thread.
+ * Callbacks run on that thread.  on_head and on_body run inside libcurl and
+ * must not cancel their own transfer (return ABORT / don't consume instead);
+ * on_done runs outside libcurl and may start new transfers.
+ */
+#ifndef SY_UPSTREAM_H
+#define SY_UPSTREAM_H
+
+#include <stddef.h>
+
+struct event_base;
+struct curl_slist;
+struct upstream_pool;
+struct upstream_xfer;
+
+struct upstream_header {
+    char *name;
+    char *value;
+};
+
+struct upstream_response {
+    int status;
+    const struct upstream_header *headers;
+    size_t nheaders;
+};
+
+enum upstream_body_mode {
+    UP_BODY_DELIVER, /* pass body bytes to on_body */
+    UP_BODY_DISCARD, /* read and drop the body (keeps the connection) */
+    UP_BODY_ABORT    /* stop the transfer now */
+};
+
+enum upstream_result {
+    UP_OK = 0,  /* the whole response arrived */
+    UP_CONNECT, /* refused, unreachable, DNS failure, TLS handshake */
+    UP_TIMEOUT, /* connect, first-byte or idle timeout */
+    UP_CLOSED,  /* the backend closed or reset the connection early */
+    UP_ABORTED, /* on_head asked to abort, or a discarded body was too big */
+    UP_ERROR    /* anything else (see detail) */
+};
+
+struct upstream_ops {
+    /* The response head arrived (a final status, headers complete). */
+    enum upstream_body_mode (*on_head)(void *arg,
+                                       const struct upstream_response *r);
+    /* Body bytes: return 0 when consumed, 1 to pause the transfer without
+     * consuming them (they come again after upstream_resume()). */
+    int (*on_body)(void *arg, const char *data, size_t len);
+    /* The transfer ended; called once, unless cancelled.  The transfer is
+     * freed right after. */
+    void (*on_done)(void *arg, enum upstream_result res, const char *detail);
+};
+
+struct upstream_request {
+    const char *url;
+    const char *body;       /* borrowed: must live until on_done/cancel */
+    size_t body_len;
+    struct curl_slist *headers; /* ownership passes to the transfer */
+    double connect_timeout;     /* seconds */
+    double first_byte_timeout;  /* seconds from start to the response head */
+    double idle_timeout;        /* seconds between body bytes */
+};
+
+struct upstream_pool *upstream_pool_new(struct event_base *base,
+                                        long max_connections);
+void upstream_pool_free(struct upstream_pool *p);
+
+/* Start a POST.  NULL on failure (req->headers is freed then too). */
+struct upstream_xfer *upstream_start(struct upstream_pool *p,
+                                     const struct upstream_request *req,
+                                     const struct upstream_ops *ops,
+                                     void *arg);
+/* Stop a transfer; no callback follows.  Not from inside on_head/on_body. */
+void upstream_cancel(struct upstream_xfer *x);
+/* Resume a transfer paused by on_body; may call on_body at once. */
+void upstream_resume(struct upstream_xfer *x);
+/* Text for logs. */
+const char *upstream_result_name(enum upstream_result r);
+
+#endif

@@ -1,0 +1,453 @@
+#define _GNU_SOURCE
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *const router_plugin_args[] = { "--plugin-dir", BUILT_PLUGIN_DIR, NULL };
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+int free_port(void)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+static const char *scratch_dir(void)
+{
+    static char dir[64];
+    if (dir[0] == '\0') {
+        snprintf(dir, sizeof dir, "/tmp/sy-e2e-%d", (int)getpid());
+        mkdir(dir, 0700);
+    }
+    return dir;
+}
+
+const char *write_temp(const char *name, const char *text)
+{
+    static char paths[8][256];
+    static int next;
+    char *p = paths[next++ % 8];
+    FILE *f;
+
+    snprintf(p, 256, "%s/%s", scratch_dir(), name);
+    f = fopen(p, "w");
+    if (f == NULL)
+        return NULL;
+    fputs(text, f);
+    fclose(f);
+    return p;
+}
+
+static pid_t spawn(const char *const *argv, const char *log_path)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(log_path ? log_path : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+static int wait_exit(pid_t pid, int timeout_ms)
+{
+    int st;
+    for (int waited = 0; waited <= timeout_ms; waited += 10) {
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid)
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        if (r < 0)
+            return -1;
+        sleep_ms(10);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    return -1;
+}
+
+/* --- mock backends --- */
+
+int mock_start(struct mock *m, const char *name, const char *models, const char *const *extra)
+{
+    char portfile[256], log[256];
+    const char *argv[32];
+    int n = 0;
+
+    memset(m, 0, sizeof *m);
+    snprintf(m->name, sizeof m->name, "%s", name);
+    snprintf(portfile, sizeof portfile, "%s/%s.port", scratch_dir(), name);
+    snprintf(log, sizeof log, "%s/%s.log", scratch_dir(), name);
+    unlink(portfile);
+    argv[n++] = MOCK_BIN;
+    argv[n++] = "--port";
+    argv[n++] = "0";
+    argv[n++] = "--port-file";
+    argv[n++] = portfile;
+    argv[n++] = "--name";
+    argv[n++] = name;
+    argv[n++] = "--models";
+    argv[n++] = models;
+    for (int i = 0; extra && extra[i] && n < 30; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+    m->pid = spawn(argv, log);
+    for (int i = 0; i < 500; i++) {
+        FILE *f = fopen(portfile, "r");
+        if (f != NULL) {
+            int ok = fscanf(f, "%d", &m->port) == 1;
+            fclose(f);
+            if (ok && m->port > 0) {
+                snprintf(m->url, sizeof m->url, "http://127.0.0.1:%d", m->port);
+                return 0;
+            }
+        }
+        sleep_ms(10);
+    }
+    mock_stop(m);
+    return -1;
+}
+
+void mock_stop(struct mock *m)
+{
+    if (m->pid > 0) {
+        kill(m->pid, SIGTERM);
+        wait_exit(m->pid, 3000);
+        m->pid = 0;
+    }
+}
+
+int mock_set_mode(const struct mock *m, const char *json)
+{
+    struct resp r;
+    int rc = http_post(m->port, "/_mock/mode", json, NULL, &r);
+    rc = rc == 0 && r.status == 200 ? 0 : -1;
+    resp_free(&r);
+    return rc;
+}
+
+int mock_requests(const struct mock *m)
+{
+    struct resp r;
+    int n = -1;
+    if (http_get(m->port, "/_mock/stats", &r) == 0 && r.body != NULL) {
+        const char *p = strstr(r.body, "\"requests\"");
+        if (p != NULL && (p = strchr(p, ':')) != NULL)
+            n = atoi(p + 1);
+    }
+    resp_free(&r);
+    return n;
+}
+
+int mock_last(const struct mock *m, struct resp *r)
+{
+    return http_get(m->port, "/_mock/last", r);
+}
+
+/* --- the router --- */
+
+int router_start(struct router *r, const char *yaml, const char *const *extra)
+{
+    static int seq;
+    const char *argv[40];
+    char text[16384];
+    int n = 0;
+    FILE *f;
+
+    memset(r, 0, sizeof *r);
+    r->port = free_port();
+    snprintf(r->dir, sizeof r->dir, "%s", scratch_dir());
+    snprintf(r->config, sizeof r->config, "%s/router-%d.yaml", r->dir, ++seq);
+    snprintf(r->log, sizeof r->log, "%s/router-%d.log", r->dir, seq);
+    snprintf(text, sizeof text, "listen: 127.0.0.1:%d\n%s", r->port, yaml);
+    f = fopen(r->config, "w");
+    if (f == NULL)
+        return -1;
+    fputs(text, f);
+    fclose(f);
+    argv[n++] = SWITCHYARD_BIN;
+    argv[n++] = "-c";
+    argv[n++] = r->config;
+    for (int i = 0; router_plugin_args[i]; i++)
+        argv[n++] = router_plugin_args[i];
+    for (int i = 0; extra && extra[i] && n < 38; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+    r->pid = spawn(argv, r->log);
+    for (int i = 0; i < 500; i++) {
+        struct resp h;
+        int st;
+        if (waitpid(r->pid, &st, WNOHANG) == r->pid) {
+            r->pid = 0;
+            return -1;
+        }
+        if (http_raw(r->port, "GET", "/health", NULL, NULL, 200, &h) == 0 && h.status == 200) {
+            resp_free(&h);
+            return 0;
+        }
+        resp_free(&h);
+        sleep_ms(10);
+    }
+    router_stop(r);
+    return -1;
+}
+
+int router_stop(struct router *r)
+{
+    int st = -1;
+    if (r->pid > 0) {
+        kill(r->pid, SIGTERM);
+        st = wait_exit(r->pid, 10000);
+        r->pid = 0;
+    }
+    return st;
+}
+
+int router_run(const char *const *args, char **out)
+{
+    const char *argv[40];
+    char log[256];
+    int n = 0, st;
+    FILE *f;
+
+    snprintf(log, sizeof log, "%s/run.log", scratch_dir());
+    unlink(log);
+    argv[n++] = SWITCHYARD_BIN;
+    for (int i = 0; args[i] && n < 39; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    st = wait_exit(spawn(argv, log), 10000);
+    *out = NULL;
+    f = fopen(log, "r");
+    if (f != NULL) {
+        size_t cap = 65536, len;
+        *out = calloc(1, cap + 1);
+        len = *out ? fread(*out, 1, cap, f) : 0;
+        if (*out)
+            (*out)[len] = '\0';
+        fclose(f);
+    }
+    if (*out == NULL)
+        *out = strdup("");
+    return st;
+}
+
+/* --- HTTP client --- */
+
+struct collect {
+    struct resp *r;
+    double start;
+    size_t cap;
+    size_t hlen, hcap;
+};
+
+static size_t body_cb(char *data, size_t size, size_t n, void *arg)
+{
+    struct collect *c = arg;
+    size_t len = size * n;
+    struct resp *r = c->r;
+
+    if (r->chunks == 0)
+        r->first_byte = now() - c->start;
+    if (r->chunks < 64)
+        r->chunk_times[r->chunks] = now() - c->start;
+    r->chunks++;
+    if (r->len + len + 1 > c->cap) {
+        size_t ncap = (r->len + len + 1) * 2;
+        char *nb = realloc(r->body, ncap);
+        if (nb == NULL)
+            return 0;
+        r->body = nb;
+        c->cap = ncap;
+    }
+    memcpy(r->body + r->len, data, len);
+    r->len += len;
+    r->body[r->len] = '\0';
+    return len;
+}
+
+static size_t head_cb(char *data, size_t size, size_t n, void *arg)
+{
+    struct collect *c = arg;
+    size_t len = size * n;
+    struct resp *r = c->r;
+
+    if (c->hlen + len + 1 > c->hcap) {
+        size_t ncap = (c->hlen + len + 1) * 2;
+        char *nb = realloc(r->headers, ncap);
+        if (nb == NULL)
+            return 0;
+        r->headers = nb;
+        c->hcap = ncap;
+    }
+    memcpy(r->headers + c->hlen, data, len);
+    c->hlen += len;
+    r->headers[c->hlen] = '\0';
+    return len;
+}
+
+int http_raw(int port, const char *method, const char *path, const char *body,
+             const char *const *headers, long timeout_ms, struct resp *r)
+{
+    CURL *e = curl_easy_init();
+    struct curl_slist *l = NULL;
+    struct collect c = { r, now(), 0, 0, 0 };
+    char url[1024];
+    CURLcode rc;
+
+    memset(r, 0, sizeof *r);
+    if (e == NULL)
+        return -1;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    for (int i = 0; headers && headers[i]; i++)
+        l = curl_slist_append(l, headers[i]);
+    if (body != NULL && (headers == NULL || strcasestr(headers[0] ? headers[0] : "", "content-type") == NULL))
+        l = curl_slist_append(l, "Content-Type: application/json");
+    l = curl_slist_append(l, "Expect:");
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+    if (body != NULL) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    } else if (strcmp(method, "HEAD") == 0) {
+        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    }
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, l);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, body_cb);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &c);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, head_cb);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, &c);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    rc = curl_easy_perform(e);
+    r->curl_error = (int)rc;
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->status);
+    r->total = now() - c.start;
+    curl_slist_free_all(l);
+    curl_easy_cleanup(e);
+    if (r->body == NULL)
+        r->body = strdup("");
+    if (r->headers == NULL)
+        r->headers = strdup("");
+    return rc == CURLE_OK ? 0 : -1;
+}
+
+int http_post(int port, const char *path, const char *body, const char *const *headers,
+              struct resp *r)
+{
+    return http_raw(port, "POST", path, body, headers, 15000, r);
+}
+
+int http_get(int port, const char *path, struct resp *r)
+{
+    return http_raw(port, "GET", path, NULL, NULL, 15000, r);
+}
+
+void resp_free(struct resp *r)
+{
+    free(r->body);
+    free(r->headers);
+    r->body = r->headers = NULL;
+}
+
+const char *resp_header(const struct resp *r, const char *name)
+{
+    static char value[1024];
+    size_t n = strlen(name);
+    const char *p = r->headers, *found = NULL;
+
+    /* the last head wins (after 100 Continue and the like) */
+    while (p != NULL && *p) {
+        if (strncasecmp(p, name, n) == 0 && p[n] == ':')
+            found = p + n + 1;
+        p = strchr(p, '\n');
+        if (p)
+            p++;
+    }
+    if (found == NULL)
+        return NULL;
+    while (*found == ' ')
+        found++;
+    size_t len = strcspn(found, "\r\n");
+    if (len >= sizeof value)
+        len = sizeof value - 1;
+    memcpy(value, found, len);
+    value[len] = '\0';
+    return value;
+}
+
+int tcp_exchange(int port, const char *data, size_t len, char *out, size_t outlen, long timeout_ms)
+{
+    struct sockaddr_in a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    size_t got = 0;
+    double deadline = now() + (double)timeout_ms / 1000;
+
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((unsigned short)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    if (len > 0 && write(fd, data, len) != (ssize_t)len) {
+        close(fd);
+        return -1;
+    }
+    while (got + 1 < outlen && now() < deadline) {
+        struct pollfd p = { fd, POLLIN, 0 };
+        if (poll(&p, 1, 50) <= 0)
+            continue;
+        ssize_t n = read(fd, out + got, outlen - 1 - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    out[got] = '\0';
+    close(fd);
+    return (int)got;
+}

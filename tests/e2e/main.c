@@ -1,0 +1,31 @@
+/* End-to-end tests: the real daemon against mock backends. */
+#include <CUnit/Basic.h>
+#include <curl/curl.h>
+#include <signal.h>
+#include <stdio.h>
+
+#include "harness.h"
+
+int main(void)
+{
+    unsigned failed, run;
+
+    signal(SIGPIPE, SIG_IGN);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 2;
+    register_proxy_tests();
+    register_error_tests();
+    register_cli_e2e_tests();
+    register_fallback_e2e_tests();
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    /* a suite whose setup or teardown failed (e.g. the daemon did not exit
+     * cleanly on SIGTERM) counts as a failed test */
+    failed = CU_get_number_of_tests_failed() + CU_get_number_of_suites_failed();
+    run = CU_get_number_of_tests_run();
+    printf("e2e: %u passed, %u failed\n", run - failed, failed);
+    CU_cleanup_registry();
+    curl_global_cleanup();
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,21 @@
+/* Loader test: a descriptor with another ABI major.  Its create() must never run. */
+#include <stdlib.h>
+#include <switchyard/plugin.h>
+
+static int create(const struct sy_host_api *host, const sy_config *cfg, void **inst,
+                  char *err, size_t errlen)
+{
+    abort();
+}
+static void destroy(void *inst) { abort(); }
+static int route(void *inst, const sy_request *req, const sy_backend *const *c, size_t n,
+                 size_t *pick)
+{
+    abort();
+}
+
+SY_EXPORT const struct sy_plugin sy_plugin_v1 = {
+    .magic = SY_PLUGIN_MAGIC, .abi_major = SY_ABI_MAJOR + 1, .abi_minor = 0, .size = sizeof(struct sy_plugin),
+    .kind = SY_KIND_ROUTING, .name = "wrong_abi", .version = "1",
+    .create = create, .destroy = destroy, .route = route,
+};

@@ -1,0 +1,48 @@
+#!/bin/sh
+# Every test switchyard has, each build in its own directory under _build/:
+#   1. a -Werror build and `make check` (unit, end-to-end, install layout),
+#   2. `make distcheck` (the tarball builds, installs, checks, uninstalls),
+#   3. an ASan/UBSan build and `make check` (leaks and undefined behaviour
+#      in the daemon, its plugins and the tests fail the run).
+# Ends with one line "N passed, M failed" over all the test programs.
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+jobs=$(nproc 2>/dev/null || echo 2)
+cd "$top"
+[ -x configure ] || ./autogen.sh
+if [ -f Makefile ]; then
+    echo "run_all: the source tree is configured in place; run 'make distclean' first" >&2
+    exit 2
+fi
+
+summary() {
+    cat "$1"/tests/*.log 2>/dev/null |
+        sed -n 's/^[a-z_]*: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' |
+        awk -v what="$2" '{p += $1; f += $2} END {printf "%s: %d passed, %d failed\n", what, p, f}'
+}
+
+run_build() { # name, configure flags...
+    name=$1; shift
+    dir="$top/_build/$name"
+    mkdir -p "$dir"
+    echo "== $name build: configure $*"
+    (cd "$dir" && "$top/configure" -q "$@" && make -s -j"$jobs" && make -s -j"$jobs" check) || {
+        cat "$dir"/tests/*.log 2>/dev/null | grep -E "FAIL|failed|ERROR|Sanitizer|leak" | head -50
+        summary "$dir" "$name"
+        return 1
+    }
+    summary "$dir" "$name"
+}
+
+status=0
+run_build plain --enable-werror || status=1
+run_build sanitizers --enable-werror --enable-sanitizers || status=1
+if [ "$status" -eq 0 ]; then
+    echo "== distcheck"
+    (cd "$top/_build/plain" && make -s distcheck >distcheck.log 2>&1) || {
+        tail -40 "$top/_build/plain/distcheck.log"; status=1; }
+fi
+summary "$top/_build/plain" plain >"$top/_build/summary"
+summary "$top/_build/sanitizers" sanitizers >>"$top/_build/summary"
+awk '{p += $2; f += $4} END {printf "%d passed, %d failed\n", p, f + 0}' "$top/_build/summary"
+exit $status

@@ -1,0 +1,25 @@
+/* Runs every unit suite; exit status 1 when any assertion failed. */
+#include <CUnit/Basic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include "unit.h"
+
+int main(void)
+{
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 2;
+    register_cfg_tree_tests();
+    register_config_tests();
+    register_cli_tests();
+    register_loader_tests();
+    register_request_tests();
+    register_http_headers_tests();
+    register_retry_tests();
+    register_plugin_tests();
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    unsigned failed = CU_get_number_of_tests_failed(), run = CU_get_number_of_tests_run();
+    printf("unit: %u passed, %u failed\n", run - failed, failed);
+    CU_cleanup_registry();
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,73 @@
+/* Which headers cross the proxy, and the router's error bodies. */
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http_headers.h"
+#include "unit.h"
+
+static void test_hop_by_hop(void)
+{
+    CU_ASSERT_TRUE(http_is_hop_by_hop("connection"));
+    CU_ASSERT_TRUE(http_is_hop_by_hop("Transfer-Encoding"));
+    CU_ASSERT_TRUE(http_is_hop_by_hop("keep-alive"));
+    CU_ASSERT_FALSE(http_is_hop_by_hop("Authorization"));
+    CU_ASSERT_FALSE(http_is_hop_by_hop("Content-Type"));
+}
+
+static void test_connection_list(void)
+{
+    CU_ASSERT_TRUE(http_connection_lists("keep-alive, X-Secret", "x-secret"));
+    CU_ASSERT_TRUE(http_connection_lists("X-A,X-B", "X-B"));
+    CU_ASSERT_FALSE(http_connection_lists("X-AB", "X-A"));
+    CU_ASSERT_FALSE(http_connection_lists("", "X-A"));
+}
+
+static void test_request_headers(void)
+{
+    CU_ASSERT_TRUE(http_skip_request_header("Host", NULL));
+    CU_ASSERT_TRUE(http_skip_request_header("content-length", NULL));
+    CU_ASSERT_TRUE(http_skip_request_header("Expect", NULL));
+    CU_ASSERT_TRUE(http_skip_request_header("X-Drop", "close, X-Drop"));
+    CU_ASSERT_FALSE(http_skip_request_header("Authorization", NULL));
+    CU_ASSERT_FALSE(http_skip_request_header("X-Custom", "close"));
+    CU_ASSERT_FALSE(http_skip_request_header("Content-Type", NULL));
+}
+
+static void test_response_headers(void)
+{
+    CU_ASSERT_TRUE(http_skip_response_header("Transfer-Encoding", NULL));
+    CU_ASSERT_TRUE(http_skip_response_header("X-Switchyard-Model", NULL));
+    CU_ASSERT_FALSE(http_skip_response_header("Content-Length", NULL));
+    CU_ASSERT_FALSE(http_skip_response_header("Content-Type", NULL));
+}
+
+static void test_error_json(void)
+{
+    char *s = http_error_json(404, NULL, "The model 'x\"y' does not exist");
+    struct json_object *o = json_tokener_parse(s), *e, *v;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+    CU_ASSERT_TRUE_FATAL(json_object_object_get_ex(o, "error", &e));
+    CU_ASSERT_TRUE(json_object_object_get_ex(e, "message", &v));
+    CU_ASSERT_STRING_EQUAL(json_object_get_string(v), "The model 'x\"y' does not exist");
+    CU_ASSERT_TRUE(json_object_object_get_ex(e, "code", &v));
+    CU_ASSERT_EQUAL(json_object_get_int(v), 404);
+    CU_ASSERT_TRUE(json_object_object_get_ex(e, "type", &v));
+    CU_ASSERT_STRING_EQUAL(json_object_get_string(v), "not_found_error");
+    json_object_put(o);
+    free(s);
+}
+
+static void test_value_safety(void)
+{
+    CU_ASSERT_TRUE(http_value_is_safe("abc", 3));
+    CU_ASSERT_FALSE(http_value_is_safe("a\r\nb", 4));
+}
+
+void register_http_headers_tests(void)
+{
+    UNIT_SUITE("http_headers",
+               UNIT_TEST(test_hop_by_hop), UNIT_TEST(test_connection_list),
+               UNIT_TEST(test_request_headers), UNIT_TEST(test_response_headers),
+               UNIT_TEST(test_error_json), UNIT_TEST(test_value_safety));
+}

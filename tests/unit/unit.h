@@ -1,0 +1,26 @@
+/* Unit tests: each test_*.c file registers one CUnit suite. */
+#ifndef SY_UNIT_H
+#define SY_UNIT_H
+
+#include <CUnit/CUnit.h>
+
+void register_cfg_tree_tests(void);
+void register_config_tests(void);
+void register_cli_tests(void);
+void register_loader_tests(void);
+void register_request_tests(void);
+void register_http_headers_tests(void);
+void register_retry_tests(void);
+void register_plugin_tests(void);
+
+/* Add a suite with the given tests; aborts the run on CUnit errors. */
+#define UNIT_SUITE(name, ...)                                                  \
+    do {                                                                       \
+        CU_pSuite s_ = CU_add_suite(name, NULL, NULL);                         \
+        struct { const char *n; CU_TestFunc f; } t_[] = { __VA_ARGS__ };       \
+        for (size_t i_ = 0; s_ && i_ < sizeof t_ / sizeof t_[0]; i_++)         \
+            CU_add_test(s_, t_[i_].n, t_[i_].f);                               \
+    } while (0)
+#define UNIT_TEST(f) { #f, f }
+
+#endif
