@@ -1,6 +1,7 @@
 #include "dispatch.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/queue.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "http_headers.h"
@@ -73,6 +75,7 @@ struct proxy {
     char last_detail[160];
     double retry_after;
     struct event *delay;        /* Retry-After wait before the next attempt */
+    struct event *watch;        /* notices the client leaving (see watch_client) */
     struct evbuffer *chunk;
     char fallback_path[512];
 };
@@ -108,6 +111,8 @@ static void proxy_free(struct proxy *p)
     }
     if (p->delay != NULL)
         event_free(p->delay);
+    if (p->watch != NULL)
+        event_free(p->watch);
     if (p->chunk != NULL)
         evbuffer_free(p->chunk);
     json_object_put(p->json);
@@ -126,8 +131,9 @@ static void proxy_finish(struct proxy *p, int status)
     proxy_free(p);
 }
 
-/* The client went away: stop everything and free the request, which
- * libevent left to us (it is no longer on a connection). */
+/* The client went away: stop everything.  When libevent already took the
+ * request off the connection, freeing it is ours; otherwise the connection
+ * frees it right after this callback. */
 static void client_closed_cb(struct evhttp_connection *evcon, void *arg)
 {
     struct proxy *p = arg;
@@ -138,6 +144,42 @@ static void client_closed_cb(struct evhttp_connection *evcon, void *arg)
     p->evcon = NULL;
     setup_count_status(p->s, p->asked, 499);
     proxy_free(p);
+}
+
+/*
+ * libevent 2.1 stops reading a connection once a request is read, so it
+ * would not notice the client leaving while we wait for the backend.  Watch
+ * the socket ourselves: end of file or an error means the client is gone,
+ * and freeing the connection cancels the upstream transfer (through
+ * client_closed_cb).  Bytes of a pipelined next request are left for evhttp
+ * and end the watch.
+ */
+static void client_watch_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct proxy *p = arg;
+    char c;
+    ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+
+    if (n > 0)
+        return;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        event_add(p->watch, NULL);
+        return;
+    }
+    if (p->evcon != NULL)
+        evhttp_connection_free(p->evcon); /* frees p via client_closed_cb */
+}
+
+static void watch_client(struct proxy *p)
+{
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(p->evcon);
+    evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+
+    if (fd < 0)
+        return;
+    p->watch = event_new(p->w->base, fd, EV_READ, client_watch_cb, p);
+    if (p->watch != NULL)
+        event_add(p->watch, NULL);
 }
 
 static void add_router_headers(struct proxy *p, struct evkeyvalq *out)
@@ -252,6 +294,10 @@ static void on_done(void *arg, enum upstream_result res, const char *detail)
                 /* No way to say it in-band: cut the connection so the
                  * client sees a truncated answer, not a complete one. */
                 struct evhttp_connection *evcon = p->evcon;
+                if (p->watch != NULL) { /* before its socket closes */
+                    event_free(p->watch);
+                    p->watch = NULL;
+                }
                 evhttp_connection_set_closecb(evcon, NULL, NULL);
                 p->evcon = NULL;
                 evhttp_connection_free(evcon);
@@ -647,5 +693,6 @@ void dispatch_request(struct worker *w, struct evhttp_request *req,
     snprintf(p->fallback_path, sizeof p->fallback_path, "%s", p->model->name);
     p->evcon = evhttp_request_get_connection(req);
     evhttp_connection_set_closecb(p->evcon, client_closed_cb, p);
+    watch_client(p);
     advance(p);
 }
