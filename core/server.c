@@ -21,6 +21,7 @@
 #include "http_headers.h"
 #include "log.h"
 #include "metrics.h"
+#include "request.h"
 #include "setup.h"
 #include "upstream.h"
 
@@ -51,11 +52,20 @@ void reply_error(struct evhttp_request *req, int code, const char *message,
                  int retry_after)
 {
     char *body = http_error_json(code, NULL, message);
+    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+
+    /* every answer carries a request id, the router's own errors too */
+    if (evhttp_find_header(out, "X-Request-Id") == NULL) {
+        char id[SY_REQUEST_ID_MAX];
+        request_make_id(evhttp_find_header(evhttp_request_get_input_headers(req),
+                                           "X-Request-Id"), id);
+        evhttp_add_header(out, "X-Request-Id", id);
+    }
 
     if (retry_after > 0) {
         char v[16];
         snprintf(v, sizeof v, "%d", retry_after);
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", v);
+        evhttp_add_header(out, "Retry-After", v);
     }
     reply_json(req, code, body ? body : "{\"error\":{\"message\":\"out of memory\"}}");
     free(body);

@@ -3,7 +3,8 @@
 #   1. a -Werror build and `make check` (unit, end-to-end, install layout),
 #   2. `make distcheck` (the tarball builds, installs, checks, uninstalls),
 #   3. an ASan/UBSan build and `make check` (leaks and undefined behaviour
-#      in the daemon, its plugins and the tests fail the run).
+#      in the daemon, its plugins and the tests fail the run),
+#   4. the end-to-end tests again with the daemon under valgrind memcheck.
 # Ends with one line "N passed, M failed" over all the test programs.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,9 +35,25 @@ run_build() { # name, configure flags...
     summary "$dir" "$name"
 }
 
+run_valgrind() {
+    dir="$top/_build/plain"
+    command -v valgrind >/dev/null || { echo "run_all: valgrind is not installed" >&2; return 1; }
+    echo "== valgrind: end-to-end tests, the daemon under memcheck"
+    rm -f "$dir"/valgrind-*.log
+    (cd "$dir" && SY_TEST_WRAPPER="valgrind -q --error-exitcode=99 --leak-check=full \
+        --errors-for-leak-kinds=definite --log-file=$dir/valgrind-%p.log" \
+        ./tests/e2e_tests >tests/e2e_valgrind.log 2>&1) || {
+        grep -E "FAIL|failed" "$dir/tests/e2e_valgrind.log" | head -20
+        cat "$dir"/valgrind-*.log 2>/dev/null | head -80
+        return 1
+    }
+    tail -n 1 "$dir/tests/e2e_valgrind.log"
+}
+
 status=0
 run_build plain --enable-werror || status=1
 run_build sanitizers --enable-werror --enable-sanitizers || status=1
+[ "$status" -eq 0 ] && { run_valgrind || status=1; }
 if [ "$status" -eq 0 ]; then
     echo "== distcheck"
     (cd "$top/_build/plain" && make -s distcheck >distcheck.log 2>&1) || {

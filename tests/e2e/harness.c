@@ -76,8 +76,37 @@ const char *write_temp(const char *name, const char *text)
     return p;
 }
 
-static pid_t spawn(const char *const *argv, const char *log_path)
+/* SY_TEST_WRAPPER="valgrind -q ..." runs the daemon under a tool. */
+static const char *const *wrap(const char *const *argv, const char **buf, size_t cap,
+                               char *words, size_t wlen)
 {
+    const char *w = getenv("SY_TEST_WRAPPER");
+    size_t n = 0;
+
+    if (w == NULL || *w == '\0' || strcmp(argv[0], SWITCHYARD_BIN) != 0)
+        return argv;
+    snprintf(words, wlen, "%s", w);
+    for (char *save = NULL, *t = strtok_r(words, " ", &save); t && n + 1 < cap;
+         t = strtok_r(NULL, " ", &save))
+        buf[n++] = t;
+    for (size_t i = 0; argv[i] && n + 1 < cap; i++)
+        buf[n++] = argv[i];
+    buf[n] = NULL;
+    return buf;
+}
+
+/* Slower start-ups and exits under a wrapper such as valgrind. */
+static int patience(void)
+{
+    const char *w = getenv("SY_TEST_WRAPPER");
+    return w != NULL && *w != '\0' ? 10 : 1;
+}
+
+static pid_t spawn(const char *const *args, const char *log_path)
+{
+    const char *buf[64];
+    char words[1024];
+    const char *const *argv = wrap(args, buf, 64, words, sizeof words);
     pid_t pid = fork();
     if (pid == 0) {
         int fd = open(log_path ? log_path : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0600);
@@ -86,7 +115,7 @@ static pid_t spawn(const char *const *argv, const char *log_path)
             dup2(fd, 2);
             close(fd);
         }
-        execv(argv[0], (char *const *)argv);
+        execvp(argv[0], (char *const *)argv);
         _exit(127);
     }
     return pid;
@@ -216,7 +245,7 @@ int router_start(struct router *r, const char *yaml, const char *const *extra)
         argv[n++] = extra[i];
     argv[n] = NULL;
     r->pid = spawn(argv, r->log);
-    for (int i = 0; i < 500; i++) {
+    for (int i = 0; i < 500 * patience(); i++) {
         struct resp h;
         int st;
         if (waitpid(r->pid, &st, WNOHANG) == r->pid) {
@@ -239,7 +268,7 @@ int router_stop(struct router *r)
     int st = -1;
     if (r->pid > 0) {
         kill(r->pid, SIGTERM);
-        st = wait_exit(r->pid, 10000);
+        st = wait_exit(r->pid, 10000 * patience());
         r->pid = 0;
     }
     return st;
@@ -258,7 +287,7 @@ int router_run(const char *const *args, char **out)
     for (int i = 0; args[i] && n < 39; i++)
         argv[n++] = args[i];
     argv[n] = NULL;
-    st = wait_exit(spawn(argv, log), 10000);
+    st = wait_exit(spawn(argv, log), 10000 * patience());
     *out = NULL;
     f = fopen(log, "r");
     if (f != NULL) {
