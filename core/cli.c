@@ -568,7 +568,10 @@ static int apply_plugins(const struct cli_opts *o, struct sy_cfg *cfg,
 {
     if (o->routing_logic) {
         config_list_clear(&cfg->routing);
-        if (config_list_add(&cfg->routing, o->routing_logic) < 0)
+        if (config_list_add(&cfg->routing, o->routing_logic) < 0 ||
+            /* session declines keyless requests: least_loaded takes them */
+            (strcmp(o->routing_logic, "session") == 0 &&
+             config_list_add(&cfg->routing, "least_loaded") < 0))
             return fail(err, errlen, "--routing-logic: out of memory");
     }
     if (o->health_checks) {
@@ -579,6 +582,10 @@ static int apply_plugins(const struct cli_opts *o, struct sy_cfg *cfg,
             config_list_add(&cfg->health, "http_probe") < 0)
             return fail(err, errlen,
                         "--static-backend-health-checks: out of memory");
+        /* as vllm_router: a tiny request of the model's type, not /health */
+        if (set_plugin_option(cfg, "static-backend-health-checks", "http_probe",
+                              "probe", "inference", err, errlen) < 0)
+            return -1;
     }
     if (o->session_key &&
         set_plugin_option(cfg, "session-key", "session", "key", o->session_key,

@@ -70,6 +70,8 @@ struct proxy {
     int sse;                    /* the answer is text/event-stream */
     int paused;
     int delayed_attempt;        /* the delay timer starts an attempt */
+    int trial;                  /* this attempt is a backend's post-cooldown trial */
+    int reported;               /* the attempt was told to health plugins */
     enum sy_attempt_error last_error;
     int last_status;
     char last_detail[160];
@@ -108,6 +110,8 @@ static void proxy_free(struct proxy *p)
     if (p->xfer != NULL) {
         upstream_cancel(p->xfer);
         atomic_fetch_sub(&p->backend->inflight, 1);
+        if (p->trial) /* a trial cut short decides nothing */
+            atomic_store(&p->backend->trial_taken, 0);
     }
     if (p->delay != NULL)
         event_free(p->delay);
@@ -115,6 +119,7 @@ static void proxy_free(struct proxy *p)
         event_free(p->watch);
     if (p->chunk != NULL)
         evbuffer_free(p->chunk);
+    request_view_release(&p->view);
     json_object_put(p->json);
     free(p->rewritten);
     free(p->tried_backends);
@@ -205,6 +210,35 @@ static void fail_request(struct proxy *p, int code, const char *msg,
 
 /* --- attempts --- */
 
+/* Tell the health plugins how the attempt went.  When none of them judged
+ * a post-cooldown trial, the core does: success ends the cooldown, failure
+ * lets the next request try again after it. */
+static void report_attempt(struct proxy *p, int error, int status)
+{
+    struct backend *b = p->backend;
+    struct sy_attempt_report r = {
+        .size = sizeof r, .backend = (const sy_backend *)b, .model = p->model->name,
+        .error = error, .status = status, .retry_after = p->retry_after,
+        .latency = now_seconds() - p->attempt_start, .trial = p->trial,
+    };
+
+    if (p->reported)
+        return;
+    p->reported = 1;
+    for (size_t i = 0; i < p->s->health.n; i++) {
+        const struct plugin_slot *slot = &p->s->health.slots[i];
+        if (slot->plugin->desc->attempt_done != NULL)
+            slot->plugin->desc->attempt_done(slot->inst[0], &r);
+    }
+    if (p->trial && atomic_load(&b->state) == SY_BACKEND_COOLDOWN) {
+        if (error == SY_ATTEMPT_NONE)
+            backend_set_state(b, SY_BACKEND_HEALTHY, 0, "trial request succeeded");
+        else
+            atomic_store(&b->trial_taken, 0);
+    }
+    p->trial = 0;
+}
+
 static enum upstream_body_mode on_head(void *arg,
                                        const struct upstream_response *r)
 {
@@ -229,6 +263,7 @@ static enum upstream_body_mode on_head(void *arg,
     }
     /* This attempt is the answer: from here on the client sees bytes. */
     p->committed = 1;
+    report_attempt(p, SY_ATTEMPT_NONE, r->status);
     backend_observe_latency(p->backend, now_seconds() - p->attempt_start);
     out = evhttp_request_get_output_headers(p->req);
     for (size_t i = 0; i < r->nheaders; i++)
@@ -332,6 +367,7 @@ static void on_done(void *arg, enum upstream_result res, const char *detail)
                  upstream_result_name(res), detail);
     LOG_INFO("request %s: model %s backend %s attempt %d failed: %s",
              p->view.id, p->model->name, b->url, p->attempts_total, p->last_detail);
+    report_attempt(p, p->last_error, p->last_status);
     advance(p);
 }
 
@@ -345,7 +381,7 @@ static struct curl_slist *upstream_headers(struct proxy *p, struct backend *b)
     struct curl_slist *l = NULL, *n;
     struct evkeyval *h;
     int has_ct = 0, has_accept = 0;
-    char line[8192];
+    char line[8192], *big;
 
     TAILQ_FOREACH(h, in, next) {
         if (http_skip_request_header(h->key, conn))
@@ -354,12 +390,17 @@ static struct curl_slist *upstream_headers(struct proxy *p, struct backend *b)
             continue;
         has_ct |= strcasecmp(h->key, "Content-Type") == 0;
         has_accept |= strcasecmp(h->key, "Accept") == 0;
-        /* "Name;" is curl's way to send a header with an empty value */
-        if (h->value[0] == '\0')
-            snprintf(line, sizeof line, "%s;", h->key);
-        else
-            snprintf(line, sizeof line, "%s: %s", h->key, h->value);
-        if ((n = curl_slist_append(l, line)) == NULL)
+        /* "Name;" is curl's way to send a header with an empty value; a
+         * header longer than the stack line goes through the heap */
+        size_t need = strlen(h->key) + strlen(h->value) + 3;
+        big = need > sizeof line ? malloc(need) : NULL;
+        if (need > sizeof line && big == NULL)
+            goto oom;
+        snprintf(big ? big : line, big ? need : sizeof line,
+                 h->value[0] == '\0' ? "%s;" : "%s: %s", h->key, h->value);
+        n = curl_slist_append(l, big ? big : line);
+        free(big);
+        if (n == NULL)
             goto oom;
         l = n;
     }
@@ -392,9 +433,23 @@ static void start_attempt(struct proxy *p, struct backend *b)
     char url[8192];
     double left;
 
+    if (b == NULL) {
+        /* the last usable backend went away since advance() counted it:
+         * decide again from the loop, never recursively */
+        struct timeval zero = { 0, 0 };
+        p->delayed_attempt = 0;
+        evtimer_add(p->delay, &zero);
+        return;
+    }
+
     limits_of(p->s, &lim);
     left = lim.deadline - (now_seconds() - p->start);
-    snprintf(url, sizeof url, "%s%s", b->url, p->uri);
+    if (http_join_url(b->url, p->uri, url, sizeof url) != 0) {
+        if (p->trial)
+            atomic_store(&b->trial_taken, 0);
+        fail_request(p, 414, "request target too long", 0);
+        return;
+    }
     r.url = url;
     r.body = p->body;
     r.body_len = p->body_len;
@@ -405,6 +460,7 @@ static void start_attempt(struct proxy *p, struct backend *b)
     if (r.connect_timeout > r.first_byte_timeout)
         r.connect_timeout = r.first_byte_timeout;
     p->backend = b;
+    p->reported = 0;
     p->attempts_total++;
     p->attempts_model++;
     p->tried_backends[p->ntried_backends++] = b;
@@ -417,6 +473,10 @@ static void start_attempt(struct proxy *p, struct backend *b)
     p->xfer = r.headers ? upstream_start(p->w->upstream, &r, &proxy_ops, p) : NULL;
     if (p->xfer == NULL) {
         atomic_fetch_sub(&b->inflight, 1);
+        if (p->trial) {
+            atomic_store(&b->trial_taken, 0);
+            p->trial = 0;
+        }
         p->last_error = SY_ATTEMPT_CONNECT;
         snprintf(p->last_detail, sizeof p->last_detail, "could not start the transfer");
         LOG_ERROR("request %s: could not start a transfer to %s", p->view.id, b->url);
@@ -435,37 +495,50 @@ static int backend_tried(const struct proxy *p, const struct backend *b)
     return 0;
 }
 
-/* Pick with the routing chain among the model's usable backends not tried
- * yet; when every one was tried, among all of them. */
-static struct backend *pick_backend(struct proxy *p)
+/* Ask the routing chain to pick one of n candidates. */
+static size_t route(struct proxy *p, struct backend **cands, size_t n)
 {
-    struct model *m = p->model;
-    struct backend *cands[m->nbackends];
-    size_t n = 0, pick = 0;
-
-    for (size_t i = 0; i < m->nbackends; i++)
-        if (!backend_tried(p, m->backends[i]))
-            cands[n++] = m->backends[i];
-    if (n == 0)
-        for (size_t i = 0; i < m->nbackends; i++)
-            cands[n++] = m->backends[i];
-    if (n == 0)
-        return NULL;
     for (size_t i = 0; i < p->s->routing.n; i++) {
         const struct plugin_slot *slot = &p->s->routing.slots[i];
         size_t choice = 0;
         int rc = slot->plugin->desc->route(plugin_slot_instance(slot, p->w->id),
                                            &p->view, (const sy_backend *const *)cands,
                                            n, &choice);
-        if (rc == SY_OK && choice < n) {
-            pick = choice;
-            break;
-        }
+        if (rc == SY_OK && choice < n)
+            return choice;
         if (rc == SY_ERROR)
             LOG_WARN("request %s: routing plugin %s failed; asking the next",
                      p->view.id, slot->plugin->name);
     }
-    return cands[pick];
+    return 0; /* every plugin declined */
+}
+
+/* Pick with the routing chain among the model's usable backends not tried
+ * yet; when every usable one was tried, among all of them.  A backend
+ * coming out of a cooldown takes one trial request: when another request
+ * got it first, it is dropped from the candidates and the chain asked
+ * again.  NULL when no backend is usable. */
+static struct backend *pick_backend(struct proxy *p)
+{
+    struct model *m = p->model;
+    struct backend *cands[m->nbackends];
+    size_t n = 0;
+    long long now = setup_now_ms();
+
+    for (size_t i = 0; i < m->nbackends; i++)
+        if (!backend_tried(p, m->backends[i]) && backend_usable(m->backends[i], now))
+            cands[n++] = m->backends[i];
+    if (n == 0)
+        for (size_t i = 0; i < m->nbackends; i++)
+            if (backend_usable(m->backends[i], now))
+                cands[n++] = m->backends[i];
+    while (n > 0) {
+        size_t pick = route(p, cands, n);
+        if (backend_claim(cands[pick], now, &p->trial))
+            return cands[pick];
+        cands[pick] = cands[--n];
+    }
+    return NULL;
 }
 
 static int model_tried(const struct proxy *p, const struct model *m)
@@ -570,7 +643,21 @@ static void delay_done_cb(evutil_socket_t fd, short what, void *arg)
 
 static int usable_backends(const struct model *m)
 {
-    return (int)m->nbackends;
+    long long now = setup_now_ms();
+    int n = 0;
+    for (size_t i = 0; i < m->nbackends; i++)
+        n += backend_usable(m->backends[i], now);
+    return n;
+}
+
+/* Is a usable backend of the model left that this request has not tried? */
+static int untried_usable(const struct proxy *p)
+{
+    long long now = setup_now_ms();
+    for (size_t i = 0; i < p->model->nbackends; i++)
+        if (!backend_tried(p, p->model->backends[i]) && backend_usable(p->model->backends[i], now))
+            return 1;
+    return 0;
 }
 
 /* Decide and start what comes next for a request with no attempt running. */
@@ -590,7 +677,9 @@ static void advance(struct proxy *p)
         case STEP_ATTEMPT:
             if (p->attempts_model > 0) {
                 atomic_fetch_add(&p->model->stats.retries, 1);
-                if (p->retry_after > 0) {
+                /* Retry-After speaks for the backend that sent it: wait
+                 * only when no other backend of the model is left to try */
+                if (p->retry_after > 0 && !untried_usable(p)) {
                     struct timeval tv = { (time_t)p->retry_after,
                                           (suseconds_t)((p->retry_after - (time_t)p->retry_after) * 1e6) };
                     LOG_INFO("request %s: waiting %.3fs (Retry-After) before retrying model %s",
@@ -601,6 +690,7 @@ static void advance(struct proxy *p)
                     return;
                 }
             }
+            p->retry_after = 0;
             start_attempt(p, pick_backend(p));
             return;
         case STEP_FALLBACK: {

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cfg_tree.h"
+#include "control.h"
 #include "log.h"
 #include "request.h"
 #include "setup.h"
@@ -193,6 +194,12 @@ static const char *req_body_string(const sy_request *r, const char *field)
     return json_object_get_string(v);
 }
 
+static int req_prompt(const sy_request *r, const char **text, size_t *len)
+{
+    /* the cache lives in the request, which only its worker touches */
+    return request_prompt_text((struct sy_request *)r, text, len) == 0 ? SY_OK : SY_DECLINED;
+}
+
 /* --- backends --- */
 
 static const char *be_url(const sy_backend *b) { return ((const struct backend *)b)->url; }
@@ -201,6 +208,66 @@ static unsigned be_weight(const sy_backend *b) { return ((const struct backend *
 static unsigned be_inflight(const sy_backend *b)
 {
     return atomic_load_explicit(&((struct backend *)b)->inflight, memory_order_relaxed);
+}
+
+static size_t be_count(const struct sy_host_api *api)
+{
+    return ctx_of(api)->setup->nbackends;
+}
+
+static const sy_backend *be_at(const struct sy_host_api *api, size_t i)
+{
+    const struct setup *s = ctx_of(api)->setup;
+    return i < s->nbackends ? (const sy_backend *)&s->backends[i] : NULL;
+}
+
+/* The i-th model of a backend: walk the models that list it. */
+static const char *be_model(const sy_backend *handle, size_t i)
+{
+    const struct backend *b = (const struct backend *)handle;
+    const struct setup *s = b->setup;
+    for (size_t m = 0; m < s->nmodels; m++)
+        for (size_t k = 0; k < s->models[m].nbackends; k++)
+            if (s->models[m].backends[k] == b && i-- == 0)
+                return s->models[m].name;
+    return NULL;
+}
+
+static int be_state(const sy_backend *b)
+{
+    return atomic_load_explicit(&((struct backend *)b)->state, memory_order_acquire);
+}
+
+static void be_set_state(const struct sy_host_api *api, const sy_backend *b, int state,
+                         double seconds, const char *reason)
+{
+    if (state < SY_BACKEND_HEALTHY || state > SY_BACKEND_COOLDOWN) {
+        host_log(api, SY_LOG_ERROR, "backend_set_state: no state %d", state);
+        return;
+    }
+    backend_set_state((struct backend *)b, state, seconds, reason);
+}
+
+static void be_observe_probe(const sy_backend *b, double seconds)
+{
+    backend_observe_probe((struct backend *)b, seconds);
+}
+
+static double host_now(void)
+{
+    return (double)setup_now_ms() / 1000.0;
+}
+
+static sy_timer *host_timer_add(const struct sy_host_api *api, double seconds, sy_timer_cb cb,
+                                void *arg)
+{
+    return control_timer_add((struct host_ctx *)api, seconds, cb, arg);
+}
+
+static int host_http(const struct sy_host_api *api, const char *url, const char *body, size_t len,
+                     const char *const *headers, double timeout, sy_http_cb cb, void *arg)
+{
+    return control_http((struct host_ctx *)api, url, body, len, headers, timeout, cb, arg);
 }
 
 void host_ctx_init(struct host_ctx *ctx, struct setup *setup, const char *plugin_name)
@@ -235,5 +302,16 @@ void host_ctx_init(struct host_ctx *ctx, struct setup *setup, const char *plugin
         .backend_index = be_index,
         .backend_inflight = be_inflight,
         .backend_weight = be_weight,
+        .request_prompt = req_prompt,
+        .backend_count = be_count,
+        .backend_at = be_at,
+        .backend_model = be_model,
+        .backend_state = be_state,
+        .backend_set_state = be_set_state,
+        .backend_observe_probe = be_observe_probe,
+        .now = host_now,
+        .timer_add = host_timer_add,
+        .timer_cancel = control_timer_cancel,
+        .http_request = host_http,
     };
 }

@@ -1,6 +1,7 @@
 #include "http_headers.h"
 
 #include <json-c/json.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -96,4 +97,15 @@ char *http_error_json(int code, const char *type, const char *message)
     out = strdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(root);
     return out;
+}
+
+int http_join_url(const char *base, const char *uri, char *out, size_t len)
+{
+    size_t bl = strlen(base);
+    int n;
+
+    if (bl >= 3 && strcmp(base + bl - 3, "/v1") == 0 && strncmp(uri, "/v1/", 4) == 0)
+        uri += 3;
+    n = snprintf(out, len, "%s%s", base, uri);
+    return n < 0 || (size_t)n >= len ? -1 : 0;
 }

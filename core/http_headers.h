@@ -21,6 +21,12 @@ int http_skip_response_header(const char *name, const char *connection);
 /* A value safe to put on the wire: no CR, LF or NUL. */
 int http_value_is_safe(const char *value, size_t len);
 
+/* A backend's base URL joined with the client's path and query.  A base
+ * ending in "/v1" (an OpenAI-style base URL such as a hosted gateway's)
+ * takes "/v1/chat/completions" as "/chat/completions", so the prefix is
+ * not doubled.  -1 when it does not fit in len. */
+int http_join_url(const char *base, const char *uri, char *out, size_t len);
+
 /* {"error":{"message":..,"type":..,"code":..}} into a new string (free()). */
 char *http_error_json(int code, const char *type, const char *message);
 /* The OpenAI error type for one of the router's statuses. */

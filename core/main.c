@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "control.h"
 #include "log.h"
 #include "server.h"
 #include "setup.h"
@@ -115,7 +116,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "switchyard: cannot install signal handlers\n");
         goto out;
     }
-    if (server_start(setup, host, port, nworkers, &srv, err, sizeof err) != 0) {
+    if (server_start(setup, host, port, nworkers, &srv, err, sizeof err) != 0 ||
+        control_start(setup, err, sizeof err) != 0) {
         fprintf(stderr, "switchyard: %s\n", err);
         goto out;
     }
@@ -123,11 +125,14 @@ int main(int argc, char **argv)
              PACKAGE_VERSION, host, port, nworkers, nworkers == 1 ? "" : "s",
              setup->nmodels, setup->nbackends);
     event_base_dispatch(main_base);
+    control_stop(setup);
     server_stop(srv);
     srv = NULL;
     LOG_INFO("stopped");
     status = 0;
 out:
+    if (setup != NULL)
+        control_stop(setup);
     server_stop(srv);
     for (int i = 0; i < 2; i++)
         if (sigs[i] != NULL)

@@ -76,6 +76,64 @@ static void render_fallbacks(const struct setup *s, struct evbuffer *out)
     }
 }
 
+static void render_histogram(struct evbuffer *out, const char *name, const struct backend *b,
+                             const atomic_uint_fast64_t *buckets,
+                             const atomic_uint_fast64_t *count, const atomic_uint_fast64_t *sum_us)
+{
+    uint64_t cum = 0;
+    for (size_t k = 0; k <= SY_LATENCY_BUCKETS; k++) {
+        cum += load(&buckets[k]);
+        evbuffer_add_printf(out, "%s_bucket{backend=\"", name);
+        add_label(out, b->url);
+        if (k < SY_LATENCY_BUCKETS)
+            evbuffer_add_printf(out, "\",le=\"%g\"} %llu\n", setup_latency_bounds[k],
+                                (unsigned long long)cum);
+        else
+            evbuffer_add_printf(out, "\",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+    }
+    evbuffer_add_printf(out, "%s_sum{backend=\"", name);
+    add_label(out, b->url);
+    evbuffer_add_printf(out, "\"} %.6f\n", (double)load(sum_us) / 1e6);
+    evbuffer_add_printf(out, "%s_count{backend=\"", name);
+    add_label(out, b->url);
+    evbuffer_add_printf(out, "\"} %llu\n", (unsigned long long)load(count));
+}
+
+static void render_health(const struct setup *s, struct evbuffer *out)
+{
+    long long now = setup_now_ms();
+
+    evbuffer_add_printf(out,
+        "# HELP switchyard_backend_up 1 when the backend takes requests for the model.\n"
+        "# TYPE switchyard_backend_up gauge\n");
+    for (size_t m = 0; m < s->nmodels; m++) {
+        for (size_t k = 0; k < s->models[m].nbackends; k++) {
+            struct backend *b = s->models[m].backends[k];
+            evbuffer_add_printf(out, "switchyard_backend_up{backend=\"");
+            add_label(out, b->url);
+            evbuffer_add_printf(out, "\",model=\"");
+            add_label(out, s->models[m].name);
+            evbuffer_add_printf(out, "\"} %d\n", backend_usable(b, now));
+        }
+    }
+    evbuffer_add_printf(out,
+        "# HELP switchyard_backend_state_changes_total Changes of a backend's health state.\n"
+        "# TYPE switchyard_backend_state_changes_total counter\n");
+    for (size_t i = 0; i < s->nbackends; i++) {
+        evbuffer_add_printf(out, "switchyard_backend_state_changes_total{backend=\"");
+        add_label(out, s->backends[i].url);
+        evbuffer_add_printf(out, "\"} %llu\n", (unsigned long long)load(&s->backends[i].state_changes));
+    }
+    evbuffer_add_printf(out,
+        "# HELP switchyard_probe_latency_seconds Duration of health probes.\n"
+        "# TYPE switchyard_probe_latency_seconds histogram\n");
+    for (size_t i = 0; i < s->nbackends; i++) {
+        const struct backend *b = &s->backends[i];
+        render_histogram(out, "switchyard_probe_latency_seconds", b, b->probe_buckets,
+                         &b->probe_count, &b->probe_sum_us);
+    }
+}
+
 static void render_backends(const struct setup *s, struct evbuffer *out)
 {
     evbuffer_add_printf(out,
@@ -91,23 +149,8 @@ static void render_backends(const struct setup *s, struct evbuffer *out)
         "# TYPE switchyard_upstream_latency_seconds histogram\n");
     for (size_t i = 0; i < s->nbackends; i++) {
         const struct backend *b = &s->backends[i];
-        uint64_t cum = 0;
-        for (size_t k = 0; k <= SY_LATENCY_BUCKETS; k++) {
-            cum += load(&b->latency_buckets[k]);
-            evbuffer_add_printf(out, "switchyard_upstream_latency_seconds_bucket{backend=\"");
-            add_label(out, b->url);
-            if (k < SY_LATENCY_BUCKETS)
-                evbuffer_add_printf(out, "\",le=\"%g\"} %llu\n", setup_latency_bounds[k],
-                                    (unsigned long long)cum);
-            else
-                evbuffer_add_printf(out, "\",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
-        }
-        evbuffer_add_printf(out, "switchyard_upstream_latency_seconds_sum{backend=\"");
-        add_label(out, b->url);
-        evbuffer_add_printf(out, "\"} %.6f\n", (double)load(&b->latency_sum_us) / 1e6);
-        evbuffer_add_printf(out, "switchyard_upstream_latency_seconds_count{backend=\"");
-        add_label(out, b->url);
-        evbuffer_add_printf(out, "\"} %llu\n", (unsigned long long)load(&b->latency_count));
+        render_histogram(out, "switchyard_upstream_latency_seconds", b, b->latency_buckets,
+                         &b->latency_count, &b->latency_sum_us);
     }
 }
 
@@ -126,6 +169,13 @@ void metrics_render(const struct setup *s, struct evbuffer *out)
                          "Requests for the model that nothing could serve.",
                          offsetof(struct model_stats, exhausted));
     render_backends(s, out);
+    render_health(s, out);
+    evbuffer_add_printf(out,
+        "# HELP switchyard_worker_requests_total Requests each worker thread took.\n"
+        "# TYPE switchyard_worker_requests_total counter\n");
+    for (int w = 0; w < s->nworkers; w++)
+        evbuffer_add_printf(out, "switchyard_worker_requests_total{worker=\"%d\"} %llu\n", w,
+                            (unsigned long long)load(&s->worker_requests[w]));
 }
 
 void metrics_render_engines(const struct setup *s, struct evbuffer *out)
@@ -143,8 +193,19 @@ void metrics_render_engines(const struct setup *s, struct evbuffer *out)
                     json_object_array_add(models, json_object_new_string(s->models[m].name));
         json_object_object_add(e, "url", json_object_new_string(b->url));
         json_object_object_add(e, "models", models);
-        /* No health plugin yet: every backend is taken as usable. */
-        json_object_object_add(e, "state", json_object_new_string("unchecked"));
+        struct backend *mb = (struct backend *)b;
+        char reason[sizeof mb->reason];
+        long long since;
+        int st = atomic_load(&mb->state);
+        pthread_mutex_lock(&mb->info_lock);
+        memcpy(reason, mb->reason, sizeof reason);
+        since = mb->since;
+        pthread_mutex_unlock(&mb->info_lock);
+        json_object_object_add(e, "state", json_object_new_string(
+            s->health.n == 0 ? "unchecked" : backend_state_name(st)));
+        json_object_object_add(e, "usable", json_object_new_boolean(backend_usable(mb, setup_now_ms())));
+        json_object_object_add(e, "since", json_object_new_int64(since));
+        json_object_object_add(e, "last_error", reason[0] ? json_object_new_string(reason) : NULL);
         json_object_object_add(e, "in_flight", json_object_new_int((int)atomic_load(&b->inflight)));
         json_object_array_add(list, e);
     }

@@ -37,8 +37,9 @@ static int check_descriptor(const struct sy_plugin *d, const char *name,
                  d->abi_major, d->abi_minor, SY_ABI_MAJOR, SY_ABI_MINOR);
         return -1;
     }
-    /* A descriptor of ABI 1.x is at least as large as the 1.0 one. */
-    if (d->size < offsetof(struct sy_plugin, reserved)) {
+    /* A descriptor of ABI 1.x is at least as large as the 1.0 one, whose
+     * hooks end where 1.1's start() took a reserved slot. */
+    if (d->size < sizeof(struct sy_plugin)) {
         snprintf(why, len, "descriptor size %u is smaller than ABI %u.%u allows",
                  (unsigned)d->size, d->abi_major, d->abi_minor);
         return -1;
@@ -65,7 +66,12 @@ static int check_descriptor(const struct sy_plugin *d, const char *name,
         snprintf(why, len, "fallback plugin without a fallback() hook");
         return -1;
     }
-    if (kind == SY_KIND_HEALTH || kind == SY_KIND_DISCOVERY) {
+    if (kind == SY_KIND_HEALTH &&
+        (d->abi_minor < 1 || (d->start == NULL && d->attempt_done == NULL))) {
+        snprintf(why, len, "health plugin without start() or attempt_done() (needs plugin ABI 1.1)");
+        return -1;
+    }
+    if (kind == SY_KIND_DISCOVERY) {
         snprintf(why, len, "%s plugins are not supported by plugin ABI %d.%d",
                  plugin_kind_name(kind), SY_ABI_MAJOR, SY_ABI_MINOR);
         return -1;

@@ -190,6 +190,95 @@ int request_rewrite_model(const char *buf, size_t len, const char *model,
     return 0;
 }
 
+/* Append a string to a growing buffer; -1 on OOM. */
+static int append_text(char **buf, size_t *len, size_t *cap, const char *s,
+                       size_t n, int separate)
+{
+    size_t need = *len + n + (separate && *len ? 1 : 0) + 1;
+    if (need > *cap) {
+        size_t ncap = need * 2;
+        char *nb = realloc(*buf, ncap);
+        if (nb == NULL)
+            return -1;
+        *buf = nb;
+        *cap = ncap;
+    }
+    if (separate && *len)
+        (*buf)[(*len)++] = '\n';
+    memcpy(*buf + *len, s, n);
+    *len += n;
+    (*buf)[*len] = '\0';
+    return 0;
+}
+
+/* The text of one message's content: a string, or the "text" of its parts. */
+static int append_content(char **buf, size_t *len, size_t *cap, struct json_object *content)
+{
+    if (json_object_is_type(content, json_type_string))
+        return append_text(buf, len, cap, json_object_get_string(content),
+                           (size_t)json_object_get_string_len(content), 1);
+    if (!json_object_is_type(content, json_type_array))
+        return 0;
+    for (size_t i = 0; i < json_object_array_length(content); i++) {
+        struct json_object *part = json_object_array_get_idx(content, i), *t;
+        if (json_object_is_type(part, json_type_object) &&
+            json_object_object_get_ex(part, "text", &t) && json_object_is_type(t, json_type_string) &&
+            append_text(buf, len, cap, json_object_get_string(t),
+                        (size_t)json_object_get_string_len(t), 1) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int request_prompt_text(struct sy_request *v, const char **text, size_t *len)
+{
+    struct json_object *p, *msgs;
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+
+    if (v->prompt_state == 0) {
+        v->prompt_state = -1;
+        if (v->body != NULL && json_object_object_get_ex(v->body, "prompt", &p)) {
+            if (json_object_is_type(p, json_type_array) && json_object_array_length(p) > 0)
+                p = json_object_array_get_idx(p, 0);
+            if (json_object_is_type(p, json_type_string) &&
+                append_text(&buf, &n, &cap, json_object_get_string(p),
+                            (size_t)json_object_get_string_len(p), 0) == 0)
+                v->prompt_state = 1;
+        } else if (v->body != NULL && json_object_object_get_ex(v->body, "messages", &msgs) &&
+                   json_object_is_type(msgs, json_type_array)) {
+            int ok = 0;
+            for (size_t i = 0; i < json_object_array_length(msgs); i++) {
+                struct json_object *m = json_object_array_get_idx(msgs, i), *c;
+                if (json_object_is_type(m, json_type_object) &&
+                    json_object_object_get_ex(m, "content", &c) &&
+                    (ok = append_content(&buf, &n, &cap, c)) != 0)
+                    break;
+            }
+            if (ok == 0 && buf != NULL)
+                v->prompt_state = 1;
+        }
+        if (v->prompt_state == 1) {
+            v->prompt = buf;
+            v->prompt_len = n;
+        } else {
+            free(buf);
+        }
+    }
+    if (v->prompt_state != 1)
+        return -1;
+    *text = v->prompt;
+    *len = v->prompt_len;
+    return 0;
+}
+
+void request_view_release(struct sy_request *v)
+{
+    free(v->prompt);
+    v->prompt = NULL;
+    v->prompt_state = 0;
+}
+
 int request_wants_stream(struct json_object *body)
 {
     struct json_object *s;

@@ -20,6 +20,9 @@ struct sy_request {
     const char *path;                /* e.g. "/v1/chat/completions" */
     struct json_object *body;        /* the parsed body (an object) */
     const struct evkeyvalq *headers; /* the client's headers */
+    char *prompt;                    /* request_prompt_text()'s cache */
+    size_t prompt_len;
+    int prompt_state;                /* 0: not computed, 1: cached, -1: none */
 };
 
 enum body_error {
@@ -42,6 +45,12 @@ enum body_error request_parse_body(const char *buf, size_t len,
  * top-level string "model" (callers parse first, so: never) or on OOM. */
 int request_rewrite_model(const char *buf, size_t len, const char *model,
                           char **out, size_t *outlen);
+
+/* The prompt text of a request (see request_prompt in plugin.h), computed
+ * once and cached in v.  0 and *text, or -1 when the body has none. */
+int request_prompt_text(struct sy_request *v, const char **text, size_t *len);
+/* Free what the view caches (not the body or headers it points to). */
+void request_view_release(struct sy_request *v);
 
 /* True when the body asks for a streamed answer ("stream": true). */
 int request_wants_stream(struct json_object *body);

@@ -26,8 +26,10 @@
 #include "upstream.h"
 
 #define MAX_HEADERS_SIZE (64 * 1024)
-/* Generous: a stream may go quiet while a model thinks. */
-#define CLIENT_TIMEOUT_SECONDS 3600
+/* A client that sends nothing (reading its request, idle keep-alive) or
+ * reads nothing (a stalled write) for this long is disconnected.  While the
+ * router waits on a backend it does not read, so a quiet stream is fine. */
+#define CLIENT_TIMEOUT_SECONDS 120
 
 struct server {
     struct worker *workers;
@@ -143,6 +145,8 @@ static void handle_request(struct evhttp_request *req, void *arg)
     const char *path = u ? evhttp_uri_get_path(u) : NULL;
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 
+    atomic_fetch_add_explicit(&w->setup->worker_requests[w->id], 1, memory_order_relaxed);
+
     if (path == NULL || path[0] != '/') {
         reply_error(req, 400, "malformed request target", 0);
         return;
@@ -169,8 +173,10 @@ static void handle_request(struct evhttp_request *req, void *arg)
 }
 
 /* A listening socket of its own per worker: the kernel spreads new
- * connections over them (SO_REUSEPORT). */
-static int open_listener(const char *host, int port, char *err, size_t errlen)
+ * connections over them (SO_REUSEPORT).  `exclusive` binds without
+ * SO_REUSEPORT, to find out whether someone else holds the port. */
+static int open_listener(const char *host, int port, int exclusive, char *err,
+                         size_t errlen)
 {
     struct addrinfo hints, *res = NULL, *ai;
     char service[16];
@@ -191,7 +197,8 @@ static int open_listener(const char *host, int port, char *err, size_t errlen)
         if (fd < 0)
             continue;
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+        if (!exclusive)
+            setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
         /* accepted sockets inherit it: small SSE chunks leave at once */
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0)
@@ -268,11 +275,20 @@ int server_start(struct setup *s, const char *host, int port, int nworkers,
         return -1;
     }
     srv->started = time(NULL);
+    /* SO_REUSEPORT would let a second router share a busy port: bind once
+     * alone first, so a port in use is an error as with any server. */
+    int probe = open_listener(host, port, 1, err, errlen);
+    if (probe < 0) {
+        free(srv->workers);
+        free(srv);
+        return -1;
+    }
+    close(probe);
     for (int i = 0; i < nworkers; i++) {
         int fd;
         srv->workers[i].listen_fd = -1;
         err[0] = '\0';
-        fd = open_listener(host, port, err, errlen);
+        fd = open_listener(host, port, 0, err, errlen);
         if (fd < 0 || worker_init(&srv->workers[i], s, i, fd, err, errlen) != 0) {
             if (fd >= 0 && srv->workers[i].listen_fd < 0 && srv->workers[i].base == NULL)
                 close(fd);

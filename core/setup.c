@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "host_api.h"
 #include "log.h"
@@ -33,14 +34,99 @@ void setup_count_status(struct setup *s, struct model *m, int status)
     atomic_fetch_add_explicit(slot, 1, memory_order_relaxed);
 }
 
-void backend_observe_latency(struct backend *b, double seconds)
+static void observe(atomic_uint_fast64_t *buckets, atomic_uint_fast64_t *count,
+                    atomic_uint_fast64_t *sum_us, double seconds)
 {
     size_t i = 0;
     while (i < SY_LATENCY_BUCKETS && seconds > setup_latency_bounds[i])
         i++;
-    atomic_fetch_add_explicit(&b->latency_buckets[i], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&b->latency_count, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&b->latency_sum_us, (uint_fast64_t)(seconds * 1e6), memory_order_relaxed);
+    atomic_fetch_add_explicit(&buckets[i], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(count, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(sum_us, (uint_fast64_t)(seconds * 1e6), memory_order_relaxed);
+}
+
+void backend_observe_latency(struct backend *b, double seconds)
+{
+    observe(b->latency_buckets, &b->latency_count, &b->latency_sum_us, seconds);
+}
+
+void backend_observe_probe(struct backend *b, double seconds)
+{
+    observe(b->probe_buckets, &b->probe_count, &b->probe_sum_us, seconds);
+}
+
+long long setup_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+const char *backend_state_name(int state)
+{
+    switch (state) {
+    case SY_BACKEND_HEALTHY: return "healthy";
+    case SY_BACKEND_UNHEALTHY: return "unhealthy";
+    case SY_BACKEND_COOLDOWN: return "cooldown";
+    }
+    return "unknown";
+}
+
+int backend_usable(struct backend *b, long long now_ms)
+{
+    int st = atomic_load_explicit(&b->state, memory_order_acquire);
+    if (st == SY_BACKEND_HEALTHY)
+        return 1;
+    return st == SY_BACKEND_COOLDOWN &&
+           now_ms >= atomic_load_explicit(&b->cooldown_until_ms, memory_order_relaxed) &&
+           !atomic_load_explicit(&b->trial_taken, memory_order_relaxed);
+}
+
+int backend_claim(struct backend *b, long long now_ms, int *trial)
+{
+    int expected = 0;
+
+    *trial = 0;
+    if (atomic_load_explicit(&b->state, memory_order_acquire) == SY_BACKEND_HEALTHY)
+        return 1;
+    if (!backend_usable(b, now_ms))
+        return 0;
+    /* one trial after a cooldown: the first worker to get here */
+    if (!atomic_compare_exchange_strong(&b->trial_taken, &expected, 1))
+        return 0;
+    *trial = 1;
+    return 1;
+}
+
+void backend_set_state(struct backend *b, int state, double seconds,
+                       const char *reason)
+{
+    int old;
+
+    if (state == SY_BACKEND_COOLDOWN) {
+        long long until = setup_now_ms() + (long long)(seconds * 1000);
+        atomic_store_explicit(&b->cooldown_until_ms, until, memory_order_relaxed);
+        atomic_store_explicit(&b->trial_taken, 0, memory_order_relaxed);
+    }
+    old = atomic_exchange_explicit(&b->state, state, memory_order_acq_rel);
+    if (old == state && state != SY_BACKEND_COOLDOWN)
+        return;
+    pthread_mutex_lock(&b->info_lock);
+    /* /engines shows the last error: recovering keeps it */
+    if (state != SY_BACKEND_HEALTHY)
+        snprintf(b->reason, sizeof b->reason, "%s", reason ? reason : "");
+    b->since = (long long)time(NULL);
+    pthread_mutex_unlock(&b->info_lock);
+    if (old == state)
+        return; /* a renewed cooldown is not news */
+    atomic_fetch_add_explicit(&b->state_changes, 1, memory_order_relaxed);
+    if (state == SY_BACKEND_COOLDOWN)
+        log_msg(SY_LOG_WARNING, "backend %s: %s -> cooldown for %.1fs: %s", b->url,
+                backend_state_name(old), seconds, reason ? reason : "");
+    else
+        log_msg(state == SY_BACKEND_HEALTHY ? SY_LOG_INFO : SY_LOG_WARNING,
+                "backend %s: %s -> %s: %s", b->url, backend_state_name(old),
+                backend_state_name(state), reason ? reason : "");
 }
 
 /* One backend per (URL, credential): the same server under two models is one
@@ -79,6 +165,9 @@ static struct backend *find_or_add_backend(struct setup *s, const char *url,
     }
     struct backend *b = &s->backends[s->nbackends];
     b->index = (unsigned)s->nbackends;
+    b->setup = s;
+    pthread_mutex_init(&b->info_lock, NULL);
+    b->since = (long long)time(NULL);
     b->url = strdup(url);
     b->auth_header = auth;
     b->weight = 1;
@@ -166,6 +255,14 @@ oom:
     return -1;
 }
 
+/* Health plugins keep one instance: their state is about shared backends. */
+static size_t instances_of(const struct setup *s, const struct loaded_plugin *p)
+{
+    if (p->desc->kind == SY_KIND_HEALTH || (p->desc->flags & SY_PLUGIN_F_SHARED))
+        return 1;
+    return (size_t)s->nworkers;
+}
+
 static int build_chain(struct setup *s, const struct plugin_list *names,
                        enum sy_plugin_kind kind, const char *dir,
                        struct chain *out, char *err, size_t errlen)
@@ -183,7 +280,7 @@ static int build_chain(struct setup *s, const struct plugin_list *names,
         if (slot->host == NULL)
             goto oom;
         host_ctx_init(slot->host, s, slot->plugin->name);
-        slot->ninst = (slot->plugin->desc->flags & SY_PLUGIN_F_SHARED) ? 1 : (size_t)s->nworkers;
+        slot->ninst = instances_of(s, slot->plugin);
         slot->inst = calloc(slot->ninst, sizeof *slot->inst);
         if (slot->inst == NULL)
             goto oom;
@@ -231,18 +328,19 @@ int setup_create(struct sy_cfg *cfg, const char *plugin_dir, int nworkers,
     }
     s->cfg = cfg;
     s->nworkers = nworkers;
+    s->worker_requests = calloc((size_t)nworkers, sizeof *s->worker_requests);
+    if (s->worker_requests == NULL) {
+        snprintf(err, errlen, "out of memory");
+        setup_destroy(s);
+        return -1;
+    }
     if (build_models(s, err, errlen) != 0 ||
         build_chain(s, &cfg->routing, SY_KIND_ROUTING, plugin_dir, &s->routing, err, errlen) != 0 ||
         build_chain(s, &cfg->fallback, SY_KIND_FALLBACK, plugin_dir, &s->fallback, err, errlen) != 0) {
         setup_destroy(s);
         return -1;
     }
-    if (cfg->health.n > 0) {
-        /* Health plugins come with plugin ABI 1.1; refuse rather than run
-         * without the checks the operator asked for. */
-        struct loaded_plugin *hp = NULL;
-        if (plugin_load(plugin_dir, cfg->health.names[0], SY_KIND_HEALTH, &hp, err, errlen) == 0)
-            plugin_unload(hp);
+    if (build_chain(s, &cfg->health, SY_KIND_HEALTH, plugin_dir, &s->health, err, errlen) != 0) {
         setup_destroy(s);
         return -1;
     }
@@ -256,11 +354,13 @@ void setup_destroy(struct setup *s)
         return;
     free_chain(&s->routing);
     free_chain(&s->fallback);
+    free_chain(&s->health);
     for (size_t i = 0; i < s->nmodels; i++) {
         free(s->models[i].backends);
         free(s->models[i].stats.fallbacks_to);
     }
     for (size_t i = 0; i < s->nbackends; i++) {
+        pthread_mutex_destroy(&s->backends[i].info_lock);
         free(s->backends[i].url);
         free(s->backends[i].auth_header);
         free(s->backends[i].models_label);
@@ -268,6 +368,7 @@ void setup_destroy(struct setup *s)
     free(s->models);
     free(s->backends);
     free(s->names);
+    free(s->worker_requests);
     config_free(s->cfg);
     free(s);
 }

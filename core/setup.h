@@ -6,6 +6,7 @@
 #ifndef SY_SETUP_H
 #define SY_SETUP_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -14,12 +15,15 @@
 #include "config.h"
 #include "plugin_loader.h"
 
+struct control;
+
 #define SY_LATENCY_BUCKETS 14
 extern const double setup_latency_bounds[SY_LATENCY_BUCKETS]; /* seconds */
 
 /* Per-backend counters, shared by every worker. */
 struct backend {
     unsigned index;
+    const struct setup *setup; /* the setup it belongs to */
     char *url;               /* base URL without trailing slash */
     char *auth_header;       /* "Authorization: Bearer ..." or NULL */
     unsigned weight;
@@ -28,6 +32,18 @@ struct backend {
     atomic_uint_fast64_t latency_buckets[SY_LATENCY_BUCKETS + 1]; /* +Inf */
     atomic_uint_fast64_t latency_count;
     atomic_uint_fast64_t latency_sum_us;
+    /* Health, written by health plugins from any thread, read by workers
+     * without locks; the lock only guards the text shown in /engines. */
+    atomic_int state;                 /* enum sy_backend_state */
+    atomic_llong cooldown_until_ms;   /* monotonic ms; COOLDOWN only */
+    atomic_int trial_taken;           /* the trial after a cooldown is out */
+    atomic_uint_fast64_t state_changes;
+    atomic_uint_fast64_t probe_buckets[SY_LATENCY_BUCKETS + 1];
+    atomic_uint_fast64_t probe_count;
+    atomic_uint_fast64_t probe_sum_us;
+    pthread_mutex_t info_lock;
+    char reason[160];                 /* why the state last changed */
+    long long since;                  /* wall-clock seconds of that change */
 };
 
 #define SY_STATUS_MIN 100
@@ -79,7 +95,10 @@ struct setup {
     size_t nnames;
     struct chain routing;
     struct chain fallback;
+    struct chain health;
+    struct control *control;  /* the health plugins' thread, when running */
     atomic_uint_fast64_t unknown_model_by_status[SY_STATUS_MAX - SY_STATUS_MIN + 1];
+    atomic_uint_fast64_t *worker_requests; /* [nworkers]: requests each took */
 };
 
 /* Build a setup from cfg (takes ownership of cfg, also on failure): load the
@@ -97,6 +116,20 @@ static inline void *plugin_slot_instance(const struct plugin_slot *slot, int w)
 {
     return slot->ninst == 1 ? slot->inst[0] : slot->inst[w];
 }
+
+/* Monotonic milliseconds, the clock of backend states. */
+long long setup_now_ms(void);
+/* Can b take a request now?  HEALTHY, or a COOLDOWN that has ended and
+ * whose trial request is not out yet.  Takes nothing. */
+int backend_usable(struct backend *b, long long now_ms);
+/* Take b for one attempt: always for HEALTHY; for an ended COOLDOWN only
+ * the first caller wins the trial.  Returns 1 when taken, and sets *trial. */
+int backend_claim(struct backend *b, long long now_ms, int *trial);
+/* Change b's state (logs once per change of state). */
+void backend_set_state(struct backend *b, int state, double seconds,
+                       const char *reason);
+const char *backend_state_name(int state);
+void backend_observe_probe(struct backend *b, double seconds);
 
 /* Record the status of an answer for a model (NULL: unknown model). */
 void setup_count_status(struct setup *s, struct model *m, int status);

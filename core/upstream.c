@@ -32,6 +32,8 @@ struct upstream_xfer {
     int status;
     int head_done;
     int timed_out;
+    int sent;                 /* the request went out once */
+    int resend;               /* curl wanted to send it again: stopped */
     enum upstream_body_mode mode;
     size_t discarded;
     struct upstream_header headers[MAX_RESPONSE_HEADERS];
@@ -272,8 +274,29 @@ static size_t write_cb(char *data, size_t size, size_t n, void *arg)
     return len;
 }
 
+/*
+ * libcurl sends a request again, on a fresh connection, when a reused one
+ * closed before any answer.  The backend may well have got it (an inference
+ * is not idempotent) and just failed; whether and where to retry is the
+ * dispatcher's call, counted as an attempt.  So the request goes out once.
+ */
+static int prereq_cb(void *arg, char *primary_ip, char *local_ip,
+                     int primary_port, int local_port)
+{
+    struct upstream_xfer *x = arg;
+
+    if (x->sent) {
+        x->resend = 1;
+        return CURL_PREREQFUNC_ABORT;
+    }
+    x->sent = 1;
+    return CURL_PREREQFUNC_OK;
+}
+
 static enum upstream_result classify(CURLcode rc, const struct upstream_xfer *x)
 {
+    if (x->resend)
+        return UP_CLOSED;
     switch (rc) {
     case CURLE_OK:
         return UP_OK;
@@ -313,8 +336,10 @@ static void check_multi_info(struct upstream_pool *p)
         void *arg = x->arg;
         if (res == UP_CLOSED && !x->head_done && x->status == 0 && rc == CURLE_SEND_ERROR)
             res = UP_CLOSED;
+        const char *detail = res == UP_OK ? "" : x->resend
+            ? "the connection closed before an answer" : curl_easy_strerror(rc);
         xfer_free(x); /* msg is invalid from here on */
-        ops->on_done(arg, res, res == UP_OK ? "" : curl_easy_strerror(rc));
+        ops->on_done(arg, res, detail);
     }
 }
 
@@ -349,15 +374,21 @@ struct upstream_xfer *upstream_start(struct upstream_pool *p,
         return NULL;
     }
     curl_easy_setopt(e, CURLOPT_URL, req->url);
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    if (req->body != NULL) {
+        curl_easy_setopt(e, CURLOPT_POST, 1L);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    } else {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    }
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->headers);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, prereq_cb);
+    curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);

@@ -58,7 +58,7 @@ struct upstream_ops {
 
 struct upstream_request {
     const char *url;
-    const char *body;       /* borrowed: must live until on_done/cancel */
+    const char *body;       /* borrowed until on_done/cancel; NULL: a GET */
     size_t body_len;
     struct curl_slist *headers; /* ownership passes to the transfer */
     double connect_timeout;     /* seconds */
@@ -70,7 +70,8 @@ struct upstream_pool *upstream_pool_new(struct event_base *base,
                                         long max_connections);
 void upstream_pool_free(struct upstream_pool *p);
 
-/* Start a POST.  NULL on failure (req->headers is freed then too). */
+/* Start a POST (a GET without body).  NULL on failure (req->headers is
+ * freed then too). */
 struct upstream_xfer *upstream_start(struct upstream_pool *p,
                                      const struct upstream_request *req,
                                      const struct upstream_ops *ops,

@@ -22,6 +22,8 @@
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +84,8 @@ struct mock {
 	const char *port_file;
 	int port;
 	json_object *models;	/* array of model ids */
+	json_object *name_js;	/* name and "hello from name", as JSON strings */
+	json_object *hello_js;
 	struct mode mode;
 	struct event_base *base;
 	struct evhttp *http;
@@ -127,21 +131,53 @@ static int parse_int(const char *s, int min, int max, int *out)
 	return 0;
 }
 
-/* 1xx would confuse clients and evhttp; 0 means "no override". */
-static int status_ok(int n)
+/* Every integer knob of a mode: JSON key, command-line flag, request header. */
+static const struct knob {
+	const char *key;
+	const char *flag;
+	const char *header;	/* NULL: global only */
+	size_t off;
+	int min, max;		/* max 1: a boolean */
+} knobs[] = {
+	{ "status", "status", "X-Mock-Status", offsetof(struct mode, status), 0, 599 },
+	{ "hang", "hang", "X-Mock-Hang", offsetof(struct mode, hang), 0, 1 },
+	{ "close", "close", "X-Mock-Close", offsetof(struct mode, close), 0, 1 },
+	{ "delay_ms", "delay-ms", "X-Mock-Delay-Ms", offsetof(struct mode, delay_ms), 0, MAX_MS },
+	{ "chunks", "chunks", "X-Mock-Chunks", offsetof(struct mode, chunks), 0, MAX_COUNT },
+	{ "chunk_delay_ms", "chunk-delay-ms", "X-Mock-Chunk-Delay-Ms",
+	  offsetof(struct mode, chunk_delay_ms), 0, MAX_MS },
+	{ "die_after", "die-after", "X-Mock-Die-After", offsetof(struct mode, die_after),
+	  -1, MAX_COUNT },
+	{ "health_status", "health-status", NULL, offsetof(struct mode, health_status), 200, 599 },
+};
+#define N_KNOBS (sizeof(knobs) / sizeof(knobs[0]))
+
+static int *knob_ptr(struct mode *md, const struct knob *k)
 {
-	return n == 0 || (n >= 200 && n <= 599);
+	return (int *)((char *)md + k->off);
 }
 
-static int parse_bool(const char *s, int *out)
+/* 1xx statuses would confuse clients and evhttp; status 0 means "normal". */
+static int knob_set(struct mode *md, const struct knob *k, long v)
 {
-	if (!strcasecmp(s, "1") || !strcasecmp(s, "true") || !strcasecmp(s, "yes"))
-		*out = 1;
-	else if (!strcasecmp(s, "0") || !strcasecmp(s, "false") || !strcasecmp(s, "no"))
-		*out = 0;
-	else
+	if (v < k->min || v > k->max || (k->off == offsetof(struct mode, status) && v > 0 && v < 200))
 		return -1;
+	*knob_ptr(md, k) = (int)v;
 	return 0;
+}
+
+/* From text (flag or header): a number, or true/false for booleans. */
+static int knob_parse(struct mode *md, const struct knob *k, const char *s)
+{
+	int v;
+
+	if (k->max == 1 && !strcasecmp(s, "true"))
+		v = 1;
+	else if (k->max == 1 && !strcasecmp(s, "false"))
+		v = 0;
+	else if (parse_int(s, INT_MIN, INT_MAX, &v) != 0)
+		return -1;
+	return knob_set(md, k, v);
 }
 
 /* ---- JSON answers ---- */
@@ -182,67 +218,43 @@ static void send_error(struct mock *m, struct evhttp_request *req, int code, con
 	send_json(m, req, code, error_json(msg, "invalid_request_error", code), NULL);
 }
 
-static json_object *mode_to_json(const struct mode *md)
+static json_object *mode_to_json(struct mode *md)
 {
 	json_object *o = json_object_new_object();
+	size_t i;
 
-	json_object_object_add(o, "status", json_object_new_int(md->status));
+	for (i = 0; i < N_KNOBS; i++) {
+		int v = *knob_ptr(md, &knobs[i]);
+
+		json_object_object_add(o, knobs[i].key, knobs[i].max == 1 ?
+				       json_object_new_boolean(v) : json_object_new_int(v));
+	}
 	json_object_object_add(o, "retry_after", json_object_new_string(md->retry_after));
-	json_object_object_add(o, "hang", json_object_new_boolean(md->hang));
-	json_object_object_add(o, "close", json_object_new_boolean(md->close));
-	json_object_object_add(o, "delay_ms", json_object_new_int(md->delay_ms));
-	json_object_object_add(o, "chunks", json_object_new_int(md->chunks));
-	json_object_object_add(o, "chunk_delay_ms", json_object_new_int(md->chunk_delay_ms));
-	json_object_object_add(o, "die_after", json_object_new_int(md->die_after));
-	json_object_object_add(o, "health_status", json_object_new_int(md->health_status));
 	return o;
-}
-
-static int json_int(json_object *v, int min, int max, int *out)
-{
-	int n;
-
-	if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_boolean))
-		return -1;
-	n = json_object_get_int(v);
-	if (n < min || n > max)
-		return -1;
-	*out = n;
-	return 0;
 }
 
 /* The body is the whole new mode: absent (or null) keys get defaults. */
 static int mode_from_json(struct mode *md, json_object *o, const char **bad)
 {
+	const struct knob *k;
+	size_t i;
+
 	mode_defaults(md);
 	json_object_object_foreach(o, key, val) {
-		int rc = 0;
-
 		*bad = key;
 		if (json_object_is_type(val, json_type_null))
 			continue;
-		if (!strcmp(key, "status"))
-			rc = json_int(val, 0, 599, &md->status) || !status_ok(md->status);
-		else if (!strcmp(key, "retry_after"))
-			rc = snprintf(md->retry_after, sizeof(md->retry_after), "%s",
-				      json_object_get_string(val)) < 0;
-		else if (!strcmp(key, "hang"))
-			rc = json_int(val, 0, 1, &md->hang);
-		else if (!strcmp(key, "close"))
-			rc = json_int(val, 0, 1, &md->close);
-		else if (!strcmp(key, "delay_ms"))
-			rc = json_int(val, 0, MAX_MS, &md->delay_ms);
-		else if (!strcmp(key, "chunks"))
-			rc = json_int(val, 0, MAX_COUNT, &md->chunks);
-		else if (!strcmp(key, "chunk_delay_ms"))
-			rc = json_int(val, 0, MAX_MS, &md->chunk_delay_ms);
-		else if (!strcmp(key, "die_after"))
-			rc = json_int(val, -1, MAX_COUNT, &md->die_after);
-		else if (!strcmp(key, "health_status"))
-			rc = json_int(val, 200, 599, &md->health_status);
-		else
-			rc = -1;
-		if (rc != 0)
+		if (!strcmp(key, "retry_after")) {
+			snprintf(md->retry_after, sizeof(md->retry_after), "%s",
+				 json_object_get_string(val));
+			continue;
+		}
+		for (k = NULL, i = 0; i < N_KNOBS && k == NULL; i++)
+			if (!strcmp(key, knobs[i].key))
+				k = &knobs[i];
+		if (k == NULL || !(json_object_is_type(val, json_type_int) ||
+				   json_object_is_type(val, json_type_boolean)) ||
+		    knob_set(md, k, (long)json_object_get_int64(val)) != 0)
 			return -1;
 	}
 	return 0;
@@ -329,99 +341,75 @@ static json_object *body_model(struct mock *m, json_object *body)
 	return json_object_get(json_object_array_get_idx(m->models, 0));
 }
 
-static json_object *answer_head(struct mock *m, const char *id, const char *object,
-				json_object *model)
+/*
+ * Build a JSON object from a template; %s slots take serialized JSON values.
+ * json-c accepts 'single quotes', which keeps the templates readable.
+ */
+__attribute__((format(printf, 1, 2)))
+static json_object *jfmt(const char *fmt, ...)
 {
-	json_object *o = json_object_new_object();
+	struct evbuffer *b = evbuffer_new();
+	json_object *o = NULL;
+	va_list ap;
 
-	if (id != NULL)
-		json_object_object_add(o, "id", json_object_new_string(id));
-	json_object_object_add(o, "object", json_object_new_string(object));
-	json_object_object_add(o, "model", json_object_get(model));
-	json_object_object_add(o, "backend", json_object_new_string(m->name));
+	if (b == NULL)
+		return NULL;
+	va_start(ap, fmt);
+	evbuffer_add_vprintf(b, fmt, ap);
+	va_end(ap);
+	if (evbuffer_add(b, "", 1) == 0)
+		o = json_tokener_parse((const char *)evbuffer_pullup(b, -1));
+	evbuffer_free(b);
 	return o;
+}
+
+static const char *js(json_object *o)
+{
+	return json_object_to_json_string_ext(o, JSON_FLAGS);
 }
 
 static json_object *build_answer(struct mock *m, enum kind kind, const char *path,
 				 json_object *model)
 {
-	json_object *o, *choice, *arr, *tmp;
-	char hello[256];
+	json_object *o;
 
-	snprintf(hello, sizeof(hello), "hello from %s", m->name);
 	switch (kind) {
 	case K_CHAT:
-		o = answer_head(m, "chatcmpl-mock", "chat.completion", model);
-		tmp = json_object_new_object();
-		json_object_object_add(tmp, "role", json_object_new_string("assistant"));
-		json_object_object_add(tmp, "content", json_object_new_string(hello));
-		choice = json_object_new_object();
-		json_object_object_add(choice, "index", json_object_new_int(0));
-		json_object_object_add(choice, "message", tmp);
-		json_object_object_add(choice, "finish_reason", json_object_new_string("stop"));
-		arr = json_object_new_array();
-		json_object_array_add(arr, choice);
-		json_object_object_add(o, "choices", arr);
-		tmp = json_object_new_object();
-		json_object_object_add(tmp, "prompt_tokens", json_object_new_int(1));
-		json_object_object_add(tmp, "completion_tokens", json_object_new_int(3));
-		json_object_object_add(tmp, "total_tokens", json_object_new_int(4));
-		json_object_object_add(o, "usage", tmp);
-		break;
+		return jfmt("{'id':'chatcmpl-mock','object':'chat.completion','model':%s,'backend':%s,"
+			    "'choices':[{'index':0,'message':{'role':'assistant','content':%s},"
+			    "'finish_reason':'stop'}],"
+			    "'usage':{'prompt_tokens':1,'completion_tokens':3,'total_tokens':4}}",
+			    js(model), js(m->name_js), js(m->hello_js));
 	case K_COMPLETION:
-		o = answer_head(m, "cmpl-mock", "text_completion", model);
-		choice = json_object_new_object();
-		json_object_object_add(choice, "index", json_object_new_int(0));
-		json_object_object_add(choice, "text", json_object_new_string(hello));
-		json_object_object_add(choice, "finish_reason", json_object_new_string("stop"));
-		arr = json_object_new_array();
-		json_object_array_add(arr, choice);
-		json_object_object_add(o, "choices", arr);
-		break;
+		return jfmt("{'id':'cmpl-mock','object':'text_completion','model':%s,'backend':%s,"
+			    "'choices':[{'index':0,'text':%s,'finish_reason':'stop'}]}",
+			    js(model), js(m->name_js), js(m->hello_js));
 	case K_EMBEDDING:
-		o = answer_head(m, NULL, "list", model);
-		tmp = json_object_new_array();
-		json_object_array_add(tmp, json_object_new_double(0.1));
-		json_object_array_add(tmp, json_object_new_double(0.2));
-		json_object_array_add(tmp, json_object_new_double(0.3));
-		choice = json_object_new_object();
-		json_object_object_add(choice, "object", json_object_new_string("embedding"));
-		json_object_object_add(choice, "index", json_object_new_int(0));
-		json_object_object_add(choice, "embedding", tmp);
-		arr = json_object_new_array();
-		json_object_array_add(arr, choice);
-		json_object_object_add(o, "data", arr);
-		break;
+		return jfmt("{'object':'list','model':%s,'backend':%s,'data':[{'object':'embedding',"
+			    "'index':0,'embedding':[0.1,0.2,0.3]}]}", js(model), js(m->name_js));
 	default:
-		o = answer_head(m, NULL, "mock", model);
+		o = jfmt("{'object':'mock','path':null,'model':%s,'backend':%s}",
+			 js(model), js(m->name_js));
+		/* Replacing a key keeps its place. */
 		json_object_object_add(o, "path", json_object_new_string(path));
-		break;
+		return o;
 	}
-	return o;
 }
 
 /* One SSE event carrying token i of a chat or text completion stream. */
 static void add_stream_chunk(struct pending *p, struct evbuffer *buf, int i)
 {
-	json_object *o, *choice, *arr, *delta;
-	char tok[32];
+	const char *model = js(p->model), *name = js(p->m->name_js);
+	json_object *o;
 
-	snprintf(tok, sizeof(tok), "tok%d ", i);
-	choice = json_object_new_object();
-	json_object_object_add(choice, "index", json_object_new_int(0));
-	if (p->chat) {
-		o = answer_head(p->m, "chatcmpl-mock", "chat.completion.chunk", p->model);
-		delta = json_object_new_object();
-		json_object_object_add(delta, "content", json_object_new_string(tok));
-		json_object_object_add(choice, "delta", delta);
-	} else {
-		o = answer_head(p->m, "cmpl-mock", "text_completion", p->model);
-		json_object_object_add(choice, "text", json_object_new_string(tok));
-	}
-	arr = json_object_new_array();
-	json_object_array_add(arr, choice);
-	json_object_object_add(o, "choices", arr);
-	evbuffer_add_printf(buf, "data: %s\n\n", json_object_to_json_string_ext(o, JSON_FLAGS));
+	if (p->chat)
+		o = jfmt("{'id':'chatcmpl-mock','object':'chat.completion.chunk','model':%s,"
+			 "'backend':%s,'choices':[{'index':0,'delta':{'content':'tok%d '}}]}",
+			 model, name, i);
+	else
+		o = jfmt("{'id':'cmpl-mock','object':'text_completion','model':%s,'backend':%s,"
+			 "'choices':[{'index':0,'text':'tok%d '}]}", model, name, i);
+	evbuffer_add_printf(buf, "data: %s\n\n", js(o));
 	json_object_put(o);
 }
 
@@ -594,24 +582,13 @@ static void pending_tick(evutil_socket_t fd, short what, void *arg)
 static void apply_headers(struct mode *pl, struct evkeyvalq *h)
 {
 	const char *v;
-	int n;
+	size_t i;
 
-	if ((v = evhttp_find_header(h, "X-Mock-Status")) && !parse_int(v, 0, 599, &n) && status_ok(n))
-		pl->status = n;
+	for (i = 0; i < N_KNOBS; i++)
+		if (knobs[i].header != NULL && (v = evhttp_find_header(h, knobs[i].header)))
+			knob_parse(pl, &knobs[i], v);
 	if ((v = evhttp_find_header(h, "X-Mock-Retry-After")))
 		snprintf(pl->retry_after, sizeof(pl->retry_after), "%s", v);
-	if ((v = evhttp_find_header(h, "X-Mock-Hang")))
-		parse_bool(v, &pl->hang);
-	if ((v = evhttp_find_header(h, "X-Mock-Close")))
-		parse_bool(v, &pl->close);
-	if ((v = evhttp_find_header(h, "X-Mock-Delay-Ms")))
-		parse_int(v, 0, MAX_MS, &pl->delay_ms);
-	if ((v = evhttp_find_header(h, "X-Mock-Chunks")))
-		parse_int(v, 0, MAX_COUNT, &pl->chunks);
-	if ((v = evhttp_find_header(h, "X-Mock-Chunk-Delay-Ms")))
-		parse_int(v, 0, MAX_MS, &pl->chunk_delay_ms);
-	if ((v = evhttp_find_header(h, "X-Mock-Die-After")))
-		parse_int(v, -1, MAX_COUNT, &pl->die_after);
 }
 
 static void handle_inference(struct mock *m, struct evhttp_request *req, const char *path)
@@ -672,12 +649,9 @@ static void handle_inference(struct mock *m, struct evhttp_request *req, const c
 static void handle_health(struct mock *m, struct evhttp_request *req)
 {
 	int code = m->mode.health_status;
-	json_object *o = json_object_new_object();
 
-	json_object_object_add(o, "status", json_object_new_string(code == 200 ? "ok" : "error"));
-	if (code != 200)
-		json_object_object_add(o, "code", json_object_new_int(code));
-	send_json(m, req, code, o, NULL);
+	send_json(m, req, code, code == 200 ? jfmt("{'status':'ok'}") :
+		  jfmt("{'status':'error','code':%d}", code), NULL);
 }
 
 static void handle_models(struct mock *m, struct evhttp_request *req)
@@ -726,18 +700,14 @@ static void handle_set_mode(struct mock *m, struct evhttp_request *req)
 static void handle_control(struct mock *m, struct evhttp_request *req,
 			   enum evhttp_cmd_type cmd, const char *what)
 {
-	json_object *o;
-
 	if (cmd == EVHTTP_REQ_GET && !strcmp(what, "last")) {
 		if (m->last != NULL)
 			send_json(m, req, 200, json_object_get(m->last), NULL);
 		else
-			send_json(m, req, 404, json_tokener_parse("{\"error\":\"none\"}"), NULL);
+			send_json(m, req, 404, jfmt("{'error':'none'}"), NULL);
 	} else if (cmd == EVHTTP_REQ_GET && !strcmp(what, "stats")) {
-		o = json_object_new_object();
-		json_object_object_add(o, "requests", json_object_new_int64((int64_t)m->requests));
-		json_object_object_add(o, "inflight", json_object_new_int(m->inflight));
-		send_json(m, req, 200, o, NULL);
+		send_json(m, req, 200, jfmt("{'requests':%lu,'inflight':%d}",
+					    m->requests, m->inflight), NULL);
 	} else if (cmd == EVHTTP_REQ_GET && !strcmp(what, "mode")) {
 		send_json(m, req, 200, mode_to_json(&m->mode), NULL);
 	} else if (cmd == EVHTTP_REQ_POST && !strcmp(what, "mode")) {
@@ -746,7 +716,7 @@ static void handle_control(struct mock *m, struct evhttp_request *req,
 		m->requests = 0;
 		json_object_put(m->last);
 		m->last = NULL;
-		send_json(m, req, 200, json_tokener_parse("{\"status\":\"ok\"}"), NULL);
+		send_json(m, req, 200, jfmt("{'status':'ok'}"), NULL);
 	} else {
 		send_error(m, req, 404, "mock: no such route");
 	}
@@ -870,6 +840,8 @@ static void mock_free(struct mock *m)
 	if (m->base != NULL)
 		event_base_free(m->base);
 	json_object_put(m->models);
+	json_object_put(m->name_js);
+	json_object_put(m->hello_js);
 	json_object_put(m->last);
 }
 
@@ -900,56 +872,48 @@ static void usage(void)
 /* Returns 0, 1 for --help, or -1 after printing one line. */
 static int parse_args(struct mock *m, int argc, char **argv)
 {
-	enum { O_PORT = 256, O_HOST, O_NAME, O_MODELS, O_PORT_FILE, O_STATUS, O_RETRY,
-	       O_HANG, O_CLOSE, O_DELAY, O_CHUNKS, O_CHUNK_DELAY, O_DIE, O_HEALTH, O_HELP };
-	static const struct option opts[] = {
+	enum { O_PORT = 1000, O_HOST, O_NAME, O_MODELS, O_PORT_FILE, O_RETRY, O_HELP, O_KNOB };
+	struct option opts[7 + N_KNOBS + 1] = {
 		{ "port", required_argument, NULL, O_PORT },
 		{ "host", required_argument, NULL, O_HOST },
 		{ "name", required_argument, NULL, O_NAME },
 		{ "models", required_argument, NULL, O_MODELS },
 		{ "port-file", required_argument, NULL, O_PORT_FILE },
-		{ "status", required_argument, NULL, O_STATUS },
 		{ "retry-after", required_argument, NULL, O_RETRY },
-		{ "hang", no_argument, NULL, O_HANG },
-		{ "close", no_argument, NULL, O_CLOSE },
-		{ "delay-ms", required_argument, NULL, O_DELAY },
-		{ "chunks", required_argument, NULL, O_CHUNKS },
-		{ "chunk-delay-ms", required_argument, NULL, O_CHUNK_DELAY },
-		{ "die-after", required_argument, NULL, O_DIE },
-		{ "health-status", required_argument, NULL, O_HEALTH },
 		{ "help", no_argument, NULL, O_HELP },
-		{ NULL, 0, NULL, 0 },
 	};
-	struct mode *md = &m->mode;
 	const char *models = "mock-model";
 	int c, idx = 0, rc = 0;
+	char *hello;
+	size_t i, n;
 
+	for (i = 0; i < N_KNOBS; i++) {
+		opts[7 + i].name = knobs[i].flag;
+		opts[7 + i].has_arg = knobs[i].max == 1 ? no_argument : required_argument;
+		opts[7 + i].val = O_KNOB + (int)i;
+	}
 	m->port = -1;
 	opterr = 0;
-	while (rc == 0 && (c = getopt_long(argc, argv, "", opts, &idx)) != -1) {
+	while (rc == 0 && (c = getopt_long(argc, argv, ":", opts, &idx)) != -1) {
 		switch (c) {
 		case O_PORT: rc = parse_int(optarg, 0, 65535, &m->port); break;
 		case O_HOST: m->host = optarg; break;
 		case O_NAME: m->name = optarg; break;
 		case O_MODELS: models = optarg; break;
 		case O_PORT_FILE: m->port_file = optarg; break;
-		case O_STATUS:
-			rc = parse_int(optarg, 0, 599, &md->status) || !status_ok(md->status) ? -1 : 0;
-			break;
 		case O_RETRY:
-			snprintf(md->retry_after, sizeof(md->retry_after), "%s", optarg);
+			snprintf(m->mode.retry_after, sizeof(m->mode.retry_after), "%s", optarg);
 			break;
-		case O_HANG: md->hang = 1; break;
-		case O_CLOSE: md->close = 1; break;
-		case O_DELAY: rc = parse_int(optarg, 0, MAX_MS, &md->delay_ms); break;
-		case O_CHUNKS: rc = parse_int(optarg, 0, MAX_COUNT, &md->chunks); break;
-		case O_CHUNK_DELAY: rc = parse_int(optarg, 0, MAX_MS, &md->chunk_delay_ms); break;
-		case O_DIE: rc = parse_int(optarg, -1, MAX_COUNT, &md->die_after); break;
-		case O_HEALTH: rc = parse_int(optarg, 200, 599, &md->health_status); break;
 		case O_HELP: usage(); return 1;
-		default:
+		case ':':
+			fprintf(stderr, "mock_backend: missing value for %s\n", argv[optind - 1]);
+			return -1;
+		case '?':
 			fprintf(stderr, "mock_backend: bad option '%s' (try --help)\n", argv[optind - 1]);
 			return -1;
+		default:	/* a knob; boolean flags take no value */
+			rc = knob_parse(&m->mode, &knobs[c - O_KNOB], optarg ? optarg : "1");
+			break;
 		}
 	}
 	if (rc != 0) {
@@ -966,6 +930,12 @@ static int parse_args(struct mock *m, int argc, char **argv)
 		fprintf(stderr, "mock_backend: --models needs at least one name\n");
 		return -1;
 	}
+	n = strlen(m->name) + sizeof("hello from ");
+	hello = xcalloc(n);
+	snprintf(hello, n, "hello from %s", m->name);
+	m->name_js = json_object_new_string(m->name);
+	m->hello_js = json_object_new_string(hello);
+	free(hello);
 	return 0;
 }
 

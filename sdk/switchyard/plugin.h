@@ -40,8 +40,12 @@
  * ABI HISTORY
  *   1.0  (switchyard 0.1.0) descriptor, host API with config, model, request
  *        and backend accessors; routing and fallback hooks.  Kinds
- *        SY_KIND_HEALTH and SY_KIND_DISCOVERY are reserved: the loader refuses
- *        them until their hooks are appended in a later minor version.
+ *        SY_KIND_HEALTH and SY_KIND_DISCOVERY are reserved.
+ *   1.1  (switchyard 0.1.0) health plugins: the start() and attempt_done()
+ *        hooks take two of the descriptor's reserved slots (its size is
+ *        unchanged); the host API appends request_prompt(), the backend
+ *        table and states, the clock, and timers and HTTP requests on the
+ *        control thread.  SY_KIND_DISCOVERY stays reserved.
  */
 #ifndef SWITCHYARD_PLUGIN_H
 #define SWITCHYARD_PLUGIN_H
@@ -55,7 +59,7 @@ extern "C" {
 
 #define SY_PLUGIN_MAGIC 0x53595047u /* "SYPG" */
 #define SY_ABI_MAJOR 1
-#define SY_ABI_MINOR 0
+#define SY_ABI_MINOR 1
 
 /* Name of the descriptor symbol for this ABI major. */
 #define SY_PLUGIN_SYMBOL "sy_plugin_v1"
@@ -79,7 +83,7 @@ enum sy_status {
 
 enum sy_plugin_kind {
     SY_KIND_ROUTING = 1,   /* picks a backend among the model's usable ones */
-    SY_KIND_HEALTH = 2,    /* reserved: hooks come in a later minor version */
+    SY_KIND_HEALTH = 2,    /* decides which backends are usable (1.1) */
     SY_KIND_FALLBACK = 3,  /* names the next model when one cannot be served */
     SY_KIND_DISCOVERY = 4  /* reserved: backend lists from DNS or Kubernetes */
 };
@@ -128,6 +132,40 @@ struct sy_fallback_query {
     size_t ntried;
     const sy_request *req;
 };
+
+/* A backend's state, kept by the core and set by health plugins (1.1). */
+enum sy_backend_state {
+    SY_BACKEND_HEALTHY = 0,   /* gets traffic */
+    SY_BACKEND_UNHEALTHY = 1, /* gets none until a plugin says healthy */
+    SY_BACKEND_COOLDOWN = 2   /* gets none until the cooldown ends; then
+                                 one trial request, whose outcome the
+                                 plugin judges in attempt_done() */
+};
+
+/*
+ * One finished upstream attempt, for health plugins (1.1).  Borrowed for the
+ * duration of attempt_done().  Check `size` before reading fields appended
+ * later.
+ */
+struct sy_attempt_report {
+    size_t size;
+    const sy_backend *backend;
+    const char *model;
+    int error;          /* enum sy_attempt_error; SY_ATTEMPT_NONE: answered */
+    int status;         /* HTTP status, 0 when none came */
+    double retry_after; /* seconds the backend asked to wait (429/503), or 0 */
+    double latency;     /* seconds from the attempt's start to its outcome */
+    int trial;          /* 1 when this was the trial after a cooldown */
+};
+
+/* Timers and HTTP requests of health plugins (1.1).  Callbacks run on the
+ * control thread, never concurrently with each other or with start(). */
+typedef struct sy_timer sy_timer;
+typedef void (*sy_timer_cb)(void *arg);
+/* status: the HTTP status, or 0 with `error` saying why (refused, timeout).
+ * body: the first bytes of the answer (at most 64 KiB), borrowed. */
+typedef void (*sy_http_cb)(void *arg, int status, const char *body, size_t len,
+                           const char *error);
 
 /*
  * The host API: the only way a plugin calls the core.  The table is owned by
@@ -200,6 +238,47 @@ struct sy_host_api {
     unsigned (*backend_inflight)(const sy_backend *b);
     /* Configured weight (default 1). */
     unsigned (*backend_weight)(const sy_backend *b);
+
+    /* --- Appended in ABI 1.1 (check `size`). --- */
+
+    /* The request's prompt text: the body's "prompt" (a string, or the
+     * first string of a list), else the text of "messages" (each content
+     * string or text part, in order, separated by "\n"); SY_DECLINED when
+     * the body has neither.  *text is owned by the host, valid during the
+     * hook. */
+    int (*request_prompt)(const sy_request *req, const char **text,
+                          size_t *len);
+    /* Every backend of the setup, e.g. for probes. */
+    size_t (*backend_count)(const struct sy_host_api *host);
+    const sy_backend *(*backend_at)(const struct sy_host_api *host, size_t i);
+    /* The i-th model the backend serves; NULL past the end. */
+    const char *(*backend_model)(const sy_backend *b, size_t i);
+    /* enum sy_backend_state. */
+    int (*backend_state)(const sy_backend *b);
+    /* Set a backend's state.  `seconds` is the length of a COOLDOWN (ignored
+     * otherwise); `reason` is logged and shown in /engines, once per change
+     * of state.  Any thread. */
+    void (*backend_set_state)(const struct sy_host_api *host,
+                              const sy_backend *b, int state, double seconds,
+                              const char *reason);
+    /* Record one probe's duration for /metrics. */
+    void (*backend_observe_probe)(const sy_backend *b, double seconds);
+    /* Monotonic clock, seconds. */
+    double (*now)(void);
+    /* Control thread only (start() and the callbacks below): a one-shot
+     * timer; cancel it, or it frees itself after firing. */
+    sy_timer *(*timer_add)(const struct sy_host_api *host, double seconds,
+                           sy_timer_cb cb, void *arg);
+    void (*timer_cancel)(sy_timer *t);
+    /* Control thread only: an HTTP request; GET when body is NULL, else
+     * POST.  headers: NULL-terminated "Name: value" list or NULL.  cb runs
+     * once, later, on the control thread; requests still running when the
+     * instance is destroyed are cancelled without a callback.  SY_ERROR when
+     * it could not start. */
+    int (*http_request)(const struct sy_host_api *host, const char *url,
+                        const char *body, size_t len,
+                        const char *const *headers, double timeout,
+                        sy_http_cb cb, void *arg);
 };
 
 /*
@@ -249,8 +328,23 @@ struct sy_plugin {
     int (*fallback)(void *inst, const struct sy_fallback_query *q,
                     const char **next_model);
 
+    /* --- ABI 1.1: two of 1.0's reserved slots. --- */
+
+    /*
+     * SY_KIND_HEALTH.  Health plugins always have one instance (as if
+     * SY_PLUGIN_F_SHARED).  start() runs once on the control thread when the
+     * router starts serving: set up timers and probes there.  Optional.
+     */
+    int (*start)(void *inst);
+    /*
+     * SY_KIND_HEALTH.  Called after every upstream attempt, on the worker
+     * thread that made it, concurrently from several workers: be
+     * thread-safe and quick.  Optional.
+     */
+    void (*attempt_done)(void *inst, const struct sy_attempt_report *r);
+
     /* Room for the hooks of later minor versions; keep NULL. */
-    void *reserved[8];
+    void *reserved[6];
 };
 
 /* The first fields of every descriptor. */

@@ -1,0 +1,300 @@
+#include "control.h"
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include "host_api.h"
+#include "log.h"
+#include "setup.h"
+#include "upstream.h"
+
+#define PROBE_BODY_MAX (64 * 1024)
+
+/* Timers and requests are listed per control so stopping can cancel them. */
+struct sy_timer {
+    struct control *c;
+    struct event *ev;
+    sy_timer_cb cb;
+    void *arg;
+    LIST_ENTRY(sy_timer) link;
+};
+
+struct probe {
+    struct control *c;
+    struct upstream_xfer *xfer;
+    sy_http_cb cb;
+    void *arg;
+    int status;
+    char *body;
+    size_t len;
+    char *req_body; /* a copy: upstream borrows it until done */
+    LIST_ENTRY(probe) link;
+};
+
+struct control {
+    struct setup *setup;
+    struct event_base *base;
+    struct upstream_pool *pool;
+    struct event *kick;        /* runs the start() hooks on the thread */
+    pthread_t thread;
+    int running;
+    LIST_HEAD(, sy_timer) timers;
+    LIST_HEAD(, probe) probes;
+};
+
+static void timer_free(struct sy_timer *t)
+{
+    LIST_REMOVE(t, link);
+    event_free(t->ev);
+    free(t);
+}
+
+static void timer_fire(evutil_socket_t fd, short what, void *arg)
+{
+    struct sy_timer *t = arg;
+    sy_timer_cb cb = t->cb;
+    void *cb_arg = t->arg;
+
+    timer_free(t); /* one-shot: gone before the callback may add another */
+    cb(cb_arg);
+}
+
+sy_timer *control_timer_add(struct host_ctx *h, double seconds, sy_timer_cb cb, void *arg)
+{
+    struct control *c = h->setup->control;
+    struct sy_timer *t;
+    struct timeval tv;
+
+    if (c == NULL || cb == NULL || !(seconds >= 0))
+        return NULL;
+    t = calloc(1, sizeof *t);
+    if (t == NULL)
+        return NULL;
+    t->c = c;
+    t->cb = cb;
+    t->arg = arg;
+    t->ev = evtimer_new(c->base, timer_fire, t);
+    tv.tv_sec = (time_t)seconds;
+    tv.tv_usec = (suseconds_t)((seconds - (double)tv.tv_sec) * 1e6);
+    if (t->ev == NULL || evtimer_add(t->ev, &tv) != 0) {
+        if (t->ev)
+            event_free(t->ev);
+        free(t);
+        return NULL;
+    }
+    LIST_INSERT_HEAD(&c->timers, t, link);
+    return t;
+}
+
+void control_timer_cancel(sy_timer *t)
+{
+    if (t != NULL)
+        timer_free(t);
+}
+
+/* --- HTTP for plugins: the upstream module, answers kept to 64 KiB --- */
+
+static enum upstream_body_mode probe_head(void *arg, const struct upstream_response *r)
+{
+    struct probe *p = arg;
+    p->status = r->status;
+    return UP_BODY_DELIVER;
+}
+
+static int probe_body(void *arg, const char *data, size_t len)
+{
+    struct probe *p = arg;
+    size_t room = PROBE_BODY_MAX - p->len;
+
+    if (len > room)
+        len = room;
+    if (len > 0) {
+        char *nb = realloc(p->body, p->len + len + 1);
+        if (nb == NULL)
+            return 0;
+        p->body = nb;
+        memcpy(p->body + p->len, data, len);
+        p->len += len;
+        p->body[p->len] = '\0';
+    }
+    return 0;
+}
+
+static void probe_free(struct probe *p)
+{
+    LIST_REMOVE(p, link);
+    free(p->body);
+    free(p->req_body);
+    free(p);
+}
+
+static void probe_done(void *arg, enum upstream_result res, const char *detail)
+{
+    struct probe *p = arg;
+    sy_http_cb cb = p->cb;
+    void *cb_arg = p->arg;
+    int status = res == UP_OK ? p->status : 0;
+    char error[160] = "";
+
+    p->xfer = NULL;
+    if (res != UP_OK)
+        snprintf(error, sizeof error, "%s: %s", upstream_result_name(res), detail);
+    /* detach first: the callback may start the next probe */
+    LIST_REMOVE(p, link);
+    LIST_INSERT_HEAD(&p->c->probes, p, link);
+    cb(cb_arg, status, p->body ? p->body : "", p->len, status ? NULL : error);
+    probe_free(p);
+}
+
+static const struct upstream_ops probe_ops = { probe_head, probe_body, probe_done };
+
+int control_http(struct host_ctx *h, const char *url, const char *body, size_t len,
+                 const char *const *headers, double timeout, sy_http_cb cb, void *arg)
+{
+    struct control *c = h->setup->control;
+    struct upstream_request r;
+    struct curl_slist *l = NULL, *n;
+    struct probe *p;
+
+    if (c == NULL || url == NULL || cb == NULL || !(timeout > 0))
+        return SY_ERROR;
+    p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return SY_ERROR;
+    p->c = c;
+    p->cb = cb;
+    p->arg = arg;
+    if (body != NULL && (p->req_body = malloc(len + 1)) == NULL)
+        goto fail;
+    if (body != NULL) {
+        memcpy(p->req_body, body, len);
+        p->req_body[len] = '\0';
+    }
+    for (size_t i = 0; headers && headers[i]; i++) {
+        if ((n = curl_slist_append(l, headers[i])) == NULL)
+            goto fail;
+        l = n;
+    }
+    if ((n = curl_slist_append(l, "Expect:")) == NULL)
+        goto fail;
+    l = n;
+    memset(&r, 0, sizeof r);
+    r.url = url;
+    r.body = p->req_body;
+    r.body_len = len;
+    r.headers = l;
+    r.connect_timeout = timeout;
+    r.first_byte_timeout = timeout;
+    r.idle_timeout = timeout;
+    LIST_INSERT_HEAD(&c->probes, p, link);
+    p->xfer = upstream_start(c->pool, &r, &probe_ops, p); /* frees l on failure */
+    if (p->xfer == NULL) {
+        probe_free(p);
+        return SY_ERROR;
+    }
+    return SY_OK;
+fail:
+    curl_slist_free_all(l);
+    free(p->req_body);
+    free(p);
+    return SY_ERROR;
+}
+
+/* --- the thread --- */
+
+static void run_starts(evutil_socket_t fd, short what, void *arg)
+{
+    struct control *c = arg;
+    const struct chain *health = &c->setup->health;
+
+    for (size_t i = 0; i < health->n; i++) {
+        const struct plugin_slot *slot = &health->slots[i];
+        if (slot->plugin->desc->start != NULL &&
+            slot->plugin->desc->start(slot->inst[0]) != SY_OK)
+            LOG_ERROR("health plugin %s: start() failed; its checks do not run",
+                      slot->plugin->name);
+    }
+}
+
+static void *control_main(void *arg)
+{
+    struct control *c = arg;
+    /* keep the loop alive while plugins only wait on timers */
+    struct event *keep = event_new(c->base, -1, EV_PERSIST, NULL, NULL);
+    struct timeval hour = { 3600, 0 };
+
+    if (keep != NULL)
+        event_add(keep, &hour);
+    event_base_dispatch(c->base);
+    if (keep != NULL)
+        event_free(keep);
+    return NULL;
+}
+
+int control_start(struct setup *s, char *err, size_t errlen)
+{
+    struct control *c;
+    struct timeval now = { 0, 0 };
+    sigset_t all, old;
+
+    if (s->health.n == 0)
+        return 0; /* nothing to run */
+    c = calloc(1, sizeof *c);
+    if (c == NULL)
+        goto oom;
+    c->setup = s;
+    LIST_INIT(&c->timers);
+    LIST_INIT(&c->probes);
+    c->base = event_base_new();
+    c->pool = c->base ? upstream_pool_new(c->base, 64) : NULL;
+    c->kick = c->base ? evtimer_new(c->base, run_starts, c) : NULL;
+    if (c->pool == NULL || c->kick == NULL)
+        goto fail;
+    s->control = c;
+    evtimer_add(c->kick, &now);
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    c->running = pthread_create(&c->thread, NULL, control_main, c) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!c->running)
+        goto fail;
+    return 0;
+fail:
+    s->control = c;
+    control_stop(s);
+oom:
+    snprintf(err, errlen, "cannot start the health-check thread");
+    return -1;
+}
+
+void control_stop(struct setup *s)
+{
+    struct control *c = s->control;
+
+    if (c == NULL)
+        return;
+    if (c->running) {
+        event_base_loopbreak(c->base);
+        pthread_join(c->thread, NULL);
+    }
+    while (!LIST_EMPTY(&c->timers))
+        timer_free(LIST_FIRST(&c->timers));
+    while (!LIST_EMPTY(&c->probes)) {
+        struct probe *p = LIST_FIRST(&c->probes);
+        upstream_cancel(p->xfer);
+        probe_free(p);
+    }
+    if (c->kick != NULL)
+        event_free(c->kick);
+    upstream_pool_free(c->pool);
+    if (c->base != NULL)
+        event_base_free(c->base);
+    free(c);
+    s->control = NULL;
+}
