@@ -492,8 +492,10 @@ static void test_cli_overrides_file(void)
     CU_ASSERT_STRING_EQUAL(cfg->plugin_dir, "/cli/plugins");
     CU_ASSERT_DOUBLE_EQUAL(cfg->upstream_timeout, 12.5, 1e-9);
     CU_ASSERT_EQUAL(cfg->reroute_attempts, 7);
-    CU_ASSERT_EQUAL_FATAL(cfg->routing.n, 1);
+    /* session declines requests without the key: least_loaded takes them */
+    CU_ASSERT_EQUAL_FATAL(cfg->routing.n, 2);
     CU_ASSERT_STRING_EQUAL(cfg->routing.names[0], "session");
+    CU_ASSERT_STRING_EQUAL(cfg->routing.names[1], "least_loaded");
     /* models stay the file's */
     CU_ASSERT_EQUAL(cfg->nmodels, 2);
     CU_ASSERT_EQUAL(cfg->naliases, 2);
@@ -591,7 +593,9 @@ static void test_cli_plugin_settings(void)
                                        "interval")->scalar, "10");
     CU_ASSERT_EQUAL_FATAL(cfg->health.n, 1);
     CU_ASSERT_STRING_EQUAL(cfg->health.names[0], "http_probe");
+    CU_ASSERT_EQUAL_FATAL(cfg->routing.n, 2);
     CU_ASSERT_STRING_EQUAL(cfg->routing.names[0], "session");
+    CU_ASSERT_STRING_EQUAL(cfg->routing.names[1], "least_loaded");
     CU_ASSERT_PTR_EQUAL(config_plugin_section(cfg, "other"), cfg_empty_map());
     /* applying twice reuses the merged map */
     CU_ASSERT_EQUAL(cli_apply(&o, cfg, err, sizeof err), 0);
