@@ -81,5 +81,8 @@ void register_proxy_tests(void);
 void register_error_tests(void);
 void register_cli_e2e_tests(void);
 void register_fallback_e2e_tests(void);
+void register_routing_e2e_tests(void);
+void register_health_e2e_tests(void);
+void register_stream_e2e_tests(void);
 
 #endif

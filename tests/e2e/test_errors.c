@@ -1,2 +1,723 @@
+/* Errors as a client sees them: every error case of SPEC.md ("HTTP",
+ * "Bad input and limits") with its status, its OpenAI-shaped JSON body and
+ * X-Request-Id; hostile and vanishing clients; and after each, a daemon
+ * that still serves everyone else. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <json-c/json.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "harness.h"
-void register_error_tests(void) {}
+
+static struct mock ma;
+static struct router rt;
+static int dead_port;
+
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int setup_suite(void)
+{
+    char yaml[2048];
+
+    if (mock_start(&ma, "err-alpha", "model-a", NULL))
+        return -1;
+    dead_port = free_port(); /* nobody listens here */
+    snprintf(yaml, sizeof yaml,
+             "workers: 2\n"
+             "max_body_size: 1KiB\n"
+             "models:\n"
+             "  model-a:\n"
+             "    backends: [%s]\n"
+             "    aliases: [alias-a]\n"
+             "  dead-model:\n"
+             "    backends: [http://127.0.0.1:%d]\n",
+             ma.url, dead_port);
+    return router_start(&rt, yaml, NULL);
+}
+
+static int teardown_suite(void)
+{
+    int st = router_stop(&rt);
+    mock_stop(&ma);
+    return st == 0 ? 0 : -1; /* SIGTERM must end it cleanly */
+}
+
+/* --- checks shared by the tests --- */
+
+/* The body is {"error":{"message":"...","type":"...","code":status}}. */
+static void check_error_body(const struct resp *r, long status)
+{
+    struct json_object *root, *err, *v;
+
+    root = json_tokener_parse(r->body);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(root);
+    CU_ASSERT_TRUE(json_object_is_type(root, json_type_object));
+    CU_ASSERT_TRUE(json_object_object_get_ex(root, "error", &err));
+    if (json_object_object_get_ex(root, "error", &err) && json_object_is_type(err, json_type_object)) {
+        CU_ASSERT_TRUE(json_object_object_get_ex(err, "message", &v) &&
+                       json_object_is_type(v, json_type_string) &&
+                       json_object_get_string_len(v) > 0);
+        CU_ASSERT_TRUE(json_object_object_get_ex(err, "type", &v) &&
+                       json_object_is_type(v, json_type_string) &&
+                       json_object_get_string_len(v) > 0);
+        CU_ASSERT_TRUE(json_object_object_get_ex(err, "code", &v) &&
+                       json_object_is_type(v, json_type_int) &&
+                       json_object_get_int(v) == (int)status);
+    } else {
+        CU_FAIL("no \"error\" object in the body");
+    }
+    json_object_put(root);
+    CU_ASSERT_PTR_NOT_NULL(resp_header(r, "Content-Type"));
+    if (resp_header(r, "Content-Type") != NULL)
+        CU_ASSERT_PTR_NOT_NULL(strstr(resp_header(r, "Content-Type"), "application/json"));
+}
+
+/* A router-made error: status, JSON body, X-Request-Id. */
+static void check_router_error(const struct resp *r, long status)
+{
+    const char *id;
+
+    CU_ASSERT_EQUAL(r->curl_error, 0);
+    CU_ASSERT_EQUAL(r->status, status);
+    check_error_body(r, status);
+    id = resp_header(r, "X-Request-Id");
+    CU_ASSERT_TRUE(id != NULL && strlen(id) > 0);
+    /* no backend address leaks into an error */
+    CU_ASSERT_PTR_NULL(strstr(r->body, "127.0.0.1"));
+    CU_ASSERT_PTR_NULL(strstr(r->headers, "127.0.0.1"));
+}
+
+/* The daemon still answers: /health and a real request. */
+static void check_still_serving(void)
+{
+    struct resp r;
+
+    CU_ASSERT_EQUAL(http_raw(rt.port, "GET", "/health", NULL, NULL, 3000, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "healthy"));
+    resp_free(&r);
+    CU_ASSERT_EQUAL(http_raw(rt.port, "POST", "/v1/chat/completions",
+                             "{\"model\":\"model-a\",\"messages\":[]}", NULL, 5000, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "\"backend\":\"err-alpha\""));
+    resp_free(&r);
+}
+
+static void post_expect(const char *body, long status)
+{
+    struct resp r;
+    CU_ASSERT_EQUAL(http_post(rt.port, "/v1/chat/completions", body, NULL, &r), 0);
+    check_router_error(&r, status);
+    resp_free(&r);
+}
+
+/* --- 400 --- */
+
+static void test_400_not_json(void)
+{
+    int before = mock_requests(&ma);
+    post_expect("this is not json", 400);
+    post_expect("{\"model\":\"model-a\",", 400);         /* truncated */
+    post_expect("{\"model\":\"model-a\"} trailing", 400); /* garbage after */
+    /* nothing of it reached the backend */
+    CU_ASSERT_EQUAL(mock_requests(&ma), before);
+    check_still_serving();
+}
+
+static void test_400_not_an_object(void)
+{
+    post_expect("[{\"model\":\"model-a\"}]", 400);
+    post_expect("\"model-a\"", 400);
+    post_expect("42", 400);
+    post_expect("null", 400);
+    check_still_serving();
+}
+
+static void test_400_no_string_model(void)
+{
+    post_expect("{\"messages\":[]}", 400);
+    post_expect("{}", 400);
+    post_expect("{\"model\":42}", 400);
+    post_expect("{\"model\":null}", 400);
+    post_expect("{\"model\":[\"model-a\"]}", 400);
+    post_expect("{\"model\":{\"id\":\"model-a\"}}", 400);
+    post_expect("{\"model\":\"\"}", 400); /* an empty name names nothing */
+    check_still_serving();
+}
+
+static void test_400_empty_body(void)
+{
+    post_expect("", 400);
+    check_still_serving();
+}
+
+static void test_400_on_every_proxied_path(void)
+{
+    static const char *const paths[] = { "/v1/completions", "/v1/embeddings", "/v1/responses",
+                                         "/v1/messages", "/v1/rerank", "/rerank", "/v1/score",
+                                         "/score", "/tokenize", "/detokenize", NULL };
+    for (int i = 0; paths[i]; i++) {
+        struct resp r;
+        CU_ASSERT_EQUAL(http_post(rt.port, paths[i], "not json", NULL, &r), 0);
+        check_router_error(&r, 400);
+        resp_free(&r);
+    }
+}
+
+/* --- 404, 405 --- */
+
+static void test_404_unknown_model(void)
+{
+    struct resp r;
+    CU_ASSERT_EQUAL(http_post(rt.port, "/v1/chat/completions",
+                              "{\"model\":\"no-such-model\",\"messages\":[]}", NULL, &r), 0);
+    check_router_error(&r, 404);
+    /* the message names the model asked for */
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "no-such-model"));
+    resp_free(&r);
+    /* names are exact: case and whitespace matter */
+    post_expect("{\"model\":\"MODEL-A\"}", 404);
+    post_expect("{\"model\":\"model-a \"}", 404);
+    check_still_serving();
+}
+
+static void test_404_unknown_path(void)
+{
+    struct resp r;
+    CU_ASSERT_EQUAL(http_get(rt.port, "/nope", &r), 0);
+    check_router_error(&r, 404);
+    resp_free(&r);
+    CU_ASSERT_EQUAL(http_post(rt.port, "/v1/nope", "{\"model\":\"model-a\"}", NULL, &r), 0);
+    check_router_error(&r, 404);
+    resp_free(&r);
+    check_still_serving();
+}
+
+static void test_405_wrong_method(void)
+{
+    struct resp r;
+    const char *allow;
+
+    CU_ASSERT_EQUAL(http_get(rt.port, "/v1/chat/completions", &r), 0);
+    check_router_error(&r, 405);
+    allow = resp_header(&r, "Allow");
+    CU_ASSERT_TRUE(allow != NULL && strstr(allow, "POST") != NULL);
+    resp_free(&r);
+    /* and the other way round: POST on a GET endpoint */
+    CU_ASSERT_EQUAL(http_post(rt.port, "/health", "{}", NULL, &r), 0);
+    check_router_error(&r, 405);
+    allow = resp_header(&r, "Allow");
+    CU_ASSERT_TRUE(allow != NULL && strstr(allow, "GET") != NULL);
+    resp_free(&r);
+    check_still_serving();
+}
+
+/* --- 413 --- */
+
+static void test_413_body_over_limit(void)
+{
+    char *big = malloc(4096);
+    struct resp r;
+    int before = mock_requests(&ma);
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(big);
+    /* valid JSON, model known: only its size is wrong */
+    int n = snprintf(big, 4096, "{\"model\":\"model-a\",\"pad\":\"");
+    memset(big + n, 'x', 2000);
+    strcpy(big + n + 2000, "\"}");
+    http_raw(rt.port, "POST", "/v1/chat/completions", big, NULL, 5000, &r);
+    CU_ASSERT_EQUAL(r.status, 413);
+    CU_ASSERT_TRUE(r.total < 3.0); /* answered, not left hanging */
+    resp_free(&r);
+    CU_ASSERT_EQUAL(mock_requests(&ma), before);
+
+    /* just under the limit still goes through */
+    n = snprintf(big, 4096, "{\"model\":\"model-a\",\"pad\":\"");
+    memset(big + n, 'x', 900);
+    strcpy(big + n + 900, "\"}");
+    CU_ASSERT_EQUAL(http_post(rt.port, "/v1/chat/completions", big, NULL, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    resp_free(&r);
+    free(big);
+    check_still_serving();
+}
+
+static void test_413_chunked_body_over_limit(void)
+{
+    /* no Content-Length: the limit must hold while the body streams in */
+    char req[8192], out[4096];
+    int n = snprintf(req, sizeof req,
+                     "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                     "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "800\r\n");
+    memset(req + n, 'x', 0x800);
+    n += 0x800;
+    n += snprintf(req + n, sizeof req - (size_t)n, "\r\n800\r\n");
+    memset(req + n, 'y', 0x800);
+    n += 0x800;
+    n += snprintf(req + n, sizeof req - (size_t)n, "\r\n0\r\n\r\n");
+    double t0 = mono();
+    int got = tcp_exchange(rt.port, req, (size_t)n, out, sizeof out, 3000);
+    CU_ASSERT_TRUE(mono() - t0 < 2.5);
+    /* an answer of 413, or at least a closed connection, never a 200 */
+    CU_ASSERT_TRUE(got >= 0);
+    if (got > 0)
+        CU_ASSERT_TRUE(strncmp(out, "HTTP/1.1 413", 12) == 0);
+    check_still_serving();
+}
+
+/* --- 503 --- */
+
+static void test_503_backend_refuses(void)
+{
+    struct resp r;
+    const char *ra;
+
+    CU_ASSERT_EQUAL(http_raw(rt.port, "POST", "/v1/chat/completions",
+                             "{\"model\":\"dead-model\",\"messages\":[]}", NULL, 10000, &r), 0);
+    check_router_error(&r, 503);
+    ra = resp_header(&r, "Retry-After");
+    CU_ASSERT_PTR_NOT_NULL(ra);
+    if (ra != NULL)
+        CU_ASSERT_TRUE(atoi(ra) >= 1);
+    CU_ASSERT_STRING_EQUAL(resp_header(&r, "X-Switchyard-Model") ? resp_header(&r, "X-Switchyard-Model") : "", "dead-model");
+    CU_ASSERT_TRUE(resp_header(&r, "X-Switchyard-Attempts") != NULL &&
+                   atoi(resp_header(&r, "X-Switchyard-Attempts")) >= 1);
+    /* the refused address is not told to the client */
+    {
+        char port[16];
+        snprintf(port, sizeof port, "%d", dead_port);
+        CU_ASSERT_PTR_NULL(strstr(r.body, port));
+    }
+    CU_ASSERT_TRUE(r.total < 5.0);
+    resp_free(&r);
+    check_still_serving();
+}
+
+/* --- X-Request-Id on errors --- */
+
+static void test_errors_keep_client_request_id(void)
+{
+    static const char *const h[] = { "X-Request-Id: err-test-4711", NULL };
+    static const char *const bodies[] = { "nope", "{\"model\":\"no-such-model\"}",
+                                          "{\"model\":\"dead-model\"}", NULL };
+    static const long codes[] = { 400, 404, 503 };
+
+    for (int i = 0; bodies[i]; i++) {
+        struct resp r;
+        CU_ASSERT_EQUAL(http_post(rt.port, "/v1/chat/completions", bodies[i], h, &r), 0);
+        CU_ASSERT_EQUAL(r.status, codes[i]);
+        CU_ASSERT_STRING_EQUAL(resp_header(&r, "X-Request-Id") ? resp_header(&r, "X-Request-Id") : "",
+                               "err-test-4711");
+        resp_free(&r);
+    }
+}
+
+static void test_generated_request_ids_differ(void)
+{
+    struct resp a, b;
+    char ida[256] = "";
+
+    CU_ASSERT_EQUAL(http_post(rt.port, "/v1/chat/completions", "nope", NULL, &a), 0);
+    CU_ASSERT_EQUAL(http_post(rt.port, "/v1/chat/completions", "nope", NULL, &b), 0);
+    if (resp_header(&a, "X-Request-Id"))
+        snprintf(ida, sizeof ida, "%s", resp_header(&a, "X-Request-Id"));
+    CU_ASSERT_TRUE(ida[0] != '\0');
+    CU_ASSERT_TRUE(resp_header(&b, "X-Request-Id") != NULL &&
+                   strcmp(ida, resp_header(&b, "X-Request-Id")) != 0);
+    resp_free(&a);
+    resp_free(&b);
+}
+
+/* --- hostile input --- */
+
+/* Send raw bytes; the answer must be a 4xx (or a closed connection) that
+ * comes promptly, never a hang. */
+static void raw_expect_rejected(const char *data, size_t len, const char *what)
+{
+    char out[4096];
+    double t0 = mono();
+    int got = tcp_exchange(rt.port, data, len, out, sizeof out, 3000);
+    double took = mono() - t0;
+
+    CU_ASSERT_TRUE(got >= 0);
+    if (took >= 2.5)
+        fprintf(stderr, "\n  %s: connection left open (%.1fs)\n", what, took);
+    CU_ASSERT_TRUE(took < 2.5);
+    if (got > 0) {
+        int ok = strncmp(out, "HTTP/1.", 7) == 0 && out[9] == '4';
+        if (!ok)
+            fprintf(stderr, "\n  %s: answered '%.40s'\n", what, out);
+        CU_ASSERT_TRUE(ok);
+    }
+}
+
+static void test_garbage_bytes(void)
+{
+    static const char garbage[] = "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\xff\xfe\x00\r\n\r\n";
+    raw_expect_rejected(garbage, sizeof garbage - 1, "TLS hello");
+    raw_expect_rejected("\r\n\r\n\r\n\r\n", 8, "blank lines");
+    raw_expect_rejected("hello there\r\n\r\n", 15, "text");
+    raw_expect_rejected("GET / HTTP/9.9\r\nHost: x\r\n\r\n", 27, "bad version");
+    char binary[512];
+    for (size_t i = 0; i < sizeof binary; i++)
+        binary[i] = (char)((i * 7919u + 13u) & 0xff);
+    memcpy(binary + sizeof binary - 4, "\r\n\r\n", 4);
+    raw_expect_rejected(binary, sizeof binary, "binary");
+    check_still_serving();
+}
+
+static void test_request_line_without_version(void)
+{
+    const char *req = "GET /health\r\n\r\n";
+    char out[4096];
+    double t0 = mono();
+    int got = tcp_exchange(rt.port, req, strlen(req), out, sizeof out, 3000);
+
+    CU_ASSERT_TRUE(got >= 0);
+    CU_ASSERT_TRUE(mono() - t0 < 2.5);
+    /* rejected (4xx or closed); an HTTP/0.9 style answer is not given */
+    if (got > 0)
+        CU_ASSERT_TRUE(strncmp(out, "HTTP/1.", 7) == 0 && out[9] == '4');
+    raw_expect_rejected("POST\r\n\r\n", 8, "method only");
+    check_still_serving();
+}
+
+static void test_header_without_colon(void)
+{
+    const char *req = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                      "ThisHeaderHasNoColon\r\nContent-Length: 19\r\n\r\n{\"model\":\"model-a\"}";
+    int before = mock_requests(&ma);
+    raw_expect_rejected(req, strlen(req), "header without colon");
+    CU_ASSERT_EQUAL(mock_requests(&ma), before);
+    check_still_serving();
+}
+
+static void test_oversized_headers(void)
+{
+    size_t big = 70 * 1024;
+    char *req = malloc(big + 256);
+    int n;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(req);
+    n = snprintf(req, 256, "GET /health HTTP/1.1\r\nHost: x\r\nX-Huge: ");
+    memset(req + n, 'a', big);
+    n += (int)big;
+    n += snprintf(req + n, 256, "\r\n\r\n");
+    raw_expect_rejected(req, (size_t)n, "one 70 KiB header");
+
+    /* many smallish headers adding up to more than 64 KiB */
+    n = snprintf(req, 256, "GET /health HTTP/1.1\r\nHost: x\r\n");
+    for (int i = 0; (size_t)n + 128 < big; i++)
+        n += snprintf(req + n, 128, "X-H%d: %050d\r\n", i, i);
+    n += snprintf(req + n, 8, "\r\n");
+    raw_expect_rejected(req, (size_t)n, "many headers");
+    free(req);
+
+    /* via curl too: a 4xx status, not a success */
+    {
+        char *h = malloc(70 * 1024 + 16);
+        const char *hs[2] = { h, NULL };
+        struct resp r;
+        CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+        strcpy(h, "X-Huge: ");
+        memset(h + 8, 'b', 70 * 1024);
+        h[8 + 70 * 1024] = '\0';
+        http_raw(rt.port, "POST", "/v1/chat/completions", "{\"model\":\"model-a\"}", hs, 3000, &r);
+        CU_ASSERT_TRUE(r.status == 0 || (r.status >= 400 && r.status < 500));
+        CU_ASSERT_TRUE(r.total < 2.5);
+        resp_free(&r);
+        free(h);
+    }
+    check_still_serving();
+}
+
+static int connect_to(int port)
+{
+    struct sockaddr_in a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((unsigned short)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+static void test_half_request_then_disconnect(void)
+{
+    static const char *const halves[] = {
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"model\":\"mo",
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Le",
+        "POST /v1/chat/compl",
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n{\"mod",
+        NULL,
+    };
+    int before = mock_requests(&ma);
+
+    for (int round = 0; round < 5; round++) {
+        for (int i = 0; halves[i]; i++) {
+            int fd = connect_to(rt.port);
+            CU_ASSERT_TRUE_FATAL(fd >= 0);
+            CU_ASSERT_EQUAL(write(fd, halves[i], strlen(halves[i])), (ssize_t)strlen(halves[i]));
+            if (round % 2)
+                shutdown(fd, SHUT_WR); /* a half-close first, then gone */
+            close(fd);
+        }
+    }
+    /* a connection that just sits there does not block anyone else */
+    int idle = connect_to(rt.port);
+    CU_ASSERT_TRUE(idle >= 0);
+    if (idle >= 0)
+        CU_ASSERT_EQUAL(write(idle, halves[0], strlen(halves[0])), (ssize_t)strlen(halves[0]));
+    check_still_serving();
+    if (idle >= 0)
+        close(idle);
+    /* none of the torn requests went upstream (check_still_serving sent one) */
+    CU_ASSERT_EQUAL(mock_requests(&ma), before + 1);
+    check_still_serving();
+}
+
+static void test_client_gone_while_backend_slow(void)
+{
+    static const char *const h[] = { "X-Mock-Delay-Ms: 2000", NULL };
+
+    for (int i = 0; i < 3; i++) {
+        struct resp r;
+        double t0 = mono();
+        /* the client gives up after 300 ms */
+        CU_ASSERT_NOT_EQUAL(http_raw(rt.port, "POST", "/v1/chat/completions",
+                                     "{\"model\":\"model-a\",\"messages\":[]}", h, 300, &r), 0);
+        CU_ASSERT_EQUAL(r.status, 0);
+        CU_ASSERT_TRUE(mono() - t0 < 1.5);
+        resp_free(&r);
+    }
+    /* a streaming client that vanishes mid-stream */
+    {
+        static const char *const hs[] = { "X-Mock-Chunks: 20", "X-Mock-Chunk-Delay-Ms: 100", NULL };
+        struct resp r;
+        CU_ASSERT_NOT_EQUAL(http_raw(rt.port, "POST", "/v1/chat/completions",
+                                     "{\"model\":\"model-a\",\"stream\":true}", hs, 400, &r), 0);
+        resp_free(&r);
+    }
+    /* everyone else is served at once, while those upstream transfers
+     * would still be running */
+    {
+        struct resp r;
+        double t0 = mono();
+        CU_ASSERT_EQUAL(http_raw(rt.port, "GET", "/health", NULL, NULL, 3000, &r), 0);
+        CU_ASSERT_EQUAL(r.status, 200);
+        resp_free(&r);
+        CU_ASSERT_EQUAL(http_raw(rt.port, "POST", "/v1/chat/completions",
+                                 "{\"model\":\"model-a\"}", NULL, 3000, &r), 0);
+        CU_ASSERT_EQUAL(r.status, 200);
+        CU_ASSERT_TRUE(mono() - t0 < 1.0);
+        resp_free(&r);
+    }
+    /* and once the slow answers arrive (with nobody to take them) */
+    usleep(2100 * 1000);
+    check_still_serving();
+}
+
+/* --- many at once --- */
+
+struct slot {
+    struct resp r;
+    int done;
+};
+
+static size_t slot_body(char *data, size_t size, size_t n, void *arg)
+{
+    struct slot *s = arg;
+    size_t len = size * n;
+    char *nb = realloc(s->r.body, s->r.len + len + 1);
+    if (nb == NULL)
+        return 0;
+    s->r.body = nb;
+    memcpy(nb + s->r.len, data, len);
+    s->r.len += len;
+    nb[s->r.len] = '\0';
+    return len;
+}
+
+static void test_many_concurrent_keepalive(void)
+{
+    enum { N = 200, CONNS = 40 };
+    static struct slot slots[N];
+    static char bodies[N][96];
+    CURLM *multi = curl_multi_init();
+    CURL *easy[N];
+    struct curl_slist *hdr = NULL;
+    int running = 0, ok = 0, matched = 0, before = mock_requests(&ma);
+    long conns = 0;
+    double t0 = mono();
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(multi);
+    hdr = curl_slist_append(hdr, "Content-Type: application/json");
+    hdr = curl_slist_append(hdr, "Expect:");
+    /* fewer connections than requests: each connection carries several
+     * requests, one after another (keep-alive) */
+    curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)CONNS);
+    curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)CONNS);
+    for (int i = 0; i < N; i++) {
+        char url[128];
+        memset(&slots[i], 0, sizeof slots[i]);
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/chat/completions", rt.port);
+        snprintf(bodies[i], sizeof bodies[i],
+                 "{\"model\":\"%s\",\"messages\":[],\"n\":%d}", i % 2 ? "model-a" : "alias-a", i);
+        easy[i] = curl_easy_init();
+        CU_ASSERT_PTR_NOT_NULL_FATAL(easy[i]);
+        curl_easy_setopt(easy[i], CURLOPT_URL, url);
+        curl_easy_setopt(easy[i], CURLOPT_POSTFIELDS, bodies[i]);
+        curl_easy_setopt(easy[i], CURLOPT_HTTPHEADER, hdr);
+        curl_easy_setopt(easy[i], CURLOPT_WRITEFUNCTION, slot_body);
+        curl_easy_setopt(easy[i], CURLOPT_WRITEDATA, &slots[i]);
+        curl_easy_setopt(easy[i], CURLOPT_TIMEOUT_MS, 15000L);
+        curl_easy_setopt(easy[i], CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(easy[i], CURLOPT_PRIVATE, &slots[i]);
+        curl_multi_add_handle(multi, easy[i]);
+    }
+    do {
+        CURLMsg *m;
+        int left;
+        curl_multi_perform(multi, &running);
+        while ((m = curl_multi_info_read(multi, &left)) != NULL) {
+            if (m->msg == CURLMSG_DONE) {
+                struct slot *s = NULL;
+                curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&s);
+                s->done = 1;
+                s->r.curl_error = (int)m->data.result;
+                curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &s->r.status);
+            }
+        }
+        if (running)
+            curl_multi_poll(multi, NULL, 0, 200, NULL);
+    } while (running && mono() - t0 < 20);
+    for (int i = 0; i < N; i++) {
+        char want[48];
+        long nc = 0;
+        if (slots[i].done && slots[i].r.curl_error == 0 && slots[i].r.status == 200)
+            ok++;
+        /* each client got its own answer: the mock echoes nothing of n,
+         * but the model is right and the body is a whole JSON object */
+        snprintf(want, sizeof want, "\"backend\":\"err-alpha\"");
+        if (slots[i].r.body != NULL && strstr(slots[i].r.body, want) != NULL) {
+            struct json_object *j = json_tokener_parse(slots[i].r.body);
+            if (j != NULL)
+                matched++;
+            json_object_put(j);
+        }
+        curl_easy_getinfo(easy[i], CURLINFO_NUM_CONNECTS, &nc);
+        conns += nc;
+        curl_multi_remove_handle(multi, easy[i]);
+        curl_easy_cleanup(easy[i]);
+        free(slots[i].r.body);
+    }
+    curl_multi_cleanup(multi);
+    curl_slist_free_all(hdr);
+    CU_ASSERT_EQUAL(ok, N);
+    CU_ASSERT_EQUAL(matched, N);
+    /* connections were reused */
+    CU_ASSERT_TRUE(conns < N);
+    CU_ASSERT_EQUAL(mock_requests(&ma) - before, N);
+    CU_ASSERT_TRUE(mono() - t0 < 20);
+    check_still_serving();
+}
+
+static void test_keepalive_errors_then_success(void)
+{
+    /* errors on a kept-alive connection do not poison it */
+    CURL *e = curl_easy_init();
+    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
+    char url[128];
+    static const char *const bodies[] = { "nope", "{\"model\":\"no-such-model\"}", "[]",
+                                          "{\"model\":\"model-a\"}", "{}", "{\"model\":\"model-a\"}", NULL };
+    static const long codes[] = { 400, 404, 400, 200, 400, 200 };
+    long total_conns = 0;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/chat/completions", rt.port);
+    for (int i = 0; bodies[i]; i++) {
+        struct slot s;
+        long st = 0, nc = 0;
+        memset(&s, 0, sizeof s);
+        curl_easy_setopt(e, CURLOPT_URL, url);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, bodies[i]);
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdr);
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, slot_body);
+        curl_easy_setopt(e, CURLOPT_WRITEDATA, &s);
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 5000L);
+        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+        CU_ASSERT_EQUAL(curl_easy_perform(e), CURLE_OK);
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &st);
+        curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &nc);
+        total_conns += nc;
+        CU_ASSERT_EQUAL(st, codes[i]);
+        free(s.r.body);
+    }
+    /* one connection for all of them */
+    CU_ASSERT_EQUAL(total_conns, 1);
+    curl_slist_free_all(hdr);
+    curl_easy_cleanup(e);
+}
+
+static void test_pipelined_requests(void)
+{
+    /* two requests in one write; both answered, in order */
+    const char *req = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+                      "GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    char out[8192];
+    int got = tcp_exchange(rt.port, req, strlen(req), out, sizeof out, 3000);
+    CU_ASSERT_TRUE(got > 0);
+    if (got > 0) {
+        char *first = strstr(out, "HTTP/1.1 200");
+        char *second = strstr(out, "HTTP/1.1 404");
+        CU_ASSERT_PTR_NOT_NULL(first);
+        CU_ASSERT_PTR_NOT_NULL(second);
+        CU_ASSERT_TRUE(first != NULL && second != NULL && first < second);
+    }
+}
+
+void register_error_tests(void)
+{
+    CU_pSuite s = CU_add_suite("e2e_errors", setup_suite, teardown_suite);
+    CU_add_test(s, "400 body not JSON", test_400_not_json);
+    CU_add_test(s, "400 JSON not an object", test_400_not_an_object);
+    CU_add_test(s, "400 no string model", test_400_no_string_model);
+    CU_add_test(s, "400 empty body", test_400_empty_body);
+    CU_add_test(s, "400 on every proxied path", test_400_on_every_proxied_path);
+    CU_add_test(s, "404 unknown model", test_404_unknown_model);
+    CU_add_test(s, "404 unknown path", test_404_unknown_path);
+    CU_add_test(s, "405 wrong method, with Allow", test_405_wrong_method);
+    CU_add_test(s, "413 body over max_body_size", test_413_body_over_limit);
+    CU_add_test(s, "413 chunked body over max_body_size", test_413_chunked_body_over_limit);
+    CU_add_test(s, "503 with Retry-After when the backend refuses", test_503_backend_refuses);
+    CU_add_test(s, "errors keep the client's X-Request-Id", test_errors_keep_client_request_id);
+    CU_add_test(s, "generated request ids differ", test_generated_request_ids_differ);
+    CU_add_test(s, "garbage bytes over TCP", test_garbage_bytes);
+    CU_add_test(s, "request line without version", test_request_line_without_version);
+    CU_add_test(s, "header line without colon", test_header_without_colon);
+    CU_add_test(s, "headers over 64 KiB", test_oversized_headers);
+    CU_add_test(s, "half a request, then gone", test_half_request_then_disconnect);
+    CU_add_test(s, "client gone while the backend is slow", test_client_gone_while_backend_slow);
+    CU_add_test(s, "200 concurrent keep-alive requests", test_many_concurrent_keepalive);
+    CU_add_test(s, "errors on a keep-alive connection", test_keepalive_errors_then_success);
+    CU_add_test(s, "pipelined requests", test_pipelined_requests);
+}

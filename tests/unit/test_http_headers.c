@@ -64,10 +64,25 @@ static void test_value_safety(void)
     CU_ASSERT_FALSE(http_value_is_safe("a\r\nb", 4));
 }
 
+static void test_join_url(void)
+{
+    char out[128];
+    CU_ASSERT_EQUAL(http_join_url("http://a:8000", "/v1/chat/completions?x=1", out, sizeof out), 0);
+    CU_ASSERT_STRING_EQUAL(out, "http://a:8000/v1/chat/completions?x=1");
+    CU_ASSERT_EQUAL(http_join_url("https://gw.example.com/v1", "/v1/chat/completions", out, sizeof out), 0);
+    CU_ASSERT_STRING_EQUAL(out, "https://gw.example.com/v1/chat/completions");
+    CU_ASSERT_EQUAL(http_join_url("https://gw.example.com/openai", "/v1/embeddings", out, sizeof out), 0);
+    CU_ASSERT_STRING_EQUAL(out, "https://gw.example.com/openai/v1/embeddings");
+    CU_ASSERT_EQUAL(http_join_url("https://gw.example.com/v1", "/tokenize", out, sizeof out), 0);
+    CU_ASSERT_STRING_EQUAL(out, "https://gw.example.com/v1/tokenize");
+    CU_ASSERT_EQUAL(http_join_url("http://a", "/v1/x", out, 8), -1);
+}
+
 void register_http_headers_tests(void)
 {
     UNIT_SUITE("http_headers",
                UNIT_TEST(test_hop_by_hop), UNIT_TEST(test_connection_list),
                UNIT_TEST(test_request_headers), UNIT_TEST(test_response_headers),
-               UNIT_TEST(test_error_json), UNIT_TEST(test_value_safety));
+               UNIT_TEST(test_error_json), UNIT_TEST(test_value_safety),
+               UNIT_TEST(test_join_url));
 }

@@ -107,3 +107,43 @@ void register_request_tests(void)
                UNIT_TEST(test_rewrite_result_parses_to_same_fields),
                UNIT_TEST(test_request_id));
 }
+
+static void check_prompt(const char *body, const char *want)
+{
+    struct sy_request v = { .body = NULL };
+    const char *m, *text = NULL;
+    size_t len = 0;
+    struct json_object *o = NULL;
+    CU_ASSERT_EQUAL_FATAL(parse(body, &m, &o), BODY_OK);
+    v.body = o;
+    if (want == NULL) {
+        CU_ASSERT_EQUAL(request_prompt_text(&v, &text, &len), -1);
+    } else {
+        CU_ASSERT_EQUAL_FATAL(request_prompt_text(&v, &text, &len), 0);
+        CU_ASSERT_STRING_EQUAL(text, want);
+        CU_ASSERT_EQUAL(len, strlen(want));
+        /* cached: the same pointer the second time */
+        const char *again = NULL;
+        CU_ASSERT_EQUAL(request_prompt_text(&v, &again, &len), 0);
+        CU_ASSERT_PTR_EQUAL(again, text);
+    }
+    request_view_release(&v);
+    json_object_put(o);
+}
+
+static void test_prompt_text(void)
+{
+    check_prompt("{\"model\":\"m\",\"prompt\":\"Once upon\"}", "Once upon");
+    check_prompt("{\"model\":\"m\",\"prompt\":[\"first\",\"second\"]}", "first");
+    check_prompt("{\"model\":\"m\",\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"
+                 "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Hi\"},"
+                 "{\"type\":\"image_url\",\"image_url\":{\"url\":\"x\"}},{\"type\":\"text\",\"text\":\"there\"}]}]}",
+                 "Be brief.\nHi\nthere");
+    check_prompt("{\"model\":\"m\",\"input\":\"embed me\"}", NULL);
+    check_prompt("{\"model\":\"m\",\"messages\":[]}", NULL);
+}
+
+void register_request_prompt_tests(void)
+{
+    UNIT_SUITE("request prompt", UNIT_TEST(test_prompt_text));
+}

@@ -12,6 +12,9 @@ void register_request_tests(void);
 void register_http_headers_tests(void);
 void register_retry_tests(void);
 void register_plugin_tests(void);
+void register_request_prompt_tests(void);
+void register_routing_tests(void);
+void register_health_tests(void);
 
 /* Add a suite with the given tests; aborts the run on CUnit errors. */
 #define UNIT_SUITE(name, ...)                                                  \

@@ -1,0 +1,2 @@
+#include "unit.h"
+void register_health_tests(void) {}
