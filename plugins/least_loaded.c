@@ -14,9 +14,11 @@
 #include <string.h>
 #include <switchyard/plugin.h>
 
+#include "least.h"
+
 struct least_loaded {
     const struct sy_host_api *host;
-    size_t turn;
+    unsigned turn;
 };
 
 static int ll_create(const struct sy_host_api *host, const sy_config *cfg,
@@ -52,31 +54,8 @@ static int ll_route(void *inst, const sy_request *req,
                     const sy_backend *const *candidates, size_t n, size_t *pick)
 {
     struct least_loaded *ll = inst;
-    unsigned least = 0;
-    size_t ties = 0, first = 0, k;
 
-    for (size_t i = 0; i < n; i++) {
-        unsigned load = ll->host->backend_inflight(candidates[i]);
-        if (ties == 0 || load < least) {
-            least = load;
-            ties = 1;
-            first = i;
-        } else if (load == least) {
-            ties++;
-        }
-    }
-    if (ties == 0)
-        return SY_DECLINED;
-    /* the k-th of the tied, k rotating; the counts are live (other workers
-     * move them), so if the k-th is gone by the second look, the first */
-    k = ll->turn++ % ties;
-    *pick = first;
-    for (size_t i = first; i < n; i++) {
-        if (ll->host->backend_inflight(candidates[i]) == least && k-- == 0) {
-            *pick = i;
-            break;
-        }
-    }
+    *pick = least_loaded_pick(ll->host, candidates, n, ll->turn++);
     return SY_OK;
 }
 

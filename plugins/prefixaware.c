@@ -35,6 +35,7 @@
 #include <switchyard/plugin.h>
 
 #include "hash.h"
+#include "least.h"
 
 #define NIL UINT32_MAX
 #define MAX_ENTRIES 100000000LL /* 3.2 GB of table: surely a typo beyond */
@@ -224,26 +225,8 @@ static void pa_destroy(void *inst)
 /* The least loaded candidate; ties in turn. */
 static size_t least_loaded(struct prefixaware *p, const sy_backend *const *c, size_t n)
 {
-    unsigned least = 0;
-    size_t ties = 0, first = 0, k;
-
-    for (size_t i = 0; i < n; i++) {
-        unsigned load = p->host->backend_inflight(c[i]);
-        if (ties == 0 || load < least) {
-            least = load;
-            ties = 1;
-            first = i;
-        } else if (load == least) {
-            ties++;
-        }
-    }
-    if (ties <= 1)
-        return first;
-    k = atomic_fetch_add_explicit(&p->turn, 1, memory_order_relaxed) % ties;
-    for (size_t i = first; i < n; i++)
-        if (p->host->backend_inflight(c[i]) == least && k-- == 0)
-            return i;
-    return first; /* the counts moved meanwhile */
+    return least_loaded_pick(p->host, c, n,
+                             atomic_fetch_add_explicit(&p->turn, 1, memory_order_relaxed));
 }
 
 /* Pick among the candidates (URL hashes cand[]) for a prompt whose chunk

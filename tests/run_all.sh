@@ -18,7 +18,7 @@ fi
 
 summary() {
     cat "$1"/tests/*.log 2>/dev/null |
-        sed -n 's/^[a-z_]*: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' |
+        sed -n 's/^[a-z0-9_]*: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' |
         awk -v what="$2" '{p += $1; f += $2} END {printf "%s: %d passed, %d failed\n", what, p, f}'
 }
 
