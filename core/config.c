@@ -54,6 +54,7 @@ struct sy_cfg *config_new(void)
     cfg->max_fallback_depth = SY_DEFAULT_MAX_FALLBACK_DEPTH;
     cfg->retry_after_cap = SY_DEFAULT_RETRY_AFTER_CAP;
     cfg->upstream_max_connections = SY_DEFAULT_MAX_CONNECTIONS;
+    cfg->drain_timeout = SY_DEFAULT_DRAIN_TIMEOUT;
     return cfg;
 }
 
@@ -578,6 +579,12 @@ static int ld_idle_timeout(struct loader *ld, const char *key,
     return get_seconds(ld, v, key, &ld->cfg->idle_timeout);
 }
 
+static int ld_drain_timeout(struct loader *ld, const char *key,
+                            const struct cfg_node *v)
+{
+    return get_seconds(ld, v, key, &ld->cfg->drain_timeout);
+}
+
 static int ld_request_deadline(struct loader *ld, const char *key,
                                const struct cfg_node *v)
 {
@@ -917,6 +924,7 @@ static const struct {
     {"reroute_attempts", ld_reroute},
     {"idle_timeout", ld_idle_timeout},
     {"request_deadline", ld_request_deadline},
+    {"drain_timeout", ld_drain_timeout},
     {"retry_after_cap", ld_retry_after_cap},
     {"max_attempts", ld_max_attempts},
     {"max_fallback_depth", ld_max_fallback_depth},

@@ -24,6 +24,7 @@
 #define SY_DEFAULT_MAX_FALLBACK_DEPTH 4
 #define SY_DEFAULT_RETRY_AFTER_CAP 5.0
 #define SY_DEFAULT_MAX_CONNECTIONS 256
+#define SY_DEFAULT_DRAIN_TIMEOUT 30.0
 
 /* Model types, for health probes. */
 extern const char *const config_model_types[]; /* NULL-terminated */
@@ -76,6 +77,7 @@ struct sy_cfg {
     int max_fallback_depth;  /* models tried after the one asked */
     double retry_after_cap;  /* longest Retry-After wait honoured, seconds */
     long upstream_max_connections; /* idle connections kept per worker */
+    double drain_timeout;    /* seconds SIGTERM waits for requests in flight */
     struct plugin_list routing;
     struct plugin_list health;
     struct plugin_list fallback;

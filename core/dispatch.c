@@ -124,6 +124,8 @@ static void proxy_free(struct proxy *p)
     free(p->rewritten);
     free(p->tried_backends);
     free(p->uri);
+    atomic_fetch_sub(&p->s->refs, 1);
+    atomic_fetch_sub(&p->w->active, 1);
     free(p);
 }
 
@@ -735,7 +737,9 @@ void dispatch_request(struct worker *w, struct evhttp_request *req,
         return;
     }
     p->w = w;
-    p->s = w->setup;
+    p->s = w->setup; /* this request's setup, even if a reload comes */
+    atomic_fetch_add(&p->s->refs, 1);
+    atomic_fetch_add(&w->active, 1);
     p->req = req;
     p->start = now_seconds();
     request_make_id(evhttp_find_header(hdrs, "X-Request-Id"), p->view.id);

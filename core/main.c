@@ -21,12 +21,6 @@
 
 #define DEFAULT_CONFIG SY_SYSCONF_DIR "/switchyard.yaml"
 
-static void on_signal(evutil_socket_t sig, short what, void *arg)
-{
-    LOG_INFO("signal %d: stopping", (int)sig);
-    event_base_loopbreak(arg);
-}
-
 /* The config from the file (if any) and the flags, validated. */
 static int load_config(const struct cli_opts *o, struct sy_cfg **out, char *err,
                        size_t errlen)
@@ -51,18 +45,144 @@ static int load_config(const struct cli_opts *o, struct sy_cfg **out, char *err,
     return 0;
 }
 
+/* The running daemon, as the main thread sees it. */
+struct daemon {
+    const struct cli_opts *opts;
+    struct event_base *base;
+    struct server *srv;
+    struct setup *current;
+    struct setup *retired[64];  /* replaced setups with requests still on them */
+    int nretired;
+    int nworkers;
+    char *host;
+    int port;
+    int draining;
+    long long drain_deadline_ms;
+    struct event *drain_timer;
+};
+
+static const char *plugin_dir_of(const struct sy_cfg *cfg)
+{
+    return cfg->plugin_dir ? cfg->plugin_dir : SY_PLUGIN_DIR;
+}
+
+/* Free the replaced setups nobody uses any more.  Main thread, so the
+ * plugins' destroy() runs where the SDK says it does. */
+static void reap(struct daemon *d)
+{
+    for (int i = 0; i < d->nretired;) {
+        if (atomic_load(&d->retired[i]->refs) == 0) {
+            setup_destroy(d->retired[i]);
+            d->retired[i] = d->retired[--d->nretired];
+        } else {
+            i++;
+        }
+    }
+}
+
+static void reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+    reap(arg);
+}
+
+/* SIGHUP: build a new setup from the config files and flags; when all of it
+ * loads, workers move to it for new requests.  Anything wrong leaves the
+ * running setup as it is. */
+static void reload(struct daemon *d)
+{
+    struct sy_cfg *cfg = NULL;
+    struct setup *ns = NULL;
+    char err[1024] = "";
+
+    if (d->draining)
+        return;
+    if (d->nretired == (int)(sizeof d->retired / sizeof d->retired[0])) {
+        LOG_ERROR("reload refused: %d earlier configurations still have requests running",
+                  d->nretired);
+        return;
+    }
+    LOG_INFO("reloading the configuration");
+    if (load_config(d->opts, &cfg, err, sizeof err) != 0) {
+        LOG_ERROR("reload failed, keeping the running configuration: %s", err);
+        return;
+    }
+    if (strcmp(cfg->host, d->host) != 0 || cfg->port != d->port ||
+        (cfg->workers != 0 && cfg->workers != d->nworkers))
+        LOG_WARN("reload: the listen address and the number of workers change only on restart");
+    int level = cfg->log_level;
+    if (setup_create(cfg, plugin_dir_of(cfg), d->nworkers, &ns, err, sizeof err) != 0) {
+        LOG_ERROR("reload failed, keeping the running configuration: %s", err);
+        return;
+    }
+    setup_carry_over(ns, d->current);
+    if (control_start(ns, err, sizeof err) != 0) {
+        LOG_ERROR("reload failed, keeping the running configuration: %s", err);
+        setup_destroy(ns);
+        return;
+    }
+    control_stop(d->current);
+    server_adopt(d->srv, ns);
+    d->retired[d->nretired++] = d->current;
+    d->current = ns;
+    log_level = level;
+    LOG_INFO("configuration reloaded: %zu models, %zu backends", ns->nmodels, ns->nbackends);
+}
+
+static void drain_check(evutil_socket_t fd, short what, void *arg)
+{
+    struct daemon *d = arg;
+    int active = server_active(d->srv);
+
+    if (active == 0) {
+        LOG_INFO("drained: stopping");
+        event_base_loopbreak(d->base);
+    } else if (setup_now_ms() >= d->drain_deadline_ms) {
+        LOG_WARN("drain timeout: stopping with %d request%s in flight", active,
+                 active == 1 ? "" : "s");
+        event_base_loopbreak(d->base);
+    }
+}
+
+/* SIGTERM/SIGINT: stop accepting, let requests in flight (streams too)
+ * finish up to drain_timeout, then stop.  A second signal stops at once. */
+static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct daemon *d = arg;
+    struct timeval tick = { 0, 50 * 1000 };
+
+    if (d->draining) {
+        LOG_INFO("signal %d again: stopping now", (int)sig);
+        event_base_loopbreak(d->base);
+        return;
+    }
+    d->draining = 1;
+    d->drain_deadline_ms = setup_now_ms() + (long long)(d->current->cfg->drain_timeout * 1000);
+    LOG_INFO("signal %d: no new connections; %d request%s in flight may finish (up to %.0fs)",
+             (int)sig, server_active(d->srv), server_active(d->srv) == 1 ? "" : "s",
+             d->current->cfg->drain_timeout);
+    server_drain(d->srv);
+    d->drain_timer = event_new(d->base, -1, EV_PERSIST, drain_check, d);
+    if (d->drain_timer == NULL || event_add(d->drain_timer, &tick) != 0)
+        event_base_loopbreak(d->base);
+}
+
+static void on_reload_signal(evutil_socket_t sig, short what, void *arg)
+{
+    reload(arg);
+}
+
 int main(int argc, char **argv)
 {
     struct cli_opts opts;
     struct sy_cfg *cfg = NULL;
-    struct setup *setup = NULL;
-    struct server *srv = NULL;
-    struct event_base *main_base = NULL;
-    struct event *sigs[2] = { NULL, NULL };
+    struct daemon d;
+    struct event *events[4] = { NULL, NULL, NULL, NULL };
+    struct timeval reap_every = { 0, 200 * 1000 };
     char err[1024] = "";
-    int status = 1, nworkers;
-    const char *plugin_dir;
+    int status = 1;
 
+    memset(&d, 0, sizeof d);
+    d.opts = &opts;
     if (cli_parse(argc, argv, &opts, err, sizeof err) != 0) {
         fprintf(stderr, "switchyard: %s (see --help)\n", err);
         return 2;
@@ -80,68 +200,73 @@ int main(int argc, char **argv)
         return 2;
     }
     log_level = cfg->log_level;
-    nworkers = cfg->workers > 0 ? cfg->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    if (nworkers < 1)
-        nworkers = 1;
-    plugin_dir = cfg->plugin_dir ? cfg->plugin_dir : SY_PLUGIN_DIR;
-    char *host = strdup(cfg->host);
-    int port = cfg->port;
-    if (host == NULL || curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || evthread_use_pthreads() != 0) {
+    d.nworkers = cfg->workers > 0 ? cfg->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (d.nworkers < 1)
+        d.nworkers = 1;
+    d.host = strdup(cfg->host);
+    d.port = cfg->port;
+    if (d.host == NULL || curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || evthread_use_pthreads() != 0) {
         fprintf(stderr, "switchyard: cannot initialise libcurl or libevent threads\n");
-        free(host);
+        free(d.host);
         config_free(cfg);
         return 1;
     }
-    if (setup_create(cfg, plugin_dir, nworkers, &setup, err, sizeof err) != 0) {
+    if (setup_create(cfg, plugin_dir_of(cfg), d.nworkers, &d.current, err, sizeof err) != 0) {
         fprintf(stderr, "switchyard: %s\n", err);
         status = 2;
         goto out;
     }
     if (opts.action == CLI_CHECK_CONFIG) {
         printf("switchyard: configuration OK (%zu models, %zu backends)\n",
-               setup->nmodels, setup->nbackends);
+               d.current->nmodels, d.current->nbackends);
         status = 0;
         goto out;
     }
     signal(SIGPIPE, SIG_IGN);
-    main_base = event_base_new();
-    if (main_base == NULL) {
+    d.base = event_base_new();
+    if (d.base == NULL) {
         fprintf(stderr, "switchyard: cannot create the event loop\n");
         goto out;
     }
-    sigs[0] = evsignal_new(main_base, SIGTERM, on_signal, main_base);
-    sigs[1] = evsignal_new(main_base, SIGINT, on_signal, main_base);
-    if (sigs[0] == NULL || sigs[1] == NULL || evsignal_add(sigs[0], NULL) != 0 ||
-        evsignal_add(sigs[1], NULL) != 0) {
-        fprintf(stderr, "switchyard: cannot install signal handlers\n");
-        goto out;
+    events[0] = evsignal_new(d.base, SIGTERM, on_stop_signal, &d);
+    events[1] = evsignal_new(d.base, SIGINT, on_stop_signal, &d);
+    events[2] = evsignal_new(d.base, SIGHUP, on_reload_signal, &d);
+    events[3] = event_new(d.base, -1, EV_PERSIST, reap_cb, &d);
+    for (int i = 0; i < 4; i++) {
+        if (events[i] == NULL || event_add(events[i], i == 3 ? &reap_every : NULL) != 0) {
+            fprintf(stderr, "switchyard: cannot install signal handlers\n");
+            goto out;
+        }
     }
-    if (server_start(setup, host, port, nworkers, &srv, err, sizeof err) != 0 ||
-        control_start(setup, err, sizeof err) != 0) {
+    if (server_start(d.current, d.host, d.port, d.nworkers, &d.srv, err, sizeof err) != 0 ||
+        control_start(d.current, err, sizeof err) != 0) {
         fprintf(stderr, "switchyard: %s\n", err);
         goto out;
     }
     LOG_INFO("switchyard %s listening on %s:%d with %d worker%s, %zu models, %zu backends",
-             PACKAGE_VERSION, host, port, nworkers, nworkers == 1 ? "" : "s",
-             setup->nmodels, setup->nbackends);
-    event_base_dispatch(main_base);
-    control_stop(setup);
-    server_stop(srv);
-    srv = NULL;
-    LOG_INFO("stopped");
+             PACKAGE_VERSION, d.host, d.port, d.nworkers, d.nworkers == 1 ? "" : "s",
+             d.current->nmodels, d.current->nbackends);
+    event_base_dispatch(d.base);
     status = 0;
 out:
-    if (setup != NULL)
-        control_stop(setup);
-    server_stop(srv);
-    for (int i = 0; i < 2; i++)
-        if (sigs[i] != NULL)
-            event_free(sigs[i]);
-    if (main_base != NULL)
-        event_base_free(main_base);
-    setup_destroy(setup);
-    free(host);
+    if (d.current != NULL)
+        control_stop(d.current);
+    /* workers first: their requests hold references on the setups */
+    server_stop(d.srv);
+    for (int i = 0; i < d.nretired; i++)
+        setup_destroy(d.retired[i]);
+    setup_destroy(d.current);
+    for (int i = 0; i < 4; i++)
+        if (events[i] != NULL)
+            event_free(events[i]);
+    if (d.drain_timer != NULL)
+        event_free(d.drain_timer);
+    if (d.base != NULL)
+        event_base_free(d.base);
+    free(d.host);
     curl_global_cleanup();
     libevent_global_shutdown();
+    if (status == 0 && opts.action == CLI_RUN)
+        LOG_INFO("stopped");
     return status;
 }

@@ -146,6 +146,8 @@ static void handle_request(struct evhttp_request *req, void *arg)
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 
     atomic_fetch_add_explicit(&w->setup->worker_requests[w->id], 1, memory_order_relaxed);
+    if (atomic_load_explicit(&w->draining, memory_order_relaxed))
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
 
     if (path == NULL || path[0] != '/') {
         reply_error(req, 400, "malformed request target", 0);
@@ -241,7 +243,8 @@ static int worker_init(struct worker *w, struct setup *s, int id, int fd,
                                             EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
                                             EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
     evhttp_set_gencb(w->http, handle_request, w);
-    if (evhttp_accept_socket(w->http, fd) != 0) {
+    w->listener = evhttp_accept_socket_with_handle(w->http, fd);
+    if (w->listener == NULL) {
         snprintf(err, errlen, "worker %d: cannot accept on the listening socket", id);
         return -1;
     }
@@ -312,8 +315,78 @@ int server_start(struct setup *s, const char *host, int port, int nworkers,
         }
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    /* each worker holds the setup it serves from */
+    atomic_fetch_add(&s->refs, nworkers);
     *out = srv;
     return 0;
+}
+
+struct adoption {
+    struct worker *w;
+    struct setup *s;
+};
+
+/* On the worker's thread: serve new requests from the new setup.  The
+ * worker's reference on the old one goes; requests keep theirs. */
+static void adopt_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct adoption *a = arg;
+    struct setup *old = a->w->setup;
+
+    a->w->setup = a->s;
+    atomic_fetch_sub(&old->refs, 1);
+    free(a);
+}
+
+void server_adopt(struct server *srv, struct setup *s)
+{
+    struct timeval now = { 0, 0 };
+
+    /* the workers' references, taken before any worker can see s */
+    atomic_fetch_add(&s->refs, srv->nworkers);
+    for (int i = 0; i < srv->nworkers; i++) {
+        struct worker *w = &srv->workers[i];
+        struct adoption *a = malloc(sizeof *a);
+        if (a != NULL) {
+            a->w = w;
+            a->s = s;
+        }
+        /* the allocation failing leaves nothing sane to do: the worker
+         * would serve a setup that is about to be freed */
+        if (a == NULL || event_base_once(w->base, -1, EV_TIMEOUT, adopt_cb, a, &now) != 0) {
+            LOG_ERROR("worker %d cannot take the new configuration; exiting", i);
+            abort();
+        }
+    }
+}
+
+static void drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+
+    if (w->listener != NULL) {
+        evhttp_del_accept_socket(w->http, w->listener);
+        w->listener = NULL;
+    }
+}
+
+void server_drain(struct server *srv)
+{
+    struct timeval now = { 0, 0 };
+
+    for (int i = 0; i < srv->nworkers; i++) {
+        struct worker *w = &srv->workers[i];
+        atomic_store(&w->draining, 1);
+        event_base_once(w->base, -1, EV_TIMEOUT, drain_cb, w, &now);
+    }
+}
+
+int server_active(struct server *srv)
+{
+    int n = 0;
+    for (int i = 0; i < srv->nworkers; i++)
+        n += atomic_load(&srv->workers[i].active);
+    return n;
 }
 
 void server_stop(struct server *srv)

@@ -7,6 +7,7 @@
 #define SY_SERVER_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 
 struct evhttp_request;
@@ -16,11 +17,14 @@ struct worker {
     int id;
     struct event_base *base;
     struct evhttp *http;
+    struct evhttp_bound_socket *listener;
     struct upstream_pool *upstream;
-    struct setup *setup;
+    struct setup *setup;     /* the one this worker serves from (see adopt) */
     int listen_fd;
     pthread_t thread;
     int running;             /* thread started */
+    atomic_int active;       /* proxied requests in flight on this worker */
+    atomic_int draining;     /* shutting down: answers close the connection */
 };
 
 struct server;
@@ -29,8 +33,16 @@ struct server;
  * in err. */
 int server_start(struct setup *s, const char *host, int port, int nworkers,
                  struct server **out, char *err, size_t errlen);
-/* Stop accepting, stop every worker, free everything. */
+/* Stop every worker and free everything (requests still running are cut). */
 void server_stop(struct server *srv);
+/* Hot reload: every worker moves to `s` for new requests; requests in flight
+ * finish on the setup they started with.  Main thread. */
+void server_adopt(struct server *srv, struct setup *s);
+/* Graceful shutdown, first step: stop accepting connections and close
+ * keep-alive connections after their current answer.  Main thread. */
+void server_drain(struct server *srv);
+/* Proxied requests in flight over all workers. */
+int server_active(struct server *srv);
 
 /* Answers made by the router itself. */
 void reply_json(struct evhttp_request *req, int code, const char *json);

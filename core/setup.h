@@ -99,6 +99,11 @@ struct setup {
     struct control *control;  /* the health plugins' thread, when running */
     atomic_uint_fast64_t unknown_model_by_status[SY_STATUS_MAX - SY_STATUS_MIN + 1];
     atomic_uint_fast64_t *worker_requests; /* [nworkers]: requests each took */
+    /* Holders: each worker that serves from this setup, and each request
+     * that started on it.  Only worker threads add, and only while their
+     * own worker reference is held, so once workers moved on to a newer
+     * setup and this reaches 0 it stays 0: the setup can be freed. */
+    atomic_int refs;
 };
 
 /* Build a setup from cfg (takes ownership of cfg, also on failure): load the
@@ -116,6 +121,10 @@ static inline void *plugin_slot_instance(const struct plugin_slot *slot, int w)
 {
     return slot->ninst == 1 ? slot->inst[0] : slot->inst[w];
 }
+
+/* Continue from `old` after a reload: counters of the models and backends
+ * that stay (by name, by URL) and their health states carry over. */
+void setup_carry_over(struct setup *to, const struct setup *from);
 
 /* Monotonic milliseconds, the clock of backend states. */
 long long setup_now_ms(void);

@@ -274,6 +274,16 @@ int router_stop(struct router *r)
     return st;
 }
 
+int router_wait(struct router *r, int timeout_ms)
+{
+    int st = -1;
+    if (r->pid > 0) {
+        st = wait_exit(r->pid, timeout_ms * patience());
+        r->pid = 0;
+    }
+    return st;
+}
+
 int router_run(const char *const *args, char **out)
 {
     const char *argv[40];

@@ -52,6 +52,9 @@ int mock_last(const struct mock *m, struct resp *r);
 /* Write `yaml` (listen: is added) and start switchyard with it plus extra
  * args; waits until /health answers.  0 on success. */
 int router_start(struct router *r, const char *yaml, const char *const *extra);
+/* Wait for the daemon to exit by itself; its exit status, or -1 (killed)
+ * after timeout_ms. */
+int router_wait(struct router *r, int timeout_ms);
 /* Stop with SIGTERM; returns the exit status (or -1). */
 int router_stop(struct router *r);
 /* Run switchyard with args to completion; captures stdout+stderr into out
@@ -84,5 +87,6 @@ void register_fallback_e2e_tests(void);
 void register_routing_e2e_tests(void);
 void register_health_e2e_tests(void);
 void register_stream_e2e_tests(void);
+void register_ops_e2e_tests(void);
 
 #endif

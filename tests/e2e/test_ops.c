@@ -1,0 +1,199 @@
+/* Operations: hot reload under load, a broken config on reload, graceful
+ * shutdown with a stream running. */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static struct mock ma, mb;
+
+static int setup_suite(void)
+{
+    if (mock_start(&ma, "ops-a", "m", NULL) || mock_start(&mb, "ops-b", "m", NULL))
+        return -1;
+    return 0;
+}
+
+static int teardown_suite(void)
+{
+    mock_stop(&ma);
+    mock_stop(&mb);
+    return 0;
+}
+
+static int write_config(const struct router *r, const char *yaml)
+{
+    char text[4096];
+    FILE *f = fopen(r->config, "w");
+    if (f == NULL)
+        return -1;
+    snprintf(text, sizeof text, "listen: 127.0.0.1:%d\n%s", r->port, yaml);
+    fputs(text, f);
+    fclose(f);
+    return 0;
+}
+
+static int log_contains(const struct router *r, const char *needle)
+{
+    char line[1024];
+    int found = 0;
+    FILE *f = fopen(r->log, "r");
+    if (f == NULL)
+        return 0;
+    while (!found && fgets(line, sizeof line, f) != NULL)
+        found = strstr(line, needle) != NULL;
+    fclose(f);
+    return found;
+}
+
+struct load {
+    int port;
+    volatile int stop;
+    int ok, failed, on_b;
+};
+
+static void *request_loop(void *arg)
+{
+    struct load *l = arg;
+    while (!l->stop) {
+        struct resp r;
+        int rc = http_post(l->port, "/v1/chat/completions", "{\"model\":\"m\"}", NULL, &r);
+        if (rc == 0 && r.status == 200) {
+            l->ok++;
+            const char *b = resp_header(&r, "X-Mock-Backend");
+            l->on_b += b != NULL && strcmp(b, "ops-b") == 0;
+        } else {
+            l->failed++;
+        }
+        resp_free(&r);
+    }
+    return NULL;
+}
+
+struct stream {
+    int port;
+    struct resp r;
+    int rc;
+};
+
+static void *long_stream(void *arg)
+{
+    struct stream *s = arg;
+    const char *h[] = { "X-Mock-Chunks: 12", "X-Mock-Chunk-Delay-Ms: 100", NULL };
+    s->rc = http_post(s->port, "/v1/chat/completions", "{\"model\":\"m\",\"stream\":true}", h, &s->r);
+    return NULL;
+}
+
+static void test_reload_under_load(void)
+{
+    struct router rt;
+    char yaml[1024];
+    pthread_t loop, stream;
+    struct load l = { 0 };
+    struct stream st = { 0 };
+    struct resp r;
+
+    snprintf(yaml, sizeof yaml, "workers: 2\nmodels:\n  m: {backends: [%s]}\n", ma.url);
+    CU_ASSERT_EQUAL_FATAL(router_start(&rt, yaml, NULL), 0);
+    l.port = st.port = rt.port;
+    pthread_create(&loop, NULL, request_loop, &l);
+    pthread_create(&stream, NULL, long_stream, &st);
+    usleep(300 * 1000);
+    /* the new setup: m served by ops-b, and a model that falls back to m */
+    snprintf(yaml, sizeof yaml,
+             "workers: 2\nmodels:\n  m: {backends: [%s]}\n"
+             "  big: {backends: [http://127.0.0.1:%d], fallback_model: m}\n",
+             mb.url, free_port());
+    CU_ASSERT_EQUAL(write_config(&rt, yaml), 0);
+    kill(rt.pid, SIGHUP);
+    usleep(600 * 1000);
+    l.stop = 1;
+    pthread_join(loop, NULL);
+    pthread_join(stream, NULL);
+    /* zero failed requests, and the later ones went to the new backend */
+    CU_ASSERT_TRUE(l.ok > 20);
+    CU_ASSERT_EQUAL(l.failed, 0);
+    CU_ASSERT_TRUE(l.on_b > 0);
+    /* the stream that started before the reload finished on the old setup */
+    CU_ASSERT_EQUAL(st.rc, 0);
+    CU_ASSERT_EQUAL(st.r.status, 200);
+    CU_ASSERT_PTR_NOT_NULL(strstr(st.r.body ? st.r.body : "", "tok11"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(st.r.body ? st.r.body : "", "data: [DONE]"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(st.r.body ? st.r.body : "", "\"backend\":\"ops-a\""));
+    resp_free(&st.r);
+    /* the new fallback works */
+    CU_ASSERT_EQUAL(http_post(rt.port, "/v1/chat/completions", "{\"model\":\"big\"}", NULL, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT_STRING_EQUAL(resp_header(&r, "X-Switchyard-Fallback") ? resp_header(&r, "X-Switchyard-Fallback") : "", "big>m");
+    resp_free(&r);
+    CU_ASSERT_TRUE(log_contains(&rt, "configuration reloaded: 2 models"));
+    CU_ASSERT_EQUAL(router_stop(&rt), 0);
+}
+
+static void test_broken_reload_changes_nothing(void)
+{
+    struct router rt;
+    char yaml[512];
+    struct resp r;
+
+    snprintf(yaml, sizeof yaml, "models:\n  m: {backends: [%s]}\n", ma.url);
+    CU_ASSERT_EQUAL_FATAL(router_start(&rt, yaml, NULL), 0);
+    /* a YAML error, then a plugin that does not exist */
+    CU_ASSERT_EQUAL(write_config(&rt, "models:\n  m: {backends: [\n"), 0);
+    kill(rt.pid, SIGHUP);
+    usleep(300 * 1000);
+    snprintf(yaml, sizeof yaml, "routing: nosuchplugin\nmodels:\n  other: {backends: [%s]}\n", mb.url);
+    CU_ASSERT_EQUAL(write_config(&rt, yaml), 0);
+    kill(rt.pid, SIGHUP);
+    usleep(300 * 1000);
+    CU_ASSERT_EQUAL(http_post(rt.port, "/v1/chat/completions", "{\"model\":\"m\"}", NULL, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT_STRING_EQUAL(resp_header(&r, "X-Mock-Backend") ? resp_header(&r, "X-Mock-Backend") : "", "ops-a");
+    resp_free(&r);
+    CU_ASSERT_EQUAL(http_get(rt.port, "/v1/models", &r), 0);
+    CU_ASSERT_PTR_NULL(strstr(r.body, "\"other\""));
+    resp_free(&r);
+    CU_ASSERT_TRUE(log_contains(&rt, "reload failed, keeping the running configuration"));
+    CU_ASSERT_TRUE(log_contains(&rt, "nosuchplugin"));
+    CU_ASSERT_EQUAL(router_stop(&rt), 0);
+}
+
+static void test_sigterm_lets_a_stream_finish(void)
+{
+    struct router rt;
+    char yaml[512];
+    pthread_t stream;
+    struct stream st = { 0 };
+    struct resp r;
+
+    snprintf(yaml, sizeof yaml, "drain_timeout: 10s\nmodels:\n  m: {backends: [%s]}\n", ma.url);
+    CU_ASSERT_EQUAL_FATAL(router_start(&rt, yaml, NULL), 0);
+    st.port = rt.port;
+    pthread_create(&stream, NULL, long_stream, &st);
+    usleep(300 * 1000);
+    kill(rt.pid, SIGTERM);
+    usleep(200 * 1000);
+    /* no new connections while draining */
+    CU_ASSERT_NOT_EQUAL(http_raw(rt.port, "GET", "/health", NULL, NULL, 500, &r), 0);
+    resp_free(&r);
+    pthread_join(stream, NULL);
+    CU_ASSERT_EQUAL(st.rc, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(st.r.body ? st.r.body : "", "data: [DONE]"));
+    resp_free(&st.r);
+    CU_ASSERT_EQUAL(router_wait(&rt, 3000), 0); /* it exits 0 by itself */
+    CU_ASSERT_TRUE(log_contains(&rt, "drained: stopping"));
+}
+
+void register_ops_e2e_tests(void)
+{
+    CU_pSuite s = CU_add_suite("e2e operations", setup_suite, teardown_suite);
+    CU_add_test(s, "reload under load", test_reload_under_load);
+    CU_add_test(s, "a broken config on reload changes nothing", test_broken_reload_changes_nothing);
+    CU_add_test(s, "SIGTERM lets a stream finish", test_sigterm_lets_a_stream_finish);
+}
