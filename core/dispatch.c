@@ -80,6 +80,10 @@ struct proxy {
     struct event *watch;        /* notices the client leaving (see watch_client) */
     struct evbuffer *chunk;
     char fallback_path[512];
+    /* for the access log */
+    int status;                 /* what the client was sent */
+    unsigned long long bytes;   /* body bytes handed to the client */
+    double ttfb;                /* seconds to the answer's head, or -1 */
 };
 
 static const struct retry_limits *limits_of(const struct setup *s,
@@ -129,10 +133,29 @@ static void proxy_free(struct proxy *p)
     free(p);
 }
 
-/* The request is answered (or given up): detach from the connection. */
+/* One access-log line for the request. */
+static void write_access_log(const struct proxy *p)
+{
+    struct access_entry e = {
+        .id = p->view.id, .method = "POST", .path = p->view.path,
+        .model = p->asked ? p->asked->name : NULL,
+        .model_served = p->committed && p->model ? p->model->name : NULL,
+        .backend = p->backend ? p->backend->url : NULL,
+        .fallback = p->ntried > 1 ? p->fallback_path : NULL,
+        .status = p->status, .attempts = p->attempts_total, .bytes = p->bytes,
+        .duration = now_seconds() - p->start, .ttfb = p->ttfb,
+    };
+    log_access(&e);
+}
+
+/* The request is answered (or given up): detach from the connection.
+ * status: the router's own answer to count, or 0 when on_head counted it. */
 static void proxy_finish(struct proxy *p, int status)
 {
     setup_count_status(p->s, p->asked, status);
+    if (status != 0)
+        p->status = status;
+    write_access_log(p);
     if (p->evcon != NULL)
         evhttp_connection_set_closecb(p->evcon, NULL, NULL);
     proxy_free(p);
@@ -150,6 +173,8 @@ static void client_closed_cb(struct evhttp_connection *evcon, void *arg)
         evhttp_request_free(p->req);
     p->evcon = NULL;
     setup_count_status(p->s, p->asked, 499);
+    p->status = 499; /* nginx's word for it */
+    write_access_log(p);
     proxy_free(p);
 }
 
@@ -286,6 +311,8 @@ static enum upstream_body_mode on_head(void *arg,
         evhttp_remove_header(out, "Content-Length");
     add_router_headers(p, out);
     setup_count_status(p->s, p->asked, r->status);
+    p->status = r->status;
+    p->ttfb = now_seconds() - p->start;
     evhttp_send_reply_start(p->req, r->status, NULL);
     return UP_BODY_DELIVER;
 }
@@ -312,6 +339,7 @@ static int on_body(void *arg, const char *data, size_t len)
         return 1;
     }
     evbuffer_add(p->chunk, data, len);
+    p->bytes += len;
     evhttp_send_reply_chunk_with_cb(p->req, p->chunk, client_drained_cb, p);
     return 0;
 }
@@ -742,6 +770,7 @@ void dispatch_request(struct worker *w, struct evhttp_request *req,
     atomic_fetch_add(&w->active, 1);
     p->req = req;
     p->start = now_seconds();
+    p->ttfb = -1;
     request_make_id(evhttp_find_header(hdrs, "X-Request-Id"), p->view.id);
     p->view.path = path;
     p->view.headers = hdrs;

@@ -109,3 +109,44 @@ int http_join_url(const char *base, const char *uri, char *out, size_t len)
     n = snprintf(out, len, "%s%s", base, uri);
     return n < 0 || (size_t)n >= len ? -1 : 0;
 }
+
+/* value without surrounding blanks equals word (case-insensitive)? */
+static int trimmed_equals(const char *value, const char *word)
+{
+    size_t n = strlen(word);
+    while (*value == ' ' || *value == '\t')
+        value++;
+    if (strncasecmp(value, word, n) != 0)
+        return 0;
+    for (value += n; *value; value++)
+        if (*value != ' ' && *value != '\t')
+            return 0;
+    return 1;
+}
+
+void http_framing_add(struct http_framing *f, const char *name, const char *value)
+{
+    if (strcasecmp(name, "Content-Length") == 0) {
+        if (f->content_lengths++ == 0)
+            snprintf(f->first_length, sizeof f->first_length, "%s", value);
+        else if (strcmp(f->first_length, value) != 0)
+            f->lengths_differ = 1;
+    } else if (strcasecmp(name, "Transfer-Encoding") == 0) {
+        f->transfer_encodings++;
+        if (!trimmed_equals(value, "chunked"))
+            f->encoding_not_chunked = 1;
+    }
+}
+
+const char *http_framing_error(const struct http_framing *f)
+{
+    if (f->transfer_encodings > 0 && f->content_lengths > 0)
+        return "both Content-Length and Transfer-Encoding: the body's length is ambiguous";
+    if (f->lengths_differ)
+        return "Content-Length headers that disagree";
+    if (f->transfer_encodings > 1)
+        return "more than one Transfer-Encoding header";
+    if (f->encoding_not_chunked)
+        return "unsupported Transfer-Encoding (only chunked is accepted)";
+    return NULL;
+}

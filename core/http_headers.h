@@ -27,6 +27,19 @@ int http_value_is_safe(const char *value, size_t len);
  * not doubled.  -1 when it does not fit in len. */
 int http_join_url(const char *base, const char *uri, char *out, size_t len);
 
+/* Request framing checks against smuggling: the body's length must be told
+ * one way only.  Feed every request header to http_framing_add(), then ask
+ * http_framing_error(): NULL when sound, else why not (for a 400). */
+struct http_framing {
+    int content_lengths;      /* Content-Length headers seen */
+    int lengths_differ;
+    char first_length[24];
+    int transfer_encodings;   /* Transfer-Encoding headers seen */
+    int encoding_not_chunked; /* anything but exactly "chunked" */
+};
+void http_framing_add(struct http_framing *f, const char *name, const char *value);
+const char *http_framing_error(const struct http_framing *f);
+
 /* {"error":{"message":..,"type":..,"code":..}} into a new string (free()). */
 char *http_error_json(int code, const char *type, const char *message);
 /* The OpenAI error type for one of the router's statuses. */

@@ -7,6 +7,33 @@
 
 extern int log_level; /* lines below this level are dropped before formatting */
 
+enum log_format { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON = 1 };
+extern int log_format;   /* set before the workers start */
+extern int log_access_on; /* one access line per proxied request */
+
+/* Log to `path` (appending) instead of stderr.  -1 with errno. */
+int log_open(const char *path);
+/* Open the log file again under its name (logrotate, SIGUSR1); lines
+ * written meanwhile go to the old file.  0 when there is no file. */
+int log_reopen(void);
+
+/* One proxied request, for the access log. */
+struct access_entry {
+    const char *id;
+    const char *method;
+    const char *path;
+    const char *model;        /* as asked; NULL when the body had none */
+    const char *model_served; /* NULL when nothing served it */
+    const char *backend;      /* the last backend tried, or NULL */
+    const char *fallback;     /* "A>B" after a fallback, or NULL */
+    int status;               /* sent to the client; 499: the client left */
+    int attempts;
+    unsigned long long bytes; /* body bytes sent to the client */
+    double duration;          /* seconds, arrival to the end */
+    double ttfb;              /* seconds to the first byte sent, or < 0 */
+};
+void log_access(const struct access_entry *e);
+
 /* "debug", "info", "warning" (or "warn"), "error" -> level; -1 if unknown. */
 int log_parse_level(const char *name);
 void log_msg(int level, const char *fmt, ...) SY_PRINTF(2, 3);

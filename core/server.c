@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -149,8 +150,23 @@ static void handle_request(struct evhttp_request *req, void *arg)
     if (atomic_load_explicit(&w->draining, memory_order_relaxed))
         evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
 
-    if (path == NULL || path[0] != '/') {
-        reply_error(req, 400, "malformed request target", 0);
+    const char *target = evhttp_request_get_uri(req);
+    struct http_framing framing;
+    struct evkeyval *h;
+    const char *bad;
+
+    /* only origin-form targets: an absolute URI is a proxy request, which
+     * this is not; and a body whose length is told two ways is refused (no
+     * request smuggling).  Either way the connection is closed after. */
+    memset(&framing, 0, sizeof framing);
+    TAILQ_FOREACH(h, evhttp_request_get_input_headers(req), next)
+        http_framing_add(&framing, h->key, h->value);
+    bad = http_framing_error(&framing);
+    if (bad == NULL && (target == NULL || target[0] != '/' || path == NULL || path[0] != '/'))
+        bad = "malformed request target: expected a path such as /v1/chat/completions";
+    if (bad != NULL) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+        reply_error(req, 400, bad, 0);
         return;
     }
     if (dispatch_is_proxied_path(path)) {

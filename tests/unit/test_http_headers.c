@@ -78,11 +78,40 @@ static void test_join_url(void)
     CU_ASSERT_EQUAL(http_join_url("http://a", "/v1/x", out, 8), -1);
 }
 
+static const char *framing(const char *const *hdrs)
+{
+    static struct http_framing f;
+    memset(&f, 0, sizeof f);
+    for (size_t i = 0; hdrs[i] != NULL; i += 2)
+        http_framing_add(&f, hdrs[i], hdrs[i + 1]);
+    return http_framing_error(&f);
+}
+
+static void test_framing(void)
+{
+    const char *ok1[] = { "Content-Length", "12", "Host", "x", NULL };
+    const char *ok2[] = { "Transfer-Encoding", "chunked", NULL };
+    const char *ok3[] = { "content-length", "5", "Content-Length", "5", NULL };
+    const char *both[] = { "Content-Length", "12", "Transfer-Encoding", "chunked", NULL };
+    const char *differ[] = { "Content-Length", "12", "Content-Length", "13", NULL };
+    const char *two_te[] = { "Transfer-Encoding", "chunked", "Transfer-Encoding", "chunked", NULL };
+    const char *gzip[] = { "Transfer-Encoding", "gzip, chunked", NULL };
+    const char *obfuscated[] = { "Transfer-Encoding", "xchunked", NULL };
+    CU_ASSERT_PTR_NULL(framing(ok1));
+    CU_ASSERT_PTR_NULL(framing(ok2));
+    CU_ASSERT_PTR_NULL(framing(ok3));
+    CU_ASSERT_PTR_NOT_NULL(framing(both));
+    CU_ASSERT_PTR_NOT_NULL(framing(differ));
+    CU_ASSERT_PTR_NOT_NULL(framing(two_te));
+    CU_ASSERT_PTR_NOT_NULL(framing(gzip));
+    CU_ASSERT_PTR_NOT_NULL(framing(obfuscated));
+}
+
 void register_http_headers_tests(void)
 {
     UNIT_SUITE("http_headers",
                UNIT_TEST(test_hop_by_hop), UNIT_TEST(test_connection_list),
                UNIT_TEST(test_request_headers), UNIT_TEST(test_response_headers),
                UNIT_TEST(test_error_json), UNIT_TEST(test_value_safety),
-               UNIT_TEST(test_join_url));
+               UNIT_TEST(test_join_url), UNIT_TEST(test_framing));
 }
