@@ -177,8 +177,8 @@ static void xfer_free(struct upstream_xfer *x)
     struct upstream_pool *p = x->pool;
 
     curl_multi_remove_handle(p->multi, x->easy);
+    /* kept as configured: the next transfer sets what is its own */
     if (p->neasy < EASY_CACHE) {
-        curl_easy_reset(x->easy);
         p->easy_cache[p->neasy++] = x->easy;
     } else {
         curl_easy_cleanup(x->easy);
@@ -343,6 +343,27 @@ static void check_multi_info(struct upstream_pool *p)
     }
 }
 
+/* A handle with the options every transfer shares, set once. */
+static CURL *easy_new(void)
+{
+    CURL *e = curl_easy_init();
+
+    if (e == NULL)
+        return NULL;
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, prereq_cb);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    /* backends are addressed directly: no *_proxy environment lookup on
+     * every transfer, and no surprise proxy in front of a GPU node */
+    curl_easy_setopt(e, CURLOPT_PROXY, "");
+    return e;
+}
+
 struct upstream_xfer *upstream_start(struct upstream_pool *p,
                                      const struct upstream_request *req,
                                      const struct upstream_ops *ops, void *arg)
@@ -359,7 +380,7 @@ struct upstream_xfer *upstream_start(struct upstream_pool *p,
     x->arg = arg;
     x->req_headers = req->headers;
     x->idle_tv = seconds_tv(req->idle_timeout);
-    e = p->neasy > 0 ? p->easy_cache[--p->neasy] : curl_easy_init();
+    e = p->neasy > 0 ? p->easy_cache[--p->neasy] : easy_new();
     x->easy = e;
     x->timer = evtimer_new(p->base, xfer_timeout_cb, x);
     if (e == NULL || x->timer == NULL) {
@@ -382,18 +403,10 @@ struct upstream_xfer *upstream_start(struct upstream_pool *p,
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     }
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->headers);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
-    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, prereq_cb);
     curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(req->connect_timeout * 1000));
     struct timeval first = seconds_tv(req->first_byte_timeout);
     if (curl_multi_add_handle(p->multi, e) != CURLM_OK ||
