@@ -36,6 +36,8 @@ enum {
     OPT_HEALTH_CHECKS,
     OPT_HEALTH_INTERVAL,
     OPT_DISCOVERY,
+    OPT_LOG_FORMAT,
+    OPT_LOG_FILE,
 };
 
 static const struct option long_opts[] = {
@@ -47,6 +49,8 @@ static const struct option long_opts[] = {
     {"port", required_argument, NULL, OPT_PORT},
     {"workers", required_argument, NULL, OPT_WORKERS},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+    {"log-file", required_argument, NULL, OPT_LOG_FILE},
     {"plugin-dir", required_argument, NULL, OPT_PLUGIN_DIR},
     {"upstream-timeout", required_argument, NULL, OPT_UPSTREAM_TIMEOUT},
     {"max-instance-failover-reroute-attempts", required_argument, NULL,
@@ -153,6 +157,16 @@ static int one_value(struct cli_opts *o, int c, const char *arg, char *err,
             return fail(err, errlen, "--log-level: expected debug, info, "
                                      "warning or error, got '%s'", arg);
         o->log_level = arg;
+        break;
+    case OPT_LOG_FORMAT:
+        if (strcmp(arg, "text") != 0 && strcmp(arg, "json") != 0)
+            return fail(err, errlen, "--log-format: expected text or json, got '%s'", arg);
+        o->log_format = arg;
+        break;
+    case OPT_LOG_FILE:
+        if (*arg == '\0')
+            return fail(err, errlen, "--log-file: expected a file name");
+        o->log_file = arg;
         break;
     case OPT_UPSTREAM_TIMEOUT:
         if (parse_positive_seconds(arg, &o->upstream_timeout) < 0)
@@ -636,6 +650,15 @@ int cli_apply(const struct cli_opts *o, struct sy_cfg *cfg, char *err,
                         o->log_level);
         cfg->log_level = level;
     }
+    if (o->log_format)
+        cfg->log_format = strcmp(o->log_format, "json") == 0 ? LOG_FORMAT_JSON : LOG_FORMAT_TEXT;
+    if (o->log_file) {
+        char *f = strdup(o->log_file);
+        if (f == NULL)
+            return fail(err, errlen, "--log-file: out of memory");
+        free(cfg->log_file);
+        cfg->log_file = f;
+    }
     if (o->upstream_timeout > 0)
         cfg->upstream_timeout = o->upstream_timeout;
     if (o->reroute_attempts >= 0)
@@ -686,6 +709,8 @@ void cli_usage(FILE *out, const char *argv0)
 "      --port PORT           listen port, 1..65535 (default %d)\n"
 "      --workers N           event-loop threads, 1..256 (default: one per CPU)\n"
 "      --log-level LEVEL     debug, info, warning or error (default info)\n"
+"      --log-format FORMAT   text or json (default text)\n"
+"      --log-file FILE       log there instead of stderr (SIGUSR1 reopens it)\n"
 "      --plugin-dir DIR      where plugins NAME.so are loaded from\n"
 "      --upstream-timeout S  seconds an attempt may wait for the backend's\n"
 "                            response headers (default %g; fractions allowed)\n"

@@ -18,6 +18,8 @@ struct cli_opts {
     int port;
     int workers;
     const char *log_level;
+    const char *log_format;      /* "text" or "json" */
+    const char *log_file;
     const char *plugin_dir;
     double upstream_timeout;     /* < 0: not given */
     int reroute_attempts;

@@ -55,6 +55,9 @@ struct sy_cfg *config_new(void)
     cfg->retry_after_cap = SY_DEFAULT_RETRY_AFTER_CAP;
     cfg->upstream_max_connections = SY_DEFAULT_MAX_CONNECTIONS;
     cfg->drain_timeout = SY_DEFAULT_DRAIN_TIMEOUT;
+    cfg->access_log = 1;
+    cfg->client_timeout = 120;
+    cfg->max_header_size = 64 * 1024;
     return cfg;
 }
 
@@ -182,6 +185,13 @@ void config_free(struct sy_cfg *cfg)
     free(cfg->source);
     free(cfg->host);
     free(cfg->plugin_dir);
+    free(cfg->log_file);
+    for (size_t i = 0; i < cfg->napi_keys; i++)
+        free(cfg->api_keys[i]);
+    free(cfg->api_keys);
+    free(cfg->api_keys_file);
+    free(cfg->admin_listen);
+    free(cfg->ca_file);
     cfg_tree_free(cfg->tree);
     cfg_tree_free(cfg->extra);
     free(cfg);
@@ -636,6 +646,102 @@ static int ld_max_connections(struct loader *ld, const char *key,
     return 0;
 }
 
+static int ld_log_format(struct loader *ld, const char *key, const struct cfg_node *v)
+{
+    const char *s = NULL;
+    if (get_string(ld, v, key, &s) < 0)
+        return -1;
+    if (strcmp(s, "text") == 0)
+        ld->cfg->log_format = LOG_FORMAT_TEXT;
+    else if (strcmp(s, "json") == 0)
+        ld->cfg->log_format = LOG_FORMAT_JSON;
+    else
+        return lerr(ld, v->line, key, "expected text or json, got '%s'", s);
+    return 0;
+}
+
+static int ld_log_file(struct loader *ld, const char *key, const struct cfg_node *v)
+{
+    return set_string(ld, v, key, &ld->cfg->log_file);
+}
+
+static int ld_access_log(struct loader *ld, const char *key, const struct cfg_node *v)
+{
+    const char *s = NULL;
+    if (get_string(ld, v, key, &s) < 0)
+        return -1;
+    if (cfg_parse_bool(s, &ld->cfg->access_log) < 0)
+        return lerr(ld, v->line, key, "expected true or false, got '%s'", s);
+    return 0;
+}
+
+static int ld_client_timeout(struct loader *ld, const char *key, const struct cfg_node *v)
+{
+    return get_seconds(ld, v, key, &ld->cfg->client_timeout);
+}
+
+static int ld_max_header_size(struct loader *ld, const char *key, const struct cfg_node *v)
+{
+    const char *s = NULL;
+    size_t n;
+    if (get_string(ld, v, key, &s) < 0)
+        return -1;
+    if (cfg_parse_bytes(s, &n) < 0 || n < 1024 || n > 16 * 1024 * 1024)
+        return lerr(ld, v->line, key, "expected a size from 1KiB to 16MiB, got '%s'", s);
+    ld->cfg->max_header_size = n;
+    return 0;
+}
+
+static int ld_max_inflight(struct loader *ld, const char *key, const struct cfg_node *v)
+{
+    long n = 0;
+    if (get_int(ld, v, key, 0, 10000000, &n) < 0)
+        return -1;
+    ld->cfg->max_inflight = (int)n;
+    return 0;
+}
+
+static int add_api_key(struct sy_cfg *cfg, const char *key)
+{
+    char **nk = realloc(cfg->api_keys, (cfg->napi_keys + 1) * sizeof *nk);
+    if (nk == NULL)
+        return -1;
+    cfg->api_keys = nk;
+    if ((nk[cfg->napi_keys] = strdup(key)) == NULL)
+        return -1;
+    cfg->napi_keys++;
+    return 0;
+}
+
+static int ld_api_keys(struct loader *ld, const char *key, const struct cfg_node *v)
+{
+    if (v->kind != CFG_LIST)
+        return lerr(ld, v->line, key, "expected a list of keys, got %s", kind_name(v));
+    for (size_t i = 0; i < v->n; i++) {
+        const struct cfg_node *k = v->vals[i];
+        if (k->kind != CFG_SCALAR || k->scalar[0] == '\0')
+            return lerr(ld, k->line, key, "expected a non-empty key");
+        if (add_api_key(ld->cfg, k->scalar) < 0)
+            return oom(ld, k->line, key);
+    }
+    return 0;
+}
+
+static int ld_api_keys_file(struct loader *ld, const char *key, const struct cfg_node *v)
+{
+    return set_string(ld, v, key, &ld->cfg->api_keys_file);
+}
+
+static int ld_admin_listen(struct loader *ld, const char *key, const struct cfg_node *v)
+{
+    return set_string(ld, v, key, &ld->cfg->admin_listen);
+}
+
+static int ld_ca_file(struct loader *ld, const char *key, const struct cfg_node *v)
+{
+    return set_string(ld, v, key, &ld->cfg->ca_file);
+}
+
 /* A plugin name, or a list of them. */
 static int ld_plugins(struct loader *ld, const char *key,
                       const struct cfg_node *v, int line,
@@ -806,6 +912,26 @@ static int ld_model_aliases(struct loader *ld, const char *path,
     return 0;
 }
 
+/* Extra upstream headers: a map of header name to value, sent as they are;
+ * names are HTTP tokens, values one line. */
+static int ld_model_headers(struct loader *ld, const char *path, const struct cfg_node *v)
+{
+    if (v->kind != CFG_MAP)
+        return lerr(ld, v->line, path, "expected a map of header name to value, got %s",
+                    kind_name(v));
+    for (size_t i = 0; i < v->n; i++) {
+        const char *name = v->keys[i];
+        const struct cfg_node *val = v->vals[i];
+        if (*name == '\0' || strspn(name, "!#$%&'*+-.^_`|~0123456789"
+                                           "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+                                  != strlen(name))
+            return lerr(ld, v->key_lines[i], path, "'%s' is not a header name", name);
+        if (val->kind != CFG_SCALAR || strpbrk(val->scalar, "\r\n") != NULL)
+            return lerr(ld, val->line, path, "the value of %s must be one line of text", name);
+    }
+    return 0;
+}
+
 static int ld_model(struct loader *ld, const char *name, int line,
                     const struct cfg_node *v)
 {
@@ -856,10 +982,14 @@ static int ld_model(struct loader *ld, const char *name, int line,
                             "got '%s'", s);
             if (set_string(ld, val, kpath, &m->api_key_env) < 0)
                 return -1;
+        } else if (strcmp(k, "headers") == 0) {
+            if (ld_model_headers(ld, kpath, val) < 0)
+                return -1;
+            m->headers = val;
         } else {
             return lerr(ld, v->key_lines[i], kpath,
                         "unknown key (expected backends, type, aliases, "
-                        "fallback_model, api_key_env)");
+                        "fallback_model, api_key_env, headers)");
         }
     }
     return 0;
@@ -925,6 +1055,16 @@ static const struct {
     {"idle_timeout", ld_idle_timeout},
     {"request_deadline", ld_request_deadline},
     {"drain_timeout", ld_drain_timeout},
+    {"log_format", ld_log_format},
+    {"log_file", ld_log_file},
+    {"access_log", ld_access_log},
+    {"client_timeout", ld_client_timeout},
+    {"max_header_size", ld_max_header_size},
+    {"max_inflight", ld_max_inflight},
+    {"api_keys", ld_api_keys},
+    {"api_keys_file", ld_api_keys_file},
+    {"admin_listen", ld_admin_listen},
+    {"ca_file", ld_ca_file},
     {"retry_after_cap", ld_retry_after_cap},
     {"max_attempts", ld_max_attempts},
     {"max_fallback_depth", ld_max_fallback_depth},
@@ -939,7 +1079,7 @@ static const struct {
 
 static int ld_unknown(struct loader *ld, const char *key, int line)
 {
-    char known[1024];
+    char known[2048];
     size_t len = 0;
     for (size_t i = 0; i < sizeof top_keys / sizeof top_keys[0]; i++) {
         int n = snprintf(known + len, sizeof known - len, "%s%s",
@@ -1226,9 +1366,47 @@ static int check_fallbacks(struct sy_cfg *cfg, char *err, size_t errlen)
     return 0;
 }
 
+/* Client keys from api_keys_file: one per line; blank lines and lines
+ * starting with # are skipped.  Read at every load, so a reload (SIGHUP)
+ * picks up a changed file. */
+static int load_api_keys_file(struct sy_cfg *cfg, char *err, size_t errlen)
+{
+    FILE *f;
+    char line[4096];
+    int lineno = 0;
+
+    if (cfg->api_keys_file == NULL)
+        return 0;
+    f = fopen(cfg->api_keys_file, "r");
+    if (f == NULL) {
+        snprintf(err, errlen, "%s: api_keys_file: cannot read %s: %s",
+                 cfg->source ? cfg->source : CMDLINE, cfg->api_keys_file, strerror(errno));
+        return -1;
+    }
+    while (fgets(line, sizeof line, f) != NULL) {
+        char *k = line, *end;
+        lineno++;
+        while (*k == ' ' || *k == '\t')
+            k++;
+        end = k + strlen(k);
+        while (end > k && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' ' || end[-1] == '\t'))
+            *--end = '\0';
+        if (*k == '\0' || *k == '#')
+            continue;
+        if (add_api_key(cfg, k) < 0) {
+            fclose(f);
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+    }
+    fclose(f);
+    return 0;
+}
+
 int config_finish(struct sy_cfg *cfg, char *err, size_t errlen)
 {
-    if (check_settings(cfg, err, errlen) < 0 ||
+    if (load_api_keys_file(cfg, err, errlen) < 0 ||
+        check_settings(cfg, err, errlen) < 0 ||
         check_models(cfg, err, errlen) < 0 ||
         check_aliases(cfg, err, errlen) < 0 ||
         check_fallbacks(cfg, err, errlen) < 0)

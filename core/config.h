@@ -45,6 +45,7 @@ struct model_cfg {
     char *api_key_env;    /* NULL when none */
     int line;             /* where the model was declared; 0: command line */
     int fallback_line;    /* where fallback_model was written; 0: command line */
+    const struct cfg_node *headers; /* extra upstream headers (a map), or NULL */
 };
 
 struct alias_cfg {
@@ -78,6 +79,19 @@ struct sy_cfg {
     double retry_after_cap;  /* longest Retry-After wait honoured, seconds */
     long upstream_max_connections; /* idle connections kept per worker */
     double drain_timeout;    /* seconds SIGTERM waits for requests in flight */
+    /* Logging */
+    int log_format;          /* LOG_FORMAT_TEXT or LOG_FORMAT_JSON */
+    char *log_file;          /* NULL: stderr */
+    int access_log;          /* one line per proxied request */
+    /* Limits and access (docs/security.md) */
+    double client_timeout;   /* seconds a client may stay silent/unread */
+    size_t max_header_size;  /* bytes of a request's head */
+    int max_inflight;        /* proxied requests at once, 0: no limit */
+    char **api_keys;         /* client keys (inline and from the file) */
+    size_t napi_keys;
+    char *api_keys_file;     /* one key per line; re-read on reload */
+    char *admin_listen;      /* host:port for /metrics, /engines; NULL: main */
+    char *ca_file;           /* CA bundle for https backends; NULL: system */
     struct plugin_list routing;
     struct plugin_list health;
     struct plugin_list fallback;

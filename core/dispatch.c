@@ -403,6 +403,16 @@ static void on_done(void *arg, enum upstream_result res, const char *detail)
 
 static const struct upstream_ops proxy_ops = { on_head, on_body, on_done };
 
+/* Does the model's config set this header itself? */
+static int model_header(const struct model *m, const char *name)
+{
+    const struct cfg_node *extra = m->cfg->headers;
+    for (size_t i = 0; extra != NULL && i < extra->n; i++)
+        if (strcasecmp(extra->keys[i], name) == 0)
+            return 1;
+    return 0;
+}
+
 /* The client's headers, minus hop-by-hop ones, plus ours. */
 static struct curl_slist *upstream_headers(struct proxy *p, struct backend *b)
 {
@@ -416,8 +426,13 @@ static struct curl_slist *upstream_headers(struct proxy *p, struct backend *b)
     TAILQ_FOREACH(h, in, next) {
         if (http_skip_request_header(h->key, conn))
             continue;
-        if (b->auth_header != NULL && strcasecmp(h->key, "Authorization") == 0)
+        /* the backend's own key replaces the client's; and a key for the
+         * router itself (api_keys) is never passed on to a backend */
+        if ((b->auth_header != NULL || p->s->cfg->napi_keys > 0) &&
+            strcasecmp(h->key, "Authorization") == 0)
             continue;
+        if (model_header(p->model, h->key))
+            continue; /* the model's configured value wins */
         has_ct |= strcasecmp(h->key, "Content-Type") == 0;
         has_accept |= strcasecmp(h->key, "Accept") == 0;
         /* "Name;" is curl's way to send a header with an empty value; a
@@ -450,7 +465,23 @@ static struct curl_slist *upstream_headers(struct proxy *p, struct backend *b)
     l = n;
     if (b->auth_header != NULL && (n = curl_slist_append(l, b->auth_header)) == NULL)
         goto oom;
-    return n;
+    l = n;
+    /* the model's extra headers (config: models.M.headers) */
+    const struct cfg_node *extra = p->model->cfg->headers;
+    for (size_t i = 0; extra != NULL && i < extra->n; i++) {
+        size_t need = strlen(extra->keys[i]) + strlen(extra->vals[i]->scalar) + 3;
+        big = malloc(need);
+        if (big == NULL)
+            goto oom;
+        snprintf(big, need, extra->vals[i]->scalar[0] ? "%s: %s" : "%s;", extra->keys[i],
+                 extra->vals[i]->scalar);
+        n = curl_slist_append(l, big);
+        free(big);
+        if (n == NULL)
+            goto oom;
+        l = n;
+    }
+    return l;
 oom:
     curl_slist_free_all(l);
     return NULL;
@@ -487,6 +518,7 @@ static void start_attempt(struct proxy *p, struct backend *b)
     r.connect_timeout = p->s->cfg->connect_timeout;
     r.first_byte_timeout = p->s->cfg->upstream_timeout < left ? p->s->cfg->upstream_timeout : left;
     r.idle_timeout = p->s->cfg->idle_timeout;
+    r.ca_file = p->s->cfg->ca_file;
     if (r.connect_timeout > r.first_byte_timeout)
         r.connect_timeout = r.first_byte_timeout;
     p->backend = b;

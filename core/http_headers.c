@@ -150,3 +150,37 @@ const char *http_framing_error(const struct http_framing *f)
         return "unsupported Transfer-Encoding (only chunked is accepted)";
     return NULL;
 }
+
+/* 0 when equal; the loop runs over the whole longer string either way. */
+static unsigned char ct_differ(const char *a, size_t alen, const char *b, size_t blen)
+{
+    size_t n = alen > blen ? alen : blen;
+    unsigned char d = (unsigned char)(alen != blen);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char x = i < alen ? (unsigned char)a[i] : 0;
+        unsigned char y = i < blen ? (unsigned char)b[i] : 0;
+        d |= (unsigned char)(x ^ y);
+    }
+    return d;
+}
+
+int http_bearer_matches(const char *authorization, char *const *keys, size_t n)
+{
+    const char *token;
+    size_t tlen;
+    int ok = 0;
+
+    if (authorization == NULL || strncasecmp(authorization, "Bearer ", 7) != 0)
+        return 0;
+    token = authorization + 7;
+    while (*token == ' ')
+        token++;
+    tlen = strlen(token);
+    while (tlen > 0 && (token[tlen - 1] == ' ' || token[tlen - 1] == '\t'))
+        tlen--;
+    if (tlen == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) /* no early exit: every key is compared */
+        ok |= ct_differ(token, tlen, keys[i], strlen(keys[i])) == 0;
+    return ok;
+}

@@ -40,6 +40,11 @@ struct http_framing {
 void http_framing_add(struct http_framing *f, const char *name, const char *value);
 const char *http_framing_error(const struct http_framing *f);
 
+/* Does an Authorization header carry "Bearer K" for one of the n keys?
+ * Compared in time that does not depend on where a key differs, nor on
+ * which key matched. */
+int http_bearer_matches(const char *authorization, char *const *keys, size_t n);
+
 /* {"error":{"message":..,"type":..,"code":..}} into a new string (free()). */
 char *http_error_json(int code, const char *type, const char *message);
 /* The OpenAI error type for one of the router's statuses. */

@@ -6,12 +6,14 @@
 #include <curl/curl.h>
 #include <event2/event.h>
 #include <event2/thread.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "cli.h"
 #include "config.h"
 #include "control.h"
@@ -59,6 +61,7 @@ struct daemon {
     int draining;
     long long drain_deadline_ms;
     struct event *drain_timer;
+    struct admin *admin;
 };
 
 static const char *plugin_dir_of(const struct sy_cfg *cfg)
@@ -85,47 +88,70 @@ static void reap_cb(evutil_socket_t fd, short what, void *arg)
     reap(arg);
 }
 
-/* SIGHUP: build a new setup from the config files and flags; when all of it
- * loads, workers move to it for new requests.  Anything wrong leaves the
- * running setup as it is. */
-static void reload(struct daemon *d)
+/* Logging as the config says.  -1 with why in err. */
+static int apply_logging(const struct sy_cfg *cfg, char *err, size_t errlen)
+{
+    if (cfg->log_file != NULL && log_open(cfg->log_file) != 0) {
+        snprintf(err, errlen, "log_file: cannot open %s: %s", cfg->log_file, strerror(errno));
+        return -1;
+    }
+    log_format = cfg->log_format;
+    log_access_on = cfg->access_log;
+    log_level = cfg->log_level;
+    return 0;
+}
+
+/* SIGHUP or POST /admin/reload: build a new setup from the config files and
+ * flags; when all of it loads, workers move to it for new requests.
+ * Anything wrong leaves the running setup as it is (-1, why in err). */
+static int reload(struct daemon *d, char *err, size_t errlen)
 {
     struct sy_cfg *cfg = NULL;
     struct setup *ns = NULL;
-    char err[1024] = "";
 
-    if (d->draining)
-        return;
+    if (d->draining) {
+        snprintf(err, errlen, "shutting down");
+        return -1;
+    }
     if (d->nretired == (int)(sizeof d->retired / sizeof d->retired[0])) {
-        LOG_ERROR("reload refused: %d earlier configurations still have requests running",
-                  d->nretired);
-        return;
+        snprintf(err, errlen, "%d earlier configurations still have requests running",
+                 d->nretired);
+        goto fail;
     }
     LOG_INFO("reloading the configuration");
-    if (load_config(d->opts, &cfg, err, sizeof err) != 0) {
-        LOG_ERROR("reload failed, keeping the running configuration: %s", err);
-        return;
-    }
+    if (load_config(d->opts, &cfg, err, errlen) != 0)
+        goto fail;
     if (strcmp(cfg->host, d->host) != 0 || cfg->port != d->port ||
         (cfg->workers != 0 && cfg->workers != d->nworkers))
         LOG_WARN("reload: the listen address and the number of workers change only on restart");
-    int level = cfg->log_level;
-    if (setup_create(cfg, plugin_dir_of(cfg), d->nworkers, &ns, err, sizeof err) != 0) {
-        LOG_ERROR("reload failed, keeping the running configuration: %s", err);
-        return;
-    }
+    if (setup_create(cfg, plugin_dir_of(cfg), d->nworkers, &ns, err, errlen) != 0)
+        goto fail;
     setup_carry_over(ns, d->current);
-    if (control_start(ns, err, sizeof err) != 0) {
-        LOG_ERROR("reload failed, keeping the running configuration: %s", err);
+    if (control_start(ns, err, errlen) != 0) {
         setup_destroy(ns);
-        return;
+        goto fail;
     }
+    if (apply_logging(ns->cfg, err, errlen) != 0)
+        LOG_ERROR("reload: %s; logging where it was", err);
     control_stop(d->current);
     server_adopt(d->srv, ns);
     d->retired[d->nretired++] = d->current;
     d->current = ns;
-    log_level = level;
     LOG_INFO("configuration reloaded: %zu models, %zu backends", ns->nmodels, ns->nbackends);
+    return 0;
+fail:
+    LOG_ERROR("reload failed, keeping the running configuration: %s", err);
+    return -1;
+}
+
+static int admin_reload(void *arg, char *err, size_t errlen)
+{
+    return reload(arg, err, errlen);
+}
+
+static struct setup *admin_current(void *arg)
+{
+    return ((struct daemon *)arg)->current;
 }
 
 static void drain_check(evutil_socket_t fd, short what, void *arg)
@@ -168,7 +194,17 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 
 static void on_reload_signal(evutil_socket_t sig, short what, void *arg)
 {
-    reload(arg);
+    char err[1024];
+    reload(arg, err, sizeof err);
+}
+
+/* SIGUSR1: logrotate moved the log file away; write to a new one. */
+static void on_reopen_signal(evutil_socket_t sig, short what, void *arg)
+{
+    if (log_reopen() != 0)
+        LOG_ERROR("cannot reopen the log file: %s", strerror(errno));
+    else
+        LOG_INFO("log file reopened");
 }
 
 int main(int argc, char **argv)
@@ -176,7 +212,7 @@ int main(int argc, char **argv)
     struct cli_opts opts;
     struct sy_cfg *cfg = NULL;
     struct daemon d;
-    struct event *events[4] = { NULL, NULL, NULL, NULL };
+    struct event *events[5] = { NULL, NULL, NULL, NULL, NULL };
     struct timeval reap_every = { 0, 200 * 1000 };
     char err[1024] = "";
     int status = 1;
@@ -197,6 +233,11 @@ int main(int argc, char **argv)
     }
     if (load_config(&opts, &cfg, err, sizeof err) != 0) {
         fprintf(stderr, "switchyard: %s\n", err);
+        return 2;
+    }
+    if (opts.action == CLI_RUN && apply_logging(cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "switchyard: %s\n", err);
+        config_free(cfg);
         return 2;
     }
     log_level = cfg->log_level;
@@ -231,15 +272,19 @@ int main(int argc, char **argv)
     events[0] = evsignal_new(d.base, SIGTERM, on_stop_signal, &d);
     events[1] = evsignal_new(d.base, SIGINT, on_stop_signal, &d);
     events[2] = evsignal_new(d.base, SIGHUP, on_reload_signal, &d);
-    events[3] = event_new(d.base, -1, EV_PERSIST, reap_cb, &d);
-    for (int i = 0; i < 4; i++) {
-        if (events[i] == NULL || event_add(events[i], i == 3 ? &reap_every : NULL) != 0) {
+    events[3] = evsignal_new(d.base, SIGUSR1, on_reopen_signal, &d);
+    events[4] = event_new(d.base, -1, EV_PERSIST, reap_cb, &d);
+    for (int i = 0; i < 5; i++) {
+        if (events[i] == NULL || event_add(events[i], i == 4 ? &reap_every : NULL) != 0) {
             fprintf(stderr, "switchyard: cannot install signal handlers\n");
             goto out;
         }
     }
+    struct admin_ops aops = { admin_current, admin_reload, &d };
     if (server_start(d.current, d.host, d.port, d.nworkers, &d.srv, err, sizeof err) != 0 ||
-        control_start(d.current, err, sizeof err) != 0) {
+        control_start(d.current, err, sizeof err) != 0 ||
+        (d.current->cfg->admin_listen != NULL &&
+         admin_start(d.base, d.current->cfg->admin_listen, &aops, &d.admin, err, sizeof err) != 0)) {
         fprintf(stderr, "switchyard: %s\n", err);
         goto out;
     }
@@ -249,6 +294,7 @@ int main(int argc, char **argv)
     event_base_dispatch(d.base);
     status = 0;
 out:
+    admin_stop(d.admin);
     if (d.current != NULL)
         control_stop(d.current);
     /* workers first: their requests hold references on the setups */
@@ -256,7 +302,7 @@ out:
     for (int i = 0; i < d.nretired; i++)
         setup_destroy(d.retired[i]);
     setup_destroy(d.current);
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         if (events[i] != NULL)
             event_free(events[i]);
     if (d.drain_timer != NULL)

@@ -26,11 +26,6 @@
 #include "setup.h"
 #include "upstream.h"
 
-#define MAX_HEADERS_SIZE (64 * 1024)
-/* A client that sends nothing (reading its request, idle keep-alive) or
- * reads nothing (a stalled write) for this long is disconnected.  While the
- * router waits on a backend it does not read, so a quiet stream is fine. */
-#define CLIENT_TIMEOUT_SECONDS 120
 
 struct server {
     struct worker *workers;
@@ -139,6 +134,28 @@ static int is_get_path(const char *path)
            strcmp(path, "/engines") == 0;
 }
 
+/* With api_keys set, everything but /health and /version wants a key; with
+ * an admin listener, /metrics and /engines live only there.  Answers and
+ * returns 0 when the request may not go on. */
+static int authorized(const struct sy_cfg *cfg, struct evhttp_request *req, const char *path)
+{
+    int admin = strcmp(path, "/metrics") == 0 || strcmp(path, "/engines") == 0;
+
+    if (admin && cfg->admin_listen != NULL) {
+        reply_error(req, 404, "no such endpoint", 0);
+        return 0;
+    }
+    if (cfg->napi_keys == 0 || strcmp(path, "/health") == 0 || strcmp(path, "/version") == 0)
+        return 1;
+    if (http_bearer_matches(evhttp_find_header(evhttp_request_get_input_headers(req),
+                                               "Authorization"),
+                            cfg->api_keys, cfg->napi_keys))
+        return 1;
+    evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
+    reply_error(req, 401, "Incorrect or missing API key: send Authorization: Bearer <key>", 0);
+    return 0;
+}
+
 static void handle_request(struct evhttp_request *req, void *arg)
 {
     struct worker *w = arg;
@@ -169,8 +186,15 @@ static void handle_request(struct evhttp_request *req, void *arg)
         reply_error(req, 400, bad, 0);
         return;
     }
+    if (!authorized(w->setup->cfg, req, path))
+        return;
     if (dispatch_is_proxied_path(path)) {
         if (cmd == EVHTTP_REQ_POST) {
+            int limit = w->setup->cfg->max_inflight;
+            if (limit > 0 && server_active(w->srv) >= limit) {
+                reply_error(req, 503, "the router is at its limit of requests in flight; retry later", 1);
+                return;
+            }
             dispatch_request(w, req, path);
             return;
         }
@@ -252,8 +276,8 @@ static int worker_init(struct worker *w, struct setup *s, int id, int fd,
         return -1;
     }
     evhttp_set_max_body_size(w->http, (ev_ssize_t)s->cfg->max_body);
-    evhttp_set_max_headers_size(w->http, MAX_HEADERS_SIZE);
-    evhttp_set_timeout(w->http, CLIENT_TIMEOUT_SECONDS);
+    evhttp_set_max_headers_size(w->http, (ev_ssize_t)s->cfg->max_header_size);
+    evhttp_set_timeout(w->http, (int)(s->cfg->client_timeout + 0.5));
     evhttp_set_default_content_type(w->http, NULL);
     evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
                                             EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
@@ -308,6 +332,7 @@ int server_start(struct setup *s, const char *host, int port, int nworkers,
         srv->workers[i].listen_fd = -1;
         err[0] = '\0';
         fd = open_listener(host, port, 0, err, errlen);
+        srv->workers[i].srv = srv;
         if (fd < 0 || worker_init(&srv->workers[i], s, i, fd, err, errlen) != 0) {
             if (fd >= 0 && srv->workers[i].listen_fd < 0 && srv->workers[i].base == NULL)
                 close(fd);
@@ -411,7 +436,7 @@ void server_stop(struct server *srv)
         return;
     for (int i = 0; i < srv->nworkers; i++)
         if (srv->workers[i].running)
-            event_base_loopbreak(srv->workers[i].base);
+            event_base_loopexit(srv->workers[i].base, NULL); /* ends a loop not yet started too */
     for (int i = 0; i < srv->nworkers; i++)
         if (srv->workers[i].running)
             pthread_join(srv->workers[i].thread, NULL);

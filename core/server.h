@@ -25,6 +25,7 @@ struct worker {
     int running;             /* thread started */
     atomic_int active;       /* proxied requests in flight on this worker */
     atomic_int draining;     /* shutting down: answers close the connection */
+    struct server *srv;
 };
 
 struct server;

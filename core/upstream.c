@@ -343,6 +343,14 @@ static void check_multi_info(struct upstream_pool *p)
     }
 }
 
+/* libcurl's built-in CA bundle (the system's), for transfers without a
+ * ca_file of their own. */
+static const char *default_ca_file(void)
+{
+    const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+    return v != NULL ? v->cainfo : NULL;
+}
+
 /* A handle with the options every transfer shares, set once. */
 static CURL *easy_new(void)
 {
@@ -408,6 +416,8 @@ struct upstream_xfer *upstream_start(struct upstream_pool *p,
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
     curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(req->connect_timeout * 1000));
+    /* handles are reused: always say which CA bundle, the default included */
+    curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_file ? req->ca_file : default_ca_file());
     struct timeval first = seconds_tv(req->first_byte_timeout);
     if (curl_multi_add_handle(p->multi, e) != CURLM_OK ||
         evtimer_add(x->timer, &first) != 0) {

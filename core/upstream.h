@@ -64,6 +64,7 @@ struct upstream_request {
     double connect_timeout;     /* seconds */
     double first_byte_timeout;  /* seconds from start to the response head */
     double idle_timeout;        /* seconds between body bytes */
+    const char *ca_file;        /* CA bundle for https, NULL: the system's */
 };
 
 struct upstream_pool *upstream_pool_new(struct event_base *base,

@@ -1,0 +1,122 @@
+#include "admin.h"
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http_headers.h"
+#include "metrics.h"
+#include "server.h"
+
+struct admin {
+    struct evhttp *http;
+    struct admin_ops ops;
+};
+
+static void serve_text(struct evhttp_request *req, const char *type, struct evbuffer *b)
+{
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", type);
+    evhttp_send_reply(req, 200, NULL, b);
+}
+
+static void handle(struct evhttp_request *req, void *arg)
+{
+    struct admin *a = arg;
+    const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
+    const char *path = u ? evhttp_uri_get_path(u) : NULL;
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    struct evbuffer *b;
+    char err[1024] = "";
+
+    if (path == NULL) {
+        reply_error(req, 400, "malformed request target", 0);
+        return;
+    }
+    if (strcmp(path, "/admin/reload") == 0) {
+        if (cmd != EVHTTP_REQ_POST) {
+            evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "POST");
+            reply_error(req, 405, "method not allowed; use POST", 0);
+        } else if (a->ops.reload(a->ops.arg, err, sizeof err) == 0) {
+            reply_json(req, 200, "{\"status\":\"reloaded\"}");
+        } else {
+            reply_error(req, 409, err[0] ? err : "reload failed", 0);
+        }
+        return;
+    }
+    if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET");
+        reply_error(req, 405, "method not allowed; use GET", 0);
+        return;
+    }
+    if (strcmp(path, "/health") == 0) {
+        reply_json(req, 200, "{\"status\":\"healthy\"}");
+    } else if (strcmp(path, "/version") == 0) {
+        reply_json(req, 200, "{\"version\":\"" PACKAGE_VERSION "\"}");
+    } else if (strcmp(path, "/metrics") == 0 || strcmp(path, "/engines") == 0) {
+        if ((b = evbuffer_new()) == NULL) {
+            reply_error(req, 500, "out of memory", 0);
+            return;
+        }
+        if (path[1] == 'm') {
+            metrics_render(a->ops.current(a->ops.arg), b);
+            serve_text(req, "text/plain; version=0.0.4; charset=utf-8", b);
+        } else {
+            metrics_render_engines(a->ops.current(a->ops.arg), b);
+            serve_text(req, "application/json", b);
+        }
+        evbuffer_free(b);
+    } else {
+        reply_error(req, 404, "no such endpoint", 0);
+    }
+}
+
+int admin_start(struct event_base *base, const char *listen, const struct admin_ops *ops,
+                struct admin **out, char *err, size_t errlen)
+{
+    struct admin *a = calloc(1, sizeof *a);
+    char host[256];
+    const char *colon = strrchr(listen, ':');
+    long port = colon ? strtol(colon + 1, NULL, 10) : 0;
+    size_t hlen = colon ? (size_t)(colon - listen) : 0;
+
+    *out = NULL;
+    if (a == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    /* "[::1]:9090" -> "::1" */
+    if (hlen >= 2 && listen[0] == '[' && listen[hlen - 1] == ']') {
+        listen++;
+        hlen -= 2;
+    }
+    if (colon == NULL || hlen == 0 || hlen >= sizeof host || port < 1 || port > 65535) {
+        snprintf(err, errlen, "admin_listen: expected host:port, got '%s'", listen);
+        free(a);
+        return -1;
+    }
+    memcpy(host, listen, hlen);
+    host[hlen] = '\0';
+    a->ops = *ops;
+    a->http = evhttp_new(base);
+    if (a->http == NULL || evhttp_bind_socket(a->http, host, (unsigned short)port) != 0) {
+        snprintf(err, errlen, "admin_listen: cannot listen on %s:%ld", host, port);
+        admin_stop(a);
+        return -1;
+    }
+    evhttp_set_default_content_type(a->http, NULL);
+    evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
+    evhttp_set_gencb(a->http, handle, a);
+    *out = a;
+    return 0;
+}
+
+void admin_stop(struct admin *a)
+{
+    if (a == NULL)
+        return;
+    if (a->http != NULL)
+        evhttp_free(a->http);
+    free(a);
+}
