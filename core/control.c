@@ -192,6 +192,7 @@ int control_http(struct host_ctx *h, const char *url, const char *body, size_t l
     r.connect_timeout = timeout;
     r.first_byte_timeout = timeout;
     r.idle_timeout = timeout;
+    r.ca_file = h->setup->cfg->ca_file;
     LIST_INSERT_HEAD(&c->probes, p, link);
     p->xfer = upstream_start(c->pool, &r, &probe_ops, p); /* frees l on failure */
     if (p->xfer == NULL) {
@@ -280,7 +281,10 @@ void control_stop(struct setup *s)
     if (c == NULL)
         return;
     if (c->running) {
-        event_base_loopbreak(c->base);
+        /* loopexit, not loopbreak: it is an event, so it also ends a loop
+         * that has not started yet (event_base_loop clears a break flag set
+         * before it runs, and the join would wait for ever) */
+        event_base_loopexit(c->base, NULL);
         pthread_join(c->thread, NULL);
     }
     while (!LIST_EMPTY(&c->timers))

@@ -388,10 +388,22 @@ static const struct backend *find_backend(const struct setup *s, const char *url
     return NULL;
 }
 
+/* Has the setup a health plugin that checks actively (start() sets up its
+ * probes)?  Only such a plugin brings an UNHEALTHY backend back. */
+static int has_active_check(const struct setup *s)
+{
+    for (size_t i = 0; i < s->health.n; i++)
+        if (s->health.slots[i].plugin->desc->start != NULL)
+            return 1;
+    return 0;
+}
+
 /* Counters are copied once, at the swap: what the old setup counts after
  * that (its last requests finishing) is not carried. */
 void setup_carry_over(struct setup *to, const struct setup *from)
 {
+    int active = has_active_check(to);
+
     for (size_t i = 0; i < to->nbackends; i++) {
         struct backend *b = &to->backends[i];
         const struct backend *o = find_backend(from, b->url);
@@ -406,7 +418,9 @@ void setup_carry_over(struct setup *to, const struct setup *from)
         copy_counters(&b->state_changes, &o->state_changes, 1);
         /* health goes on where it was, when the new setup checks health */
         if (to->health.n > 0) {
-            atomic_store(&b->state, atomic_load(&o->state));
+            int st = atomic_load(&o->state);
+            /* without active checks nothing would ever end UNHEALTHY */
+            atomic_store(&b->state, st == SY_BACKEND_UNHEALTHY && !active ? SY_BACKEND_HEALTHY : st);
             atomic_store(&b->cooldown_until_ms, atomic_load(&o->cooldown_until_ms));
             pthread_mutex_lock((pthread_mutex_t *)&o->info_lock);
             memcpy(b->reason, o->reason, sizeof b->reason);

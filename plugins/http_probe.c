@@ -234,6 +234,10 @@ static void judge(struct target *t, int ok, const char *why)
         if (t->up && ++t->fails >= t->hp->fall) {
             t->up = 0;
             h->backend_set_state(h, t->backend, SY_BACKEND_UNHEALTHY, 0, why);
+        } else if (!t->up && h->backend_state(t->backend) != SY_BACKEND_UNHEALTHY) {
+            /* another health plugin let it back in (e.g. passive's trial)
+             * while the probes still fail: they have the last word */
+            h->backend_set_state(h, t->backend, SY_BACKEND_UNHEALTHY, 0, why);
         }
     }
 }
@@ -276,6 +280,10 @@ static int hp_start(void *inst)
 {
     struct http_probe *hp = inst;
 
+    /* A reload carries the backends' states over (after create()): start
+     * from them, or a backend that was out would never be brought back. */
+    for (size_t i = 0; i < hp->ntargets; i++)
+        hp->targets[i].up = hp->host->backend_state(hp->targets[i].backend) != SY_BACKEND_UNHEALTHY;
     /* first probes spread over one interval */
     for (size_t i = 0; i < hp->ntargets; i++)
         schedule(&hp->targets[i], hp->interval * (double)i / (double)(hp->ntargets + 1) * hp->jitter);

@@ -138,6 +138,11 @@ static void pv_attempt_done(void *inst, const struct sy_attempt_report *r)
 
     if (idx >= p->nstats)
         return;
+    /* Taken out by an active check: its verdict holds.  A late failure (a
+     * request already in flight) must not turn it into a cooldown, nor a
+     * late trial success make it healthy, while its probes still fail. */
+    if (h->backend_state(r->backend) == SY_BACKEND_UNHEALTHY)
+        return;
     pthread_mutex_lock(&p->lock);
     struct stats *st = &p->stats[idx];
     if (now - st->window_start > p->window) {
@@ -160,7 +165,7 @@ static void pv_attempt_done(void *inst, const struct sy_attempt_report *r)
         } else if (st->window_total >= p->min_requests &&
                    (double)st->window_failed >= p->failure_ratio * (double)st->window_total) {
             eject = 1;
-            snprintf(why, sizeof why, "%lld of %lld attempts failed within %.0fs",
+            snprintf(why, sizeof why, "%lld of %lld attempts failed within %gs",
                      st->window_failed, st->window_total, p->window);
         }
         if (eject) {
