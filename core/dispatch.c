@@ -75,7 +75,8 @@ struct proxy {
     enum sy_attempt_error last_error;
     int last_status;
     char last_detail[160];
-    double retry_after;
+    double retry_after;         /* the wait honoured before the next try */
+    double retry_after_asked;   /* Retry-After as the backend said it */
     struct event *delay;        /* Retry-After wait before the next attempt */
     struct event *watch;        /* notices the client leaving (see watch_client) */
     struct evbuffer *chunk;
@@ -245,7 +246,8 @@ static void report_attempt(struct proxy *p, int error, int status)
     struct backend *b = p->backend;
     struct sy_attempt_report r = {
         .size = sizeof r, .backend = (const sy_backend *)b, .model = p->model->name,
-        .error = error, .status = status, .retry_after = p->retry_after,
+        .error = error, .status = status,
+        .retry_after = error == SY_ATTEMPT_STATUS ? p->retry_after_asked : 0,
         .latency = now_seconds() - p->attempt_start, .trial = p->trial,
     };
 
@@ -277,6 +279,7 @@ static enum upstream_body_mode on_head(void *arg,
         p->last_status = r->status;
         p->last_error = SY_ATTEMPT_STATUS;
         p->retry_after = 0;
+        p->retry_after_asked = 0;
         for (size_t i = 0; i < r->nheaders; i++) {
             if (strcasecmp(r->headers[i].name, "Retry-After") == 0) {
                 struct retry_limits lim;
@@ -284,6 +287,9 @@ static enum upstream_body_mode on_head(void *arg,
                 p->retry_after = retry_after_delay(
                     r->headers[i].value, time(NULL), lim.retry_after_cap,
                     lim.deadline - (now_seconds() - p->start));
+                /* what the backend asked for, for health plugins */
+                p->retry_after_asked = retry_after_delay(r->headers[i].value, time(NULL),
+                                                         1e9, 1e9);
             }
         }
         return UP_BODY_DISCARD;

@@ -253,6 +253,11 @@ static void be_observe_probe(const sy_backend *b, double seconds)
     backend_observe_probe((struct backend *)b, seconds);
 }
 
+static const char *be_authorization(const sy_backend *b)
+{
+    return ((const struct backend *)b)->auth_header;
+}
+
 static double host_now(void)
 {
     return (double)setup_now_ms() / 1000.0;
@@ -313,5 +318,6 @@ void host_ctx_init(struct host_ctx *ctx, struct setup *setup, const char *plugin
         .timer_add = host_timer_add,
         .timer_cancel = control_timer_cancel,
         .http_request = host_http,
+        .backend_authorization = be_authorization,
     };
 }

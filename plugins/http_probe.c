@@ -43,9 +43,9 @@ struct target {
     int up;           /* as far as this plugin knows */
     double started;
     sy_timer *timer;
+    const char *headers[3]; /* Content-Type for inference probes, the
+                               backend's credential: NULL-terminated */
 };
-
-static const char *const json_header[] = { "Content-Type: application/json", NULL };
 
 static double jittered(struct http_probe *hp, double seconds)
 {
@@ -168,7 +168,8 @@ static int hp_create(const struct sy_host_api *host, const sy_config *cfg, void 
 {
     struct http_probe *hp;
 
-    if (host->size < offsetof(struct sy_host_api, http_request) + sizeof host->http_request) {
+    if (host->size < offsetof(struct sy_host_api, backend_authorization) +
+                         sizeof host->backend_authorization) {
         snprintf(err, errlen, "needs switchyard with plugin ABI 1.1");
         return SY_ERROR;
     }
@@ -199,6 +200,13 @@ static int hp_create(const struct sy_host_api *host, const sy_config *cfg, void 
         } else if ((t->url = join_url(host->backend_url(t->backend), hp->path)) == NULL) {
             goto oom;
         }
+        /* a gateway behind a key answers probes only with that key */
+        size_t nh = 0;
+        if (t->body != NULL)
+            t->headers[nh++] = "Content-Type: application/json";
+        if (host->backend_authorization(t->backend) != NULL)
+            t->headers[nh++] = host->backend_authorization(t->backend);
+        t->headers[nh] = NULL;
     }
     *inst = hp;
     return SY_OK;
@@ -269,7 +277,7 @@ static void probe_now(void *arg)
 
     t->timer = NULL;
     t->started = h->now();
-    if (h->http_request(h, t->url, t->body, t->body_len, t->body ? json_header : NULL,
+    if (h->http_request(h, t->url, t->body, t->body_len, t->headers,
                         t->hp->timeout, probe_done, t) != SY_OK) {
         judge(t, 0, "could not start a probe");
         schedule(t, jittered(t->hp, t->hp->interval));

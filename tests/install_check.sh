@@ -55,8 +55,10 @@ check "installed default config passes --check-config" "$bin" --check-config -c 
 pids="$pids $!"
 i=0; while [ ! -s "$tmp/mock.port" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
 mport=$(cat "$tmp/mock.port")
-port=$(( 20000 + $$ % 20000 ))
-cat >"$tmp/sy.yaml" <<YAML
+# a port nobody holds: try a few, the daemon refuses a busy one
+for try in 1 2 3 4 5 6 7 8; do
+    port=$(( 20000 + ($$ * 7 + try * 7919) % 20000 ))
+    cat >"$tmp/sy.yaml" <<YAML
 listen: 127.0.0.1:$port
 workers: 1
 routing: [least_inflight, roundrobin]
@@ -66,9 +68,13 @@ models:
   demo-model:
     backends: [http://127.0.0.1:$mport]
 YAML
-"$bin" -c "$tmp/sy.yaml" --plugin-dir "$plugindir" 2>"$tmp/sy.log" &
-pids="$pids $!"
-i=0; until curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 || [ $i -ge 100 ]; do sleep 0.05; i=$((i + 1)); done
+    "$bin" -c "$tmp/sy.yaml" --plugin-dir "$plugindir" 2>"$tmp/sy.log" &
+    sypid=$!
+    i=0; until curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 || [ $i -ge 100 ] ||
+               ! kill -0 $sypid 2>/dev/null; do sleep 0.05; i=$((i + 1)); done
+    if kill -0 $sypid 2>/dev/null; then pids="$pids $sypid"; break; fi
+    grep -q "Address already in use" "$tmp/sy.log" || break
+done
 out=$(curl -s -H 'Content-Type: application/json' -d '{"model":"demo-model","messages":[{"role":"user","content":"hi"}]}' \
     "http://127.0.0.1:$port/v1/chat/completions")
 case "$out" in

@@ -279,6 +279,10 @@ struct sy_host_api {
                         const char *body, size_t len,
                         const char *const *headers, double timeout,
                         sy_http_cb cb, void *arg);
+    /* The header line the core sends this backend for its credential
+     * ("Authorization: Bearer ..." from api_key_env), or NULL.  A secret:
+     * send it to the backend, never log it. */
+    const char *(*backend_authorization)(const sy_backend *b);
 };
 
 /*
