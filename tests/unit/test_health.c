@@ -13,21 +13,6 @@
 #include "setup.h"
 #include "unit.h"
 
-static struct setup *make_setup(const char *yaml, char *err, size_t errlen)
-{
-    struct sy_cfg *cfg = NULL;
-    struct setup *s = NULL;
-    if (config_load_string(yaml, "test.yaml", &cfg, err, errlen) != 0)
-        return NULL;
-    if (config_finish(cfg, err, errlen) != 0) {
-        config_free(cfg);
-        return NULL;
-    }
-    if (setup_create(cfg, BUILT_PLUGIN_DIR, 2, &s, err, errlen) != 0)
-        return NULL;
-    return s;
-}
-
 /* A setup with passive as its only health plugin, `settings` its section,
  * and one model on two backends. */
 static struct setup *passive_setup(const char *settings)
@@ -42,7 +27,7 @@ static struct setup *passive_setup(const char *settings)
              "models:\n"
              "  a: {backends: [http://127.0.0.1:1, http://127.0.0.1:2]}\n",
              settings);
-    s = make_setup(yaml, err, sizeof err);
+    s = unit_make_setup(yaml, err, sizeof err);
     if (s == NULL)
         fprintf(stderr, "\n    setup: %s\n", err);
     return s;
@@ -298,7 +283,7 @@ static void expect_error(const char *plugin, const char *settings, const char *w
              "models:\n"
              "  a: {backends: [http://127.0.0.1:1]}\n",
              plugin, plugin, settings);
-    s = make_setup(yaml, err, sizeof err);
+    s = unit_make_setup(yaml, err, sizeof err);
     CU_ASSERT_PTR_NULL(s);
     if (s != NULL) {
         setup_destroy(s);
@@ -342,7 +327,7 @@ static void test_config_errors_name_the_line(void)
 static void test_probe_settings_accepted(void)
 {
     char err[512] = "";
-    struct setup *s = make_setup(
+    struct setup *s = unit_make_setup(
         "health: [http_probe, passive]\n"
         "plugin_config:\n"
         "  http_probe: {interval: 250ms, timeout: 100ms, rise: 1, fall: 3, path: /ready,\n"
@@ -359,7 +344,7 @@ static void test_probe_settings_accepted(void)
     CU_ASSERT_STRING_EQUAL(s->health.slots[1].plugin->name, "passive");
     setup_destroy(s);
     /* defaults: an empty section */
-    s = make_setup("health: [http_probe, passive]\nmodels:\n  a: {backends: [http://127.0.0.1:1]}\n",
+    s = unit_make_setup("health: [http_probe, passive]\nmodels:\n  a: {backends: [http://127.0.0.1:1]}\n",
                    err, sizeof err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     setup_destroy(s);

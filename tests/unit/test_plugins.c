@@ -6,21 +6,6 @@
 #include "setup.h"
 #include "unit.h"
 
-static struct setup *make_setup(const char *yaml, char *err, size_t errlen)
-{
-    struct sy_cfg *cfg = NULL;
-    struct setup *s = NULL;
-    if (config_load_string(yaml, "test.yaml", &cfg, err, errlen) != 0)
-        return NULL;
-    if (config_finish(cfg, err, errlen) != 0) {
-        config_free(cfg);
-        return NULL;
-    }
-    if (setup_create(cfg, BUILT_PLUGIN_DIR, 2, &s, err, errlen) != 0)
-        return NULL;
-    return s;
-}
-
 static const char *ask(struct setup *s, size_t slot_index, const char *model)
 {
     const struct plugin_slot *slot = &s->fallback.slots[slot_index];
@@ -45,7 +30,7 @@ static const char *models_yaml =
 static void test_model_map_follows_config(void)
 {
     char err[512] = "";
-    struct setup *s = make_setup(models_yaml, err, sizeof err);
+    struct setup *s = unit_make_setup(models_yaml, err, sizeof err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     CU_ASSERT_EQUAL(s->fallback.n, 2);
     CU_ASSERT_STRING_EQUAL(ask(s, 0, "a"), "b");
@@ -62,7 +47,7 @@ static void test_model_map_follows_config(void)
 static void test_model_map_section_overrides(void)
 {
     char err[512] = "";
-    struct setup *s = make_setup(
+    struct setup *s = unit_make_setup(
         "fallback: model_map\n"
         "plugin_config:\n"
         "  model_map:\n"
@@ -79,7 +64,7 @@ static void test_model_map_section_overrides(void)
 static void test_plugin_config_errors_name_the_line(void)
 {
     char err[512] = "";
-    struct setup *s = make_setup(
+    struct setup *s = unit_make_setup(
         "fallback: default_model\n"
         "plugin_config:\n"
         "  default_model:\n"
@@ -90,7 +75,7 @@ static void test_plugin_config_errors_name_the_line(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "test.yaml:4"));
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "'nowhere' is not a configured model"));
 
-    s = make_setup("fallback: default_model\nmodels:\n  a: {backends: [http://127.0.0.1:1]}\n",
+    s = unit_make_setup("fallback: default_model\nmodels:\n  a: {backends: [http://127.0.0.1:1]}\n",
                    err, sizeof err);
     CU_ASSERT_PTR_NULL(s);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "a model name is required"));
@@ -99,7 +84,7 @@ static void test_plugin_config_errors_name_the_line(void)
 static void test_roundrobin_rotates(void)
 {
     char err[512] = "";
-    struct setup *s = make_setup(models_yaml, err, sizeof err);
+    struct setup *s = unit_make_setup(models_yaml, err, sizeof err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     const struct plugin_slot *slot = &s->routing.slots[0];
     CU_ASSERT_STRING_EQUAL(slot->plugin->name, "roundrobin");
@@ -122,7 +107,7 @@ static void test_roundrobin_rotates(void)
 static void test_aliases_resolve(void)
 {
     char err[512] = "";
-    struct setup *s = make_setup(
+    struct setup *s = unit_make_setup(
         "models:\n"
         "  llama: {backends: [http://127.0.0.1:1, http://127.0.0.1:2], aliases: [big]}\n"
         "aliases: {gpt-4: llama}\n", err, sizeof err);
@@ -137,7 +122,7 @@ static void test_aliases_resolve(void)
 static void test_missing_api_key_env_is_an_error(void)
 {
     char err[512] = "";
-    struct setup *s = make_setup(
+    struct setup *s = unit_make_setup(
         "models:\n  m: {backends: [https://gw.example.com/v1], api_key_env: SY_TEST_SURELY_UNSET}\n",
         err, sizeof err);
     CU_ASSERT_PTR_NULL(s);

@@ -19,25 +19,10 @@
 
 #define NKEYS 10000
 
-static struct setup *make_setup(const char *yaml, char *err, size_t errlen)
-{
-    struct sy_cfg *cfg = NULL;
-    struct setup *s = NULL;
-    if (config_load_string(yaml, "test.yaml", &cfg, err, errlen) != 0)
-        return NULL;
-    if (config_finish(cfg, err, errlen) != 0) {
-        config_free(cfg);
-        return NULL;
-    }
-    if (setup_create(cfg, BUILT_PLUGIN_DIR, 2, &s, err, errlen) != 0)
-        return NULL;
-    return s;
-}
-
 static struct setup *must_setup(const char *yaml)
 {
     char err[512] = "";
-    struct setup *s = make_setup(yaml, err, sizeof err);
+    struct setup *s = unit_make_setup(yaml, err, sizeof err);
     if (s == NULL)
         fprintf(stderr, "\nsetup failed: %s\n", err);
     return s;
@@ -279,7 +264,7 @@ static void test_session_header_body_and_decline(void)
 static void test_session_config_errors(void)
 {
     char err[512] = "";
-    struct setup *s = make_setup("routing: session\n"
+    struct setup *s = unit_make_setup("routing: session\n"
                                  "plugin_config:\n"
                                  "  session: {ttl: 60}\n"
                                  "models:\n"
@@ -288,7 +273,7 @@ static void test_session_config_errors(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "test.yaml:3"));
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "session.ttl: unknown key"));
 
-    s = make_setup("routing: session\n"
+    s = unit_make_setup("routing: session\n"
                    "plugin_config:\n"
                    "  session:\n"
                    "    other: {}\n"
@@ -297,7 +282,7 @@ static void test_session_config_errors(void)
     CU_ASSERT_PTR_NULL(s);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "test.yaml:4"));
 
-    s = make_setup("routing: [session, least_loaded]\n"
+    s = unit_make_setup("routing: [session, least_loaded]\n"
                    "plugin_config:\n"
                    "  session:\n"
                    "    key: \"\"\n"
@@ -308,7 +293,7 @@ static void test_session_config_errors(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "session.key: expected the name"));
 
     /* no section at all: still a clear error */
-    s = make_setup("routing: session\nmodels:\n  m: {backends: [" B1 "]}\n", err, sizeof err);
+    s = unit_make_setup("routing: session\nmodels:\n  m: {backends: [" B1 "]}\n", err, sizeof err);
     CU_ASSERT_PTR_NULL(s);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "session.key: expected the name"));
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "--session-key"));
@@ -361,7 +346,7 @@ static void test_least_loaded_picks_the_min(void)
 static void test_least_loaded_has_no_settings(void)
 {
     char err[512] = "";
-    struct setup *s = make_setup("routing: least_loaded\n"
+    struct setup *s = unit_make_setup("routing: least_loaded\n"
                                  "plugin_config:\n"
                                  "  least_loaded:\n"
                                  "    min_gap: 2\n"
@@ -690,7 +675,7 @@ static void test_prefixaware_config_errors(void)
                  "  prefixaware: %s\n"
                  "models:\n  m: {backends: [" B1 "]}\n", bad[i][0]);
         err[0] = '\0';
-        struct setup *s = make_setup(yaml, err, sizeof err);
+        struct setup *s = unit_make_setup(yaml, err, sizeof err);
         CU_ASSERT_PTR_NULL(s);
         CU_ASSERT_PTR_NOT_NULL(strstr(err, "test.yaml:3"));
         CU_ASSERT_PTR_NOT_NULL(strstr(err, bad[i][1]));

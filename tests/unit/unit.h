@@ -16,6 +16,11 @@ void register_request_prompt_tests(void);
 void register_routing_tests(void);
 void register_health_tests(void);
 
+struct setup;
+/* A setup built from a YAML string ("test.yaml") with the plugins of this
+ * build and 2 workers, the real loader and host API; NULL with err. */
+struct setup *unit_make_setup(const char *yaml, char *err, size_t errlen);
+
 /* Add a suite with the given tests; aborts the run on CUnit errors. */
 #define UNIT_SUITE(name, ...)                                                  \
     do {                                                                       \
