@@ -278,6 +278,7 @@ start_switchyard() { # start_switchyard NAME WORKERS BACKEND_URL: sets PORT PID
 listen: 127.0.0.1:$PORT
 workers: $2
 log_level: warning
+access_log: false   # as the nginx proxy's access_log off
 plugin_dir: $PLUGIN_DIR
 models:
   $MODEL:
