@@ -38,6 +38,7 @@ enum {
     OPT_DISCOVERY,
     OPT_LOG_FORMAT,
     OPT_LOG_FILE,
+    OPT_DYNAMIC_CONFIG,
 };
 
 static const struct option long_opts[] = {
@@ -66,6 +67,9 @@ static const struct option long_opts[] = {
     {"static-backend-health-check-interval", required_argument, NULL,
      OPT_HEALTH_INTERVAL},
     {"service-discovery", required_argument, NULL, OPT_DISCOVERY},
+    {"dynamic-config-yaml", required_argument, NULL, OPT_DYNAMIC_CONFIG},
+    /* vllm_router's JSON spelling: JSON is YAML too */
+    {"dynamic-config-json", required_argument, NULL, OPT_DYNAMIC_CONFIG},
     {NULL, 0, NULL, 0},
 };
 
@@ -137,6 +141,7 @@ static int one_value(struct cli_opts *o, int c, const char *arg, char *err,
     case OPT_STATIC_FALLBACKS: o->static_fallback_models = arg; break;
     case OPT_SESSION_KEY: o->session_key = arg; break;
     case OPT_HEALTH_CHECKS: o->health_checks = 1; break;
+    case OPT_DYNAMIC_CONFIG: o->dynamic_config = arg; break;
     case OPT_PORT:
         if (parse_int(arg, 1, 65535, &o->port) < 0)
             return fail(err, errlen,
@@ -740,6 +745,10 @@ void cli_usage(FILE *out, const char *argv0)
 "                                    seconds between probes; fractions allowed\n"
 "      --service-discovery static    accepted for compatibility; only static\n"
 "                                    is supported\n"
+"      --dynamic-config-yaml FILE    production-stack's router config (flat\n"
+"                                    keys as these flags, or static_models as\n"
+"                                    a map with fallback_model); its keys\n"
+"                                    override the flags and the config file\n"
 "\n"
 "Values: seconds as 10, 2.5, 500ms, 5s, 2m or 1h.  Both --flag VALUE and\n"
 "--flag=VALUE work.  Errors exit with status 2.\n",

@@ -32,6 +32,7 @@ struct cli_opts {
     const char *session_key;
     int health_checks;           /* --static-backend-health-checks given */
     double health_check_interval; /* < 0: not given */
+    const char *dynamic_config;  /* --dynamic-config-yaml FILE (dynconf.h) */
 };
 
 /* Parse argv.  Returns 0, or -1 with "flag: why" in err (exit status 2). */

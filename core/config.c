@@ -194,6 +194,8 @@ void config_free(struct sy_cfg *cfg)
     free(cfg->ca_file);
     cfg_tree_free(cfg->tree);
     cfg_tree_free(cfg->extra);
+    free(cfg->dynamic_config);
+    cfg_tree_free(cfg->dyn_tree);
     free(cfg);
 }
 

@@ -102,6 +102,8 @@ struct sy_cfg {
     size_t naliases;
     struct cfg_node *tree;   /* owns every node the above points into */
     struct cfg_node *extra;  /* nodes made for command-line settings */
+    char *dynamic_config;    /* --dynamic-config-yaml FILE, or NULL */
+    struct cfg_node *dyn_tree; /* that file's tree (dynconf.h), or NULL */
 };
 
 /* A config with every default and no models. */

@@ -54,6 +54,7 @@ struct proxy {
     char *rewritten;            /* body after a fallback rewrite, owned */
     struct json_object *json;
     struct model *asked;
+    const char *asked_name;     /* the body's model, even when unknown (in json) */
     struct model *model;        /* being served now */
     const char *tried_names[MAX_MODELS_TRIED];
     struct model *tried[MAX_MODELS_TRIED];
@@ -139,7 +140,7 @@ static void write_access_log(const struct proxy *p)
 {
     struct access_entry e = {
         .id = p->view.id, .method = "POST", .path = p->view.path,
-        .model = p->asked ? p->asked->name : NULL,
+        .model = p->asked ? p->asked->name : p->asked_name,
         .model_served = p->committed && p->model ? p->model->name : NULL,
         .backend = p->backend ? p->backend->url : NULL,
         .fallback = p->ntried > 1 ? p->fallback_path : NULL,
@@ -164,19 +165,24 @@ static void proxy_finish(struct proxy *p, int status)
 
 /* The client went away: stop everything.  When libevent already took the
  * request off the connection, freeing it is ours; otherwise the connection
- * frees it right after this callback. */
+ * frees it right after this callback.  Either way only after the access
+ * log, which reads the request's path and headers. */
 static void client_closed_cb(struct evhttp_connection *evcon, void *arg)
 {
     struct proxy *p = arg;
+    struct evhttp_request *orphan =
+        evhttp_request_get_connection(p->req) == NULL ? p->req : NULL;
 
     LOG_DEBUG("request %s: client closed the connection", p->view.id);
-    if (evhttp_request_get_connection(p->req) == NULL)
-        evhttp_request_free(p->req);
     p->evcon = NULL;
-    setup_count_status(p->s, p->asked, 499);
+    /* an answer already started was counted with its status */
+    if (!p->committed)
+        setup_count_status(p->s, p->asked, 499);
     p->status = 499; /* nginx's word for it */
     write_access_log(p);
     proxy_free(p);
+    if (orphan != NULL)
+        evhttp_request_free(orphan);
 }
 
 /*
@@ -371,8 +377,10 @@ static void on_done(void *arg, enum upstream_result res, const char *detail)
                 }
                 evhttp_connection_set_closecb(evcon, NULL, NULL);
                 p->evcon = NULL;
-                evhttp_connection_free(evcon);
+                /* the access log first: freeing the connection frees
+                 * the request, its path and headers */
                 proxy_finish(p, 0);
+                evhttp_connection_free(evcon);
                 return;
             }
             char *e = http_error_json(502, "upstream_error",
@@ -741,7 +749,13 @@ static void advance(struct proxy *p)
             .usable = usable_backends(p->model),
             .elapsed = now_seconds() - p->start,
         };
-        switch (retry_next_step(&lim, &st)) {
+        enum retry_step step = retry_next_step(&lim, &st);
+        /* a backend that refused the connection is down, not busy: with
+         * no other backend left, move on instead of knocking again */
+        if (step == STEP_ATTEMPT && p->attempts_model > 0 &&
+            p->last_error == SY_ATTEMPT_CONNECT && !untried_usable(p))
+            step = STEP_FALLBACK;
+        switch (step) {
         case STEP_ATTEMPT:
             if (p->attempts_model > 0) {
                 atomic_fetch_add(&p->model->stats.retries, 1);
@@ -827,6 +841,7 @@ void dispatch_request(struct worker *w, struct evhttp_request *req,
         return;
     }
     p->view.body = p->json;
+    p->asked_name = model;
     p->asked = setup_find_model(p->s, model);
     if (p->asked == NULL) {
         char msg[512];

@@ -129,7 +129,10 @@ void http_framing_add(struct http_framing *f, const char *name, const char *valu
     if (strcasecmp(name, "Content-Length") == 0) {
         if (f->content_lengths++ == 0)
             snprintf(f->first_length, sizeof f->first_length, "%s", value);
-        else if (strcmp(f->first_length, value) != 0)
+        /* first_length keeps 23 characters: a value that long cannot be
+         * shown to agree (the first may have been cut to match it) */
+        else if (strlen(value) >= sizeof f->first_length - 1 ||
+                 strcmp(f->first_length, value) != 0)
             f->lengths_differ = 1;
     } else if (strcasecmp(name, "Transfer-Encoding") == 0) {
         f->transfer_encodings++;

@@ -17,20 +17,25 @@
 #include "cli.h"
 #include "config.h"
 #include "control.h"
+#include "dynconf.h"
 #include "log.h"
 #include "server.h"
 #include "setup.h"
 
 #define DEFAULT_CONFIG SY_SYSCONF_DIR "/switchyard.yaml"
 
-/* The config from the file (if any) and the flags, validated. */
+/* The config from the file (if any), the flags, then the dynamic config
+ * file (if any) over both, validated. */
 static int load_config(const struct cli_opts *o, struct sy_cfg **out, char *err,
                        size_t errlen)
 {
     struct sy_cfg *cfg = NULL;
     const char *path = o->config_path;
 
-    if (path == NULL && o->static_backends == NULL && access(DEFAULT_CONFIG, F_OK) == 0)
+    /* Started the vllm_router way: exactly what the flags and the dynamic
+     * file say, not the installed example. */
+    if (path == NULL && o->static_backends == NULL && o->dynamic_config == NULL &&
+        access(DEFAULT_CONFIG, F_OK) == 0)
         path = DEFAULT_CONFIG;
     if (path != NULL) {
         if (config_load_file(path, &cfg, err, errlen) != 0)
@@ -39,7 +44,9 @@ static int load_config(const struct cli_opts *o, struct sy_cfg **out, char *err,
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    if (cli_apply(o, cfg, err, errlen) != 0 || config_finish(cfg, err, errlen) != 0) {
+    if (cli_apply(o, cfg, err, errlen) != 0 ||
+        (o->dynamic_config != NULL && dynconf_apply(o->dynamic_config, cfg, err, errlen) != 0) ||
+        config_finish(cfg, err, errlen) != 0) {
         config_free(cfg);
         return -1;
     }

@@ -88,5 +88,7 @@ void register_routing_e2e_tests(void);
 void register_health_e2e_tests(void);
 void register_stream_e2e_tests(void);
 void register_ops_e2e_tests(void);
+void register_security_e2e_tests(void);
+void register_dynconf_e2e_tests(void);
 
 #endif

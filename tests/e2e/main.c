@@ -22,6 +22,8 @@ int main(void)
     register_health_e2e_tests();
     register_stream_e2e_tests();
     register_ops_e2e_tests();
+    register_security_e2e_tests();
+    register_dynconf_e2e_tests();
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     /* a suite whose setup or teardown failed (e.g. the daemon did not exit

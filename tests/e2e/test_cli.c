@@ -730,17 +730,21 @@ static void test_flag_overrides_file(void)
 {
     struct daemon d;
     struct resp r;
+    struct mock failing;
     char yaml[512], port[16];
-    int file_port = free_port(), p = free_port(), dead = free_port();
+    int file_port = free_port(), p = free_port();
+    const char *fail503[] = { "--status", "503", NULL };
 
+    /* a backend that answers 503 is retried (a refusing one would not be) */
+    CU_ASSERT_EQUAL_FATAL(mock_start(&failing, "cli-503", "dead", fail503), 0);
     snprintf(yaml, sizeof yaml,
              "listen: 127.0.0.1:%d\n"
              "workers: 1\n"
              "reroute_attempts: 4\n"
              "models:\n"
              "  dead:\n"
-             "    backends: [http://127.0.0.1:%d]\n",
-             file_port, dead);
+             "    backends: [%s]\n",
+             file_port, failing.url);
     const char *file = write_temp("cli-override.yaml", yaml);
     snprintf(port, sizeof port, "%d", p);
 
@@ -764,6 +768,7 @@ static void test_flag_overrides_file(void)
     CU_ASSERT_STRING_EQUAL(resp_header(&r, "X-Switchyard-Attempts") ? resp_header(&r, "X-Switchyard-Attempts") : "", "1");
     resp_free(&r);
     CU_ASSERT_EQUAL(daemon_stop(&d), 0);
+    mock_stop(&failing);
 }
 
 static void test_port_in_use(void)

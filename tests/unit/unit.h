@@ -15,6 +15,7 @@ void register_plugin_tests(void);
 void register_request_prompt_tests(void);
 void register_routing_tests(void);
 void register_health_tests(void);
+void register_dynconf_tests(void);
 
 struct setup;
 /* A setup built from a YAML string ("test.yaml") with the plugins of this
