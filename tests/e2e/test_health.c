@@ -740,7 +740,9 @@ static void test_probes_keep_interval_under_load(void)
     /* still in flight the whole time: the measure was under load */
     CU_ASSERT_EQUAL(engine_get(rt.port, l.url, &e), 0);
     CU_ASSERT_TRUE(e.in_flight >= 100 || now_s() - start > 3);
-    CHECK_RANGE("probes per second under load", (c1 - c0) / (now_s() - t0), 3.5, 6.5);
+    /* 5 a second expected; a wide band, so a loaded CI machine does not
+     * fail it, yet a probe loop held up by the load (0-2 a second) does */
+    CHECK_RANGE("probes per second under load", (c1 - c0) / (now_s() - t0), 2.5, 7.5);
     CU_ASSERT_EQUAL(engine_get(rt.port, p.url, &e), 0);
     CU_ASSERT_STRING_EQUAL(e.state, "healthy");
     CU_ASSERT_EQUAL(engine_get(rt.port, l.url, &e), 0);
