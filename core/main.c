@@ -140,13 +140,11 @@ static int reload(struct daemon *d, char *err, size_t errlen)
     }
     if (apply_logging(ns->cfg, err, errlen) != 0)
         LOG_ERROR("reload: %s; logging where it was", err);
-    /* logged before the workers switch, so the line precedes any request
-     * served from the new setup */
-    LOG_INFO("configuration reloaded: %zu models, %zu backends", ns->nmodels, ns->nbackends);
     control_stop(d->current);
-    server_adopt(d->srv, ns);
+    server_adopt(d->srv, ns); /* returns when every worker serves from ns */
     d->retired[d->nretired++] = d->current;
     d->current = ns;
+    LOG_INFO("configuration reloaded: %zu models, %zu backends", ns->nmodels, ns->nbackends);
     return 0;
 fail:
     LOG_ERROR("reload failed, keeping the running configuration: %s", err);

@@ -362,9 +362,18 @@ int server_start(struct setup *s, const char *host, int port, int nworkers,
     return 0;
 }
 
+/* One reload's hand-over: the main thread waits until every worker took
+ * the new setup, so "reloaded" means new requests use it. */
+struct handover {
+    struct setup *s;
+    pthread_mutex_t lock;
+    pthread_cond_t done;
+    int left;
+};
+
 struct adoption {
     struct worker *w;
-    struct setup *s;
+    struct handover *h;
 };
 
 /* On the worker's thread: serve new requests from the new setup.  The
@@ -372,17 +381,25 @@ struct adoption {
 static void adopt_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct adoption *a = arg;
+    struct handover *h = a->h;
     struct setup *old = a->w->setup;
 
-    a->w->setup = a->s;
+    a->w->setup = h->s;
     atomic_fetch_sub(&old->refs, 1);
     free(a);
+    pthread_mutex_lock(&h->lock);
+    if (--h->left == 0)
+        pthread_cond_signal(&h->done);
+    pthread_mutex_unlock(&h->lock);
 }
 
 void server_adopt(struct server *srv, struct setup *s)
 {
     struct timeval now = { 0, 0 };
+    struct handover h = { .s = s, .left = srv->nworkers };
 
+    pthread_mutex_init(&h.lock, NULL);
+    pthread_cond_init(&h.done, NULL);
     /* the workers' references, taken before any worker can see s */
     atomic_fetch_add(&s->refs, srv->nworkers);
     for (int i = 0; i < srv->nworkers; i++) {
@@ -390,7 +407,7 @@ void server_adopt(struct server *srv, struct setup *s)
         struct adoption *a = malloc(sizeof *a);
         if (a != NULL) {
             a->w = w;
-            a->s = s;
+            a->h = &h;
         }
         /* the allocation failing leaves nothing sane to do: the worker
          * would serve a setup that is about to be freed */
@@ -399,6 +416,13 @@ void server_adopt(struct server *srv, struct setup *s)
             abort();
         }
     }
+    /* workers never block, so this is a matter of one loop turn each */
+    pthread_mutex_lock(&h.lock);
+    while (h.left > 0)
+        pthread_cond_wait(&h.done, &h.lock);
+    pthread_mutex_unlock(&h.lock);
+    pthread_cond_destroy(&h.done);
+    pthread_mutex_destroy(&h.lock);
 }
 
 static void drain_cb(evutil_socket_t fd, short what, void *arg)

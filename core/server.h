@@ -37,7 +37,8 @@ int server_start(struct setup *s, const char *host, int port, int nworkers,
 /* Stop every worker and free everything (requests still running are cut). */
 void server_stop(struct server *srv);
 /* Hot reload: every worker moves to `s` for new requests; requests in flight
- * finish on the setup they started with.  Main thread. */
+ * finish on the setup they started with.  Returns once every worker has
+ * switched.  Main thread. */
 void server_adopt(struct server *srv, struct setup *s);
 /* Graceful shutdown, first step: stop accepting connections and close
  * keep-alive connections after their current answer.  Main thread. */
