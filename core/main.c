@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "admin.h"
@@ -69,6 +70,8 @@ struct daemon {
     long long drain_deadline_ms;
     struct event *drain_timer;
     struct admin *admin;
+    struct timespec dyn_mtime;  /* of --dynamic-config-yaml, when watched */
+    int dyn_known;
 };
 
 static const char *plugin_dir_of(const struct sy_cfg *cfg)
@@ -199,6 +202,34 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
         event_base_loopbreak(d->base);
 }
 
+/* --dynamic-config-yaml is watched as vllm_router watches it: a change of
+ * the file (its modification time) reloads, as SIGHUP does. */
+static int dyn_changed(struct daemon *d)
+{
+    struct stat st;
+
+    if (d->opts->dynamic_config == NULL || stat(d->opts->dynamic_config, &st) != 0)
+        return 0;
+    if (d->dyn_known && st.st_mtim.tv_sec == d->dyn_mtime.tv_sec &&
+        st.st_mtim.tv_nsec == d->dyn_mtime.tv_nsec)
+        return 0;
+    int first = !d->dyn_known;
+    d->dyn_mtime = st.st_mtim;
+    d->dyn_known = 1;
+    return !first;
+}
+
+static void watch_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct daemon *d = arg;
+    char err[1024];
+
+    if (dyn_changed(d)) {
+        LOG_INFO("%s changed", d->opts->dynamic_config);
+        reload(d, err, sizeof err);
+    }
+}
+
 static void on_reload_signal(evutil_socket_t sig, short what, void *arg)
 {
     char err[1024];
@@ -219,7 +250,8 @@ int main(int argc, char **argv)
     struct cli_opts opts;
     struct sy_cfg *cfg = NULL;
     struct daemon d;
-    struct event *events[5] = { NULL, NULL, NULL, NULL, NULL };
+    struct event *events[6] = { NULL, NULL, NULL, NULL, NULL, NULL };
+    struct timeval watch_every = { 1, 0 };
     struct timeval reap_every = { 0, 200 * 1000 };
     char err[1024] = "";
     int status = 1;
@@ -281,8 +313,11 @@ int main(int argc, char **argv)
     events[2] = evsignal_new(d.base, SIGHUP, on_reload_signal, &d);
     events[3] = evsignal_new(d.base, SIGUSR1, on_reopen_signal, &d);
     events[4] = event_new(d.base, -1, EV_PERSIST, reap_cb, &d);
-    for (int i = 0; i < 5; i++) {
-        if (events[i] == NULL || event_add(events[i], i == 4 ? &reap_every : NULL) != 0) {
+    events[5] = event_new(d.base, -1, EV_PERSIST, watch_cb, &d);
+    dyn_changed(&d); /* the modification time it started from */
+    for (int i = 0; i < 6; i++) {
+        const struct timeval *every = i == 4 ? &reap_every : i == 5 ? &watch_every : NULL;
+        if (events[i] == NULL || event_add(events[i], every) != 0) {
             fprintf(stderr, "switchyard: cannot install signal handlers\n");
             goto out;
         }
@@ -309,7 +344,7 @@ out:
     for (int i = 0; i < d.nretired; i++)
         setup_destroy(d.retired[i]);
     setup_destroy(d.current);
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 6; i++)
         if (events[i] != NULL)
             event_free(events[i]);
     if (d.drain_timer != NULL)

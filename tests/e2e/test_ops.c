@@ -190,10 +190,41 @@ static void test_sigterm_lets_a_stream_finish(void)
     CU_ASSERT_TRUE(log_contains(&rt, "drained: stopping"));
 }
 
+static void test_dynamic_config_is_watched(void)
+{
+    struct router rt;
+    char yaml[512], dyn[512];
+    const char *path;
+    struct resp r;
+    int found = 0;
+
+    snprintf(dyn, sizeof dyn, "static_backends: \"%s\"\nstatic_models: \"m\"\n", ma.url);
+    path = write_temp("ops-dynamic.yaml", dyn);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(path);
+    const char *extra[] = { "--dynamic-config-yaml", path, NULL };
+    snprintf(yaml, sizeof yaml, "workers: 1\n");
+    CU_ASSERT_EQUAL_FATAL(router_start(&rt, yaml, extra), 0);
+    /* a new model in the file, no signal: picked up within a few seconds */
+    usleep(1100 * 1000); /* a modification time surely later than the first */
+    snprintf(dyn, sizeof dyn, "static_backends: \"%s,%s\"\nstatic_models: \"m,n\"\n",
+             ma.url, mb.url);
+    CU_ASSERT_PTR_NOT_NULL(write_temp("ops-dynamic.yaml", dyn));
+    for (int i = 0; i < 50 && !found; i++) {
+        usleep(100 * 1000);
+        if (http_post(rt.port, "/v1/chat/completions", "{\"model\":\"n\"}", NULL, &r) == 0)
+            found = r.status == 200;
+        resp_free(&r);
+    }
+    CU_ASSERT_TRUE(found);
+    CU_ASSERT_EQUAL(router_stop(&rt), 0);
+    CU_ASSERT_TRUE(log_contains(&rt, "ops-dynamic.yaml changed"));
+}
+
 void register_ops_e2e_tests(void)
 {
     CU_pSuite s = CU_add_suite("e2e operations", setup_suite, teardown_suite);
     CU_add_test(s, "reload under load", test_reload_under_load);
     CU_add_test(s, "a broken config on reload changes nothing", test_broken_reload_changes_nothing);
     CU_add_test(s, "SIGTERM lets a stream finish", test_sigterm_lets_a_stream_finish);
+    CU_add_test(s, "the dynamic config file is watched", test_dynamic_config_is_watched);
 }
