@@ -183,6 +183,11 @@ static int one_value(struct cli_opts *o, int c, const char *arg, char *err,
         if (parse_positive_seconds(arg, &o->health_check_interval) < 0)
             return fail(err, errlen, "--%s: expected seconds > 0 (such as 10 "
                                      "or 2.5), got '%s'", flag, arg);
+        /* cli_apply writes it for http_probe as "%.6f" text: below a
+         * microsecond it would read 0, and huge values did not fit */
+        if (o->health_check_interval < 1e-6 || o->health_check_interval > 1e9)
+            return fail(err, errlen, "--%s: expected 0.000001 to 1000000000 "
+                                     "seconds, got '%s'", flag, arg);
         break;
     case OPT_ROUTING: {
         size_t i = 0;

@@ -36,7 +36,7 @@ double retry_after_delay(const char *value, time_t now, double cap,
         return 0;
     d = strtod(value, &end);
     if (end != value && *end == '\0') {
-        if (d < 0)
+        if (!(d >= 0)) /* negative, or "nan" */
             d = 0;
     } else {
         struct tm tm;

@@ -4,7 +4,9 @@
 #   2. `make distcheck` (the tarball builds, installs, checks, uninstalls),
 #   3. an ASan/UBSan build and `make check` (leaks and undefined behaviour
 #      in the daemon, its plugins and the tests fail the run),
-#   4. the end-to-end tests again with the daemon under valgrind memcheck.
+#   4. the end-to-end tests again with the daemon under valgrind memcheck,
+#   5. when clang is installed, the libFuzzer harnesses for 10 s each
+#      (`make fuzz`, docs/fuzzing.md).
 # Ends with one line "N passed, M failed" over all the test programs.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -50,6 +52,19 @@ run_valgrind() {
     tail -n 1 "$dir/tests/e2e_valgrind.log"
 }
 
+run_fuzz() {
+    dir="$top/_build/fuzz"
+    mkdir -p "$dir"
+    rm -f "$dir/tests/fuzz.log"
+    echo "== fuzz: configure CC=clang --enable-fuzzing; make fuzz FUZZ_SECONDS=10"
+    (cd "$dir" && CC=clang "$top/configure" -q --enable-fuzzing &&
+        make -s -j"$jobs" fuzz FUZZ_SECONDS=10) || {
+        [ -f "$dir/tests/fuzz.log" ] || { mkdir -p "$dir/tests" &&
+            echo "fuzz: 0 passed, 1 failed" >"$dir/tests/fuzz.log"; }
+        return 1
+    }
+}
+
 status=0
 run_build plain --enable-werror || status=1
 run_build sanitizers --enable-werror --enable-sanitizers || status=1
@@ -59,7 +74,15 @@ if [ "$status" -eq 0 ]; then
     (cd "$top/_build/plain" && make -s distcheck >distcheck.log 2>&1) || {
         tail -40 "$top/_build/plain/distcheck.log"; status=1; }
 fi
+fuzzed=""
+if command -v clang >/dev/null; then
+    fuzzed=1
+    run_fuzz || status=1
+else
+    echo "== fuzz: skipped (clang is not installed)"
+fi
 summary "$top/_build/plain" plain >"$top/_build/summary"
 summary "$top/_build/sanitizers" sanitizers >>"$top/_build/summary"
+[ -z "$fuzzed" ] || summary "$top/_build/fuzz" fuzz >>"$top/_build/summary"
 awk '{p += $2; f += $4} END {printf "%d passed, %d failed\n", p, f + 0}' "$top/_build/summary"
 exit $status

@@ -604,6 +604,31 @@ static void test_cli_plugin_settings(void)
     config_free(cfg);
 }
 
+/* Found by tests/fuzz/fuzz_cli: the interval reaches http_probe as "%.6f"
+ * text, so under a microsecond it became "0" (and http_probe refused its
+ * own config); huge values were cut to 63 characters. */
+static void test_cli_interval_range(void)
+{
+    struct cli_opts o;
+    char err[512];
+    PARSE_FAILS("--static-backend-health-check-interval: expected 0.000001 to "
+                "1000000000 seconds, got '.0000002'",
+                "--static-backend-health-check-=.0000002"); /* as fuzzed */
+    PARSE_FAILS("got '0.0000001'", "--static-backend-health-check-interval", "0.0000001");
+    PARSE_FAILS("got '1000000000000000000000000000000000000000000000000000000000000h'",
+                "--static-backend-health-check-interval",
+                "1000000000000000000000000000000000000000000000000000000000000h");
+    CU_ASSERT_EQUAL_FATAL(PARSE(&o, err, "--static-backends", "http://a",
+                                "--static-models", "m",
+                                "--static-backend-health-check-interval", "0.000001"),
+                          0);
+    struct sy_cfg *cfg = base_cfg(NULL);
+    CU_ASSERT_EQUAL_FATAL(run(cfg, err, sizeof err, &o), 0);
+    CU_ASSERT_STRING_EQUAL(cfg_map_get(config_plugin_section(cfg, "http_probe"),
+                                       "interval")->scalar, "0.000001");
+    config_free(cfg);
+}
+
 static void test_cli_usage(void)
 {
     static const char *const flags[] = {
@@ -648,5 +673,6 @@ void register_cli_tests(void)
                UNIT_TEST(test_cli_overrides_file),
                UNIT_TEST(test_cli_flags_on_file_models),
                UNIT_TEST(test_cli_plugin_settings),
+               UNIT_TEST(test_cli_interval_range),
                UNIT_TEST(test_cli_usage));
 }

@@ -107,11 +107,30 @@ static void test_framing(void)
     CU_ASSERT_PTR_NOT_NULL(framing(obfuscated));
 }
 
+/* Found by tests/fuzz/fuzz_http: first_length keeps 23 characters, so a
+ * longer first Content-Length agreed with a second one equal to its first
+ * 23 characters (1 and 0 here). */
+static void test_framing_long_lengths(void)
+{
+    const char *cut[] = { "Content-Length", "000000000000000000000001",
+                          "Content-Length", "00000000000000000000000", NULL };
+    const char *fuzzed[] = { "Content-Length", "1AA\262Ang: ci\376ng: chunKedo",
+                             "Content-Length", "1AA\262Ang: ci\376ng: chunKed", NULL };
+    const char *one_long[] = { "Content-Length", "000000000000000000000001", NULL };
+    const char *same_short[] = { "Content-Length", "0000000000000000000001",
+                                 "Content-Length", "0000000000000000000001", NULL };
+    CU_ASSERT_PTR_NOT_NULL(framing(cut));
+    CU_ASSERT_PTR_NOT_NULL(framing(fuzzed));
+    CU_ASSERT_PTR_NULL(framing(one_long));
+    CU_ASSERT_PTR_NULL(framing(same_short));
+}
+
 void register_http_headers_tests(void)
 {
     UNIT_SUITE("http_headers",
                UNIT_TEST(test_hop_by_hop), UNIT_TEST(test_connection_list),
                UNIT_TEST(test_request_headers), UNIT_TEST(test_response_headers),
                UNIT_TEST(test_error_json), UNIT_TEST(test_value_safety),
-               UNIT_TEST(test_join_url), UNIT_TEST(test_framing));
+               UNIT_TEST(test_join_url), UNIT_TEST(test_framing),
+               UNIT_TEST(test_framing_long_lengths));
 }

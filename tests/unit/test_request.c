@@ -99,13 +99,54 @@ static void test_request_id(void)
     CU_ASSERT_STRING_NOT_EQUAL(id, id2);
 }
 
+/* Found by tests/fuzz/fuzz_request: "\u0000" in the model gave a model that
+ * is "" as a C string (what the router routes on) but not to json-c, nor to
+ * the backend, which reads the whole. */
+static void test_parse_model_with_nul(void)
+{
+    const char *m = NULL;
+    struct json_object *o = NULL;
+    char err[256];
+    const char *fuzzed = "{\"model\":\"\\u0000a\", \"\"\r:\"\", \"\"\r:\"v\"}";
+    CU_ASSERT_EQUAL(request_parse_body(fuzzed, strlen(fuzzed), &o, &m, err, sizeof err),
+                    BODY_NO_MODEL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "NUL"));
+    CU_ASSERT_EQUAL(parse("{\"model\":\"llama\\u0000evil\"}", &m, &o), BODY_NO_MODEL);
+    CU_ASSERT_PTR_NULL(o);
+    CU_ASSERT_PTR_NULL(m);
+    /* other strings may hold it */
+    CU_ASSERT_EQUAL(parse("{\"model\":\"llama\",\"prompt\":\"a\\u0000b\"}", &m, &o), BODY_OK);
+    CU_ASSERT_STRING_EQUAL(m, "llama");
+    json_object_put(o);
+}
+
+/* Found by tests/fuzz/fuzz_request: json-c's strict mode takes 'single-quoted'
+ * names, which the rewrite's scanner does not: the rewrite failed, or
+ * changed a "model" json-c did not read. */
+static void test_parse_single_quoted_names(void)
+{
+    const char *m = NULL;
+    struct json_object *o = NULL;
+    CU_ASSERT_EQUAL(parse("{'':\"\",\"model\":\"o\"}", &m, &o), BODY_NOT_JSON); /* as fuzzed */
+    CU_ASSERT_EQUAL(parse("{'model':\"o\"}", &m, &o), BODY_NOT_JSON);
+    CU_ASSERT_EQUAL(parse("{\"model\":\"a\",'model':\"b\"}", &m, &o), BODY_NOT_JSON);
+    CU_ASSERT_EQUAL(parse("{\"x\":{'\"':1},\"model\":\"o\"}", &m, &o), BODY_NOT_JSON);
+    CU_ASSERT_PTR_NULL(o);
+    /* quotes inside strings are text */
+    CU_ASSERT_EQUAL(parse("{\"model\":\"it's\",\"prompt\":\"don't \\\"quote\\\" 'me'\",\"'\":1}",
+                          &m, &o), BODY_OK);
+    CU_ASSERT_STRING_EQUAL(m, "it's");
+    json_object_put(o);
+}
+
 void register_request_tests(void)
 {
     UNIT_SUITE("request",
                UNIT_TEST(test_parse_ok), UNIT_TEST(test_parse_errors),
                UNIT_TEST(test_rewrite_keeps_every_other_byte),
                UNIT_TEST(test_rewrite_result_parses_to_same_fields),
-               UNIT_TEST(test_request_id));
+               UNIT_TEST(test_request_id), UNIT_TEST(test_parse_model_with_nul),
+               UNIT_TEST(test_parse_single_quoted_names));
 }
 
 static void check_prompt(const char *body, const char *want)

@@ -1,4 +1,6 @@
 /* The retry / fallback decisions of SPEC.md "Retries and fallback". */
+#include <math.h>
+
 #include "retry.h"
 #include "unit.h"
 
@@ -65,6 +67,22 @@ static void test_retry_after(void)
     CU_ASSERT_DOUBLE_EQUAL(retry_after_delay("-4", now, 5, 100), 0, 1e-9);
 }
 
+/* Found by tests/fuzz/fuzz_http: strtod takes "nan", and NaN passed the
+ * "d < 0" check, so a backend's "Retry-After: nan" came back as NaN. */
+static void test_retry_after_not_a_number(void)
+{
+    time_t now = 1764032400;
+    const char *nans[] = { "nan", "NaN", "-nan", "nan(0x1)" };
+    for (size_t i = 0; i < sizeof nans / sizeof nans[0]; i++) {
+        double d = retry_after_delay(nans[i], now, 5, 100);
+        CU_ASSERT_FALSE(isnan(d));
+        CU_ASSERT_DOUBLE_EQUAL(d, 0, 1e-9);
+        CU_ASSERT_DOUBLE_EQUAL(retry_after_delay(nans[i], now, 1e9, 1e9), 0, 1e-9);
+    }
+    CU_ASSERT_DOUBLE_EQUAL(retry_after_delay("inf", now, 5, 100), 5, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(retry_after_delay("1e999", now, 5, 100), 5, 1e-9);
+}
+
 static void test_give_up_status(void)
 {
     CU_ASSERT_EQUAL(retry_give_up_status(1), 504);
@@ -77,5 +95,6 @@ void register_retry_tests(void)
                UNIT_TEST(test_status_classification), UNIT_TEST(test_attempt_budget_per_model),
                UNIT_TEST(test_no_usable_backend_falls_back_at_once),
                UNIT_TEST(test_total_budget_and_deadline), UNIT_TEST(test_fallback_depth),
-               UNIT_TEST(test_retry_after), UNIT_TEST(test_give_up_status));
+               UNIT_TEST(test_retry_after), UNIT_TEST(test_retry_after_not_a_number),
+               UNIT_TEST(test_give_up_status));
 }
