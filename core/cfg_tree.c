@@ -611,3 +611,22 @@ int cfg_parse_bool(const char *text, int *out)
     }
     return -1;
 }
+
+struct cfg_node *cfg_node_clone(const struct cfg_node *n)
+{
+    struct cfg_node *c = n->kind == CFG_SCALAR
+        ? cfg_node_new_scalar(n->scalar, n->file, n->line)
+        : cfg_node_new(n->kind, n->file, n->line);
+    for (size_t i = 0; c && i < n->n; i++) {
+        struct cfg_node *child = cfg_node_clone(n->vals[i]);
+        int rc = n->kind == CFG_MAP ? cfg_map_set(c, n->keys[i], child)
+                                    : cfg_list_append(c, child);
+        if (rc < 0) {
+            cfg_tree_free(c);
+            return NULL;
+        }
+        if (n->kind == CFG_MAP)
+            c->key_lines[c->n - 1] = n->key_lines[i];
+    }
+    return c;
+}

@@ -38,6 +38,9 @@ struct cfg_node *cfg_node_new_scalar(const char *text, const char *file,
 int cfg_map_set(struct cfg_node *map, const char *key, struct cfg_node *val);
 int cfg_list_append(struct cfg_node *list, struct cfg_node *item);
 
+/* A deep copy (file names are shared, not copied); NULL when out of memory. */
+struct cfg_node *cfg_node_clone(const struct cfg_node *n);
+
 /* Lookups; NULL when absent. */
 const struct cfg_node *cfg_map_get(const struct cfg_node *map,
                                    const char *key);

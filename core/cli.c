@@ -528,50 +528,12 @@ out:
     return rc;
 }
 
-static struct cfg_node *clone_node(const struct cfg_node *n)
-{
-    struct cfg_node *c = n->kind == CFG_SCALAR
-        ? cfg_node_new_scalar(n->scalar, n->file, n->line)
-        : cfg_node_new(n->kind, n->file, n->line);
-    for (size_t i = 0; c && i < n->n; i++) {
-        struct cfg_node *child = clone_node(n->vals[i]);
-        int rc = n->kind == CFG_MAP ? cfg_map_set(c, n->keys[i], child)
-                                    : cfg_list_append(c, child);
-        if (rc < 0) {
-            cfg_tree_free(c);
-            return NULL;
-        }
-        if (n->kind == CFG_MAP)
-            c->key_lines[c->n - 1] = n->key_lines[i];
-    }
-    return c;
-}
-
-/* plugin_config as a map we may change: a copy of the file's in cfg->extra,
- * so the file's other sections stay as they were. */
-static struct cfg_node *own_plugin_config(struct sy_cfg *cfg)
-{
-    if (cfg->extra && cfg->plugin_config == cfg->extra)
-        return cfg->extra;
-    struct cfg_node *map;
-    const struct cfg_node *pc = cfg->plugin_config;
-    if (pc && pc->kind == CFG_MAP)
-        map = clone_node(pc);
-    else
-        map = cfg_node_new(CFG_MAP, CMDLINE, 0);
-    if (!map)
-        return NULL;
-    cfg_tree_free(cfg->extra);
-    cfg->extra = map;
-    cfg->plugin_config = map;
-    return map;
-}
 
 static int set_plugin_option(struct sy_cfg *cfg, const char *flag,
                              const char *plugin, const char *key,
                              const char *value, char *err, size_t errlen)
 {
-    struct cfg_node *pc = own_plugin_config(cfg), *section = NULL;
+    struct cfg_node *pc = config_own_plugin_config(cfg, CMDLINE), *section = NULL;
     for (size_t i = 0; pc && i < pc->n; i++)
         if (strcmp(pc->keys[i], plugin) == 0 && pc->vals[i]->kind == CFG_MAP)
             section = pc->vals[i];

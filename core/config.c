@@ -338,7 +338,7 @@ static int env_name_ok(const char *s)
 }
 
 /* Model and alias names go into headers and metric labels. */
-static int model_name_ok(const char *s)
+int config_model_name_ok(const char *s)
 {
     if (!*s)
         return 0;
@@ -940,7 +940,7 @@ static int ld_model(struct loader *ld, const char *name, int line,
     char path[256], kpath[300];
     snprintf(path, sizeof path, "models.%s", name);
 
-    if (!model_name_ok(name))
+    if (!config_model_name_ok(name))
         return lerr(ld, line, path, "a model name must be non-empty text");
     if (v->kind != CFG_MAP)
         return lerr(ld, v->line, path,
@@ -1025,7 +1025,7 @@ static int ld_aliases(struct loader *ld, const char *key,
         char path[256];
         const char *model = NULL;
         snprintf(path, sizeof path, "%s.%s", key, v->keys[i]);
-        if (!model_name_ok(v->keys[i]))
+        if (!config_model_name_ok(v->keys[i]))
             return lerr(ld, v->key_lines[i], path, "empty alias");
         if (get_string(ld, v->vals[i], path, &model) < 0)
             return -1;
@@ -1268,7 +1268,7 @@ static int check_models(const struct sy_cfg *cfg, char *err, size_t errlen)
     for (size_t i = 0; i < cfg->nmodels; i++) {
         const struct model_cfg *m = &cfg->models[i];
         model_key(m, NULL, key, sizeof key, "--static-models");
-        if (!model_name_ok(m->name))
+        if (!config_model_name_ok(m->name))
             return ferr(cfg, err, errlen, m->line, key,
                         "bad model name '%s'", m->name);
         for (size_t j = 0; j < i; j++)
@@ -1303,7 +1303,7 @@ static int check_aliases(const struct sy_cfg *cfg, char *err, size_t errlen)
     for (size_t i = 0; i < cfg->naliases; i++) {
         const struct alias_cfg *a = &cfg->aliases[i];
         alias_key(cfg, a, key, sizeof key);
-        if (!model_name_ok(a->alias))
+        if (!config_model_name_ok(a->alias))
             return ferr(cfg, err, errlen, a->line, key, "bad alias name '%s'",
                         a->alias);
         if (config_find_model(cfg, a->alias))
@@ -1432,4 +1432,20 @@ int config_finish(struct sy_cfg *cfg, char *err, size_t errlen)
 oom:
     snprintf(err, errlen, "out of memory");
     return -1;
+}
+
+struct cfg_node *config_own_plugin_config(struct sy_cfg *cfg, const char *file)
+{
+    const struct cfg_node *pc = cfg->plugin_config;
+    struct cfg_node *map;
+
+    if (cfg->extra && pc == cfg->extra)
+        return cfg->extra;
+    map = pc && pc->kind == CFG_MAP ? cfg_node_clone(pc) : cfg_node_new(CFG_MAP, file, 0);
+    if (!map)
+        return NULL;
+    cfg_tree_free(cfg->extra);
+    cfg->extra = map;
+    cfg->plugin_config = map;
+    return map;
 }

@@ -125,6 +125,13 @@ const struct cfg_node *config_plugin_section(const struct sy_cfg *cfg,
 const struct model_cfg *config_find_model(const struct sy_cfg *cfg,
                                           const char *name);
 void config_free(struct sy_cfg *cfg);
+/* Model and alias names: non-empty, no control characters (they go into
+ * headers and metric labels). */
+int config_model_name_ok(const char *s);
+/* cfg's plugin_config as a map that may be changed by command-line or
+ * dynamic-config settings: a copy in cfg->extra of the file's, which stays as
+ * it was.  `file` names nodes made new.  NULL when out of memory. */
+struct cfg_node *config_own_plugin_config(struct sy_cfg *cfg, const char *file);
 
 /* Building blocks shared by the file loader and the command line. */
 

@@ -124,16 +124,6 @@ static int get_scalar(struct dyn *d, const struct cfg_node *v, const char *key,
     return 0;
 }
 
-/* Model and alias names go into headers and metric labels. */
-static int name_ok(const char *s)
-{
-    if (!*s)
-        return 0;
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            return 0;
-    return 1;
-}
 
 static void items_free(struct items *it)
 {
@@ -310,7 +300,7 @@ static int models_positional(struct dyn *d, const struct cfg_node *vb,
     config_clear_models(cfg);
     for (size_t i = 0; i < urls.n; i++) {
         const struct item *type = types.n ? &types.v[i] : NULL;
-        if (!name_ok(names.v[i].text)) {
+        if (!config_model_name_ok(names.v[i].text)) {
             derr(d, names.v[i].line, "static_models", "bad model name '%s'",
                  names.v[i].text);
             goto out;
@@ -386,7 +376,7 @@ static int models_map(struct dyn *d, const struct cfg_node *v)
         const struct cfg_node *mv = v->vals[i];
         int line = v->key_lines[i];
         snprintf(path, sizeof path, "static_models.%s", name);
-        if (!name_ok(name))
+        if (!config_model_name_ok(name))
             return derr(d, line, path, "bad model name");
         if (!unset(mv) && mv->kind != CFG_MAP)
             return derr(d, mv->line, path, "expected a map with "
@@ -488,7 +478,7 @@ static int set_alias(struct dyn *d, const char *alias, const char *model,
         if (strcmp(d->aliases.v[i].text, alias) == 0)
             return derr(d, line, key, "alias '%s' is given twice (first at "
                         "line %d)", alias, d->aliases.v[i].line);
-    if (!name_ok(alias))
+    if (!config_model_name_ok(alias))
         return derr(d, line, key, "bad alias name '%s'", alias);
     if (items_add(&d->aliases, alias, strlen(alias), line) < 0)
         return oom(d, line, key);
@@ -647,45 +637,6 @@ static int check_set(struct dyn *d)
 
 /* ---- plugin settings ---- */
 
-static struct cfg_node *clone_node(const struct cfg_node *n)
-{
-    struct cfg_node *c = n->kind == CFG_SCALAR
-        ? cfg_node_new_scalar(n->scalar, n->file, n->line)
-        : cfg_node_new(n->kind, n->file, n->line);
-    for (size_t i = 0; c && i < n->n; i++) {
-        struct cfg_node *child = clone_node(n->vals[i]);
-        int rc = n->kind == CFG_MAP ? cfg_map_set(c, n->keys[i], child)
-                                    : cfg_list_append(c, child);
-        if (rc < 0) {
-            cfg_tree_free(c);
-            return NULL;
-        }
-        if (n->kind == CFG_MAP)
-            c->key_lines[c->n - 1] = n->key_lines[i];
-    }
-    return c;
-}
-
-/* plugin_config as a map we may change: cfg->extra, as the command line
- * does (a copy of the native file's, which stays as it was). */
-static struct cfg_node *own_plugin_config(struct dyn *d)
-{
-    struct sy_cfg *cfg = d->cfg;
-    if (cfg->extra && cfg->plugin_config == cfg->extra)
-        return cfg->extra;
-    struct cfg_node *map;
-    const struct cfg_node *pc = cfg->plugin_config;
-    if (pc && pc->kind == CFG_MAP)
-        map = clone_node(pc);
-    else
-        map = cfg_node_new(CFG_MAP, d->file, 0);
-    if (!map)
-        return NULL;
-    cfg_tree_free(cfg->extra);
-    cfg->extra = map;
-    cfg->plugin_config = map;
-    return map;
-}
 
 /* plugin_config.PLUGIN.KEY = value, remembered as written at this file's
  * line so a plugin's complaint names it. */
@@ -693,7 +644,7 @@ static int plugin_option(struct dyn *d, const char *what, int line,
                          const char *plugin, const char *key,
                          const char *value)
 {
-    struct cfg_node *pc = own_plugin_config(d), *section = NULL;
+    struct cfg_node *pc = config_own_plugin_config(d->cfg, d->file), *section = NULL;
     for (size_t i = 0; pc && i < pc->n; i++)
         if (strcmp(pc->keys[i], plugin) == 0 && pc->vals[i]->kind == CFG_MAP)
             section = pc->vals[i];
