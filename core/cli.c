@@ -328,22 +328,6 @@ static int split_pair(const char *flag, const char *what, char *item,
     return 0;
 }
 
-static struct model_cfg *find_model(struct sy_cfg *cfg, const char *name)
-{
-    for (size_t i = 0; i < cfg->nmodels; i++)
-        if (strcmp(cfg->models[i].name, name) == 0)
-            return &cfg->models[i];
-    return NULL;
-}
-
-static int type_ok(const char *t)
-{
-    for (size_t i = 0; config_model_types[i]; i++)
-        if (strcmp(config_model_types[i], t) == 0)
-            return 1;
-    return 0;
-}
-
 /* --static-backends with --static-models (and --static-model-types): the
  * whole set of models, replacing the file's models and aliases. */
 static int apply_static_models(const struct cli_opts *o, struct sy_cfg *cfg,
@@ -382,7 +366,7 @@ static int apply_static_models(const struct cli_opts *o, struct sy_cfg *cfg,
     for (size_t i = 0; i < urls.n; i++) {
         char *url = NULL;
         const char *type = types.n ? types.v[i] : NULL;
-        if (type && !type_ok(type)) {
+        if (type && !config_model_type_ok(type)) {
             fail(err, errlen, "--static-model-types: unknown type '%s' "
                               "(expected chat, completion, embeddings, rerank "
                               "or score)", type);
@@ -392,7 +376,7 @@ static int apply_static_models(const struct cli_opts *o, struct sy_cfg *cfg,
             fail(err, errlen, "--static-backends: '%s': %s", urls.v[i], why);
             goto out;
         }
-        struct model_cfg *m = find_model(cfg, names.v[i]);
+        struct model_cfg *m = config_find_model(cfg, names.v[i]);
         if (!m && !(m = config_add_model(cfg, names.v[i], 0))) {
             free(url);
             fail(err, errlen, "--static-models: out of memory");
@@ -503,10 +487,10 @@ static int apply_fallbacks(const char *arg, struct sy_cfg *cfg, int from_flags,
                 goto out;
             }
         }
-        struct model_cfg *m = find_model(cfg, name);
+        struct model_cfg *m = config_find_model(cfg, name);
         for (size_t j = 0; !m && j < cfg->naliases; j++)
             if (strcmp(cfg->aliases[j].alias, name) == 0)
-                m = find_model(cfg, cfg->aliases[j].model);
+                m = config_find_model(cfg, cfg->aliases[j].model);
         if (!m) {
             fail(err, errlen, "--static-fallback-models: unknown model '%s' "
                               "(not in %s)", name,

@@ -208,8 +208,15 @@ const struct cfg_node *config_plugin_section(const struct sy_cfg *cfg,
     return s && s->kind == CFG_MAP ? s : cfg_empty_map();
 }
 
-const struct model_cfg *config_find_model(const struct sy_cfg *cfg,
-                                          const char *name)
+struct alias_cfg *config_find_alias(const struct sy_cfg *cfg, const char *name)
+{
+    for (size_t i = 0; cfg && name && i < cfg->naliases; i++)
+        if (strcmp(cfg->aliases[i].alias, name) == 0)
+            return &cfg->aliases[i];
+    return NULL;
+}
+
+struct model_cfg *config_find_model(const struct sy_cfg *cfg, const char *name)
 {
     for (size_t i = 0; cfg && name && i < cfg->nmodels; i++)
         if (strcmp(cfg->models[i].name, name) == 0)
@@ -348,7 +355,7 @@ int config_model_name_ok(const char *s)
     return 1;
 }
 
-static int model_type_ok(const char *t)
+int config_model_type_ok(const char *t)
 {
     for (size_t i = 0; config_model_types[i]; i++)
         if (strcmp(t, config_model_types[i]) == 0)
@@ -960,7 +967,7 @@ static int ld_model(struct loader *ld, const char *name, int line,
         } else if (strcmp(k, "type") == 0) {
             if (get_string(ld, val, kpath, &s) < 0)
                 return -1;
-            if (!model_type_ok(s))
+            if (!config_model_type_ok(s))
                 return lerr(ld, val->line, kpath,
                             "expected chat, completion, embeddings, rerank or "
                             "score, got '%s'", s);
@@ -1212,14 +1219,6 @@ static void alias_key(const struct sy_cfg *cfg, const struct alias_cfg *a,
         snprintf(buf, len, "models.%s.aliases", a->model);
 }
 
-static const struct alias_cfg *find_alias(const struct sy_cfg *cfg,
-                                          const char *name)
-{
-    for (size_t i = 0; i < cfg->naliases; i++)
-        if (strcmp(cfg->aliases[i].alias, name) == 0)
-            return &cfg->aliases[i];
-    return NULL;
-}
 
 static int check_settings(const struct sy_cfg *cfg, char *err, size_t errlen)
 {
@@ -1278,7 +1277,7 @@ static int check_models(const struct sy_cfg *cfg, char *err, size_t errlen)
         if (m->nbackends == 0)
             return ferr(cfg, err, errlen, m->line, key,
                         "model '%s' has no backends", m->name);
-        if (m->type && !model_type_ok(m->type))
+        if (m->type && !config_model_type_ok(m->type))
             return ferr(cfg, err, errlen, m->line, key,
                         "model '%s' has unknown type '%s'", m->name, m->type);
         model_key(m, "backends", key, sizeof key, "--static-backends");
@@ -1342,7 +1341,7 @@ static int check_fallbacks(struct sy_cfg *cfg, char *err, size_t errlen)
             snprintf(key, sizeof key, "--static-fallback-models");
         const char *target = m->fallback_model;
         const struct alias_cfg *a = NULL;
-        if (!config_find_model(cfg, target) && (a = find_alias(cfg, target)))
+        if (!config_find_model(cfg, target) && (a = config_find_alias(cfg, target)))
             target = a->model;
         if (!config_find_model(cfg, target))
             return ferr(cfg, err, errlen, m->fallback_line, key,

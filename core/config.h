@@ -122,8 +122,11 @@ int config_finish(struct sy_cfg *cfg, char *err, size_t errlen);
 /* The section of plugin_config for `name`, or cfg_empty_map(). */
 const struct cfg_node *config_plugin_section(const struct sy_cfg *cfg,
                                              const char *name);
-const struct model_cfg *config_find_model(const struct sy_cfg *cfg,
-                                          const char *name);
+/* A model (not an alias) or an alias by name; NULL when none. */
+struct model_cfg *config_find_model(const struct sy_cfg *cfg, const char *name);
+struct alias_cfg *config_find_alias(const struct sy_cfg *cfg, const char *name);
+/* One of config_model_types? */
+int config_model_type_ok(const char *type);
 void config_free(struct sy_cfg *cfg);
 /* Model and alias names: non-empty, no control characters (they go into
  * headers and metric labels). */

@@ -214,30 +214,6 @@ static int split_pair(struct dyn *d, const char *key, const char *what,
     return 0;
 }
 
-static struct model_cfg *find_model(struct sy_cfg *cfg, const char *name)
-{
-    for (size_t i = 0; i < cfg->nmodels; i++)
-        if (strcmp(cfg->models[i].name, name) == 0)
-            return &cfg->models[i];
-    return NULL;
-}
-
-static struct alias_cfg *find_alias(struct sy_cfg *cfg, const char *name)
-{
-    for (size_t i = 0; i < cfg->naliases; i++)
-        if (strcmp(cfg->aliases[i].alias, name) == 0)
-            return &cfg->aliases[i];
-    return NULL;
-}
-
-static int type_ok(const char *t)
-{
-    for (size_t i = 0; config_model_types[i]; i++)
-        if (strcmp(config_model_types[i], t) == 0)
-            return 1;
-    return 0;
-}
-
 /* One backend URL for model m (checked, not twice for one model). */
 static int add_backend(struct dyn *d, struct model_cfg *m, const char *key,
                        const struct item *u)
@@ -305,13 +281,13 @@ static int models_positional(struct dyn *d, const struct cfg_node *vb,
                  names.v[i].text);
             goto out;
         }
-        if (type && !type_ok(type->text)) {
+        if (type && !config_model_type_ok(type->text)) {
             derr(d, type->line, "static_model_types", "unknown type '%s' "
                  "(expected chat, completion, embeddings, rerank or score)",
                  type->text);
             goto out;
         }
-        struct model_cfg *m = find_model(cfg, names.v[i].text);
+        struct model_cfg *m = config_find_model(cfg, names.v[i].text);
         if (!m && !(m = config_add_model(cfg, names.v[i].text,
                                          names.v[i].line))) {
             oom(d, names.v[i].line, "static_models");
@@ -404,7 +380,7 @@ static int models_map(struct dyn *d, const struct cfg_node *v)
             } else if (strcmp(key, "static_model_type") == 0) {
                 if (get_scalar(d, val, kpath, &s) < 0)
                     return -1;
-                if (*s && !type_ok(s))
+                if (*s && !config_model_type_ok(s))
                     return derr(d, val->line, kpath, "expected chat, "
                                 "completion, embeddings, rerank or score, "
                                 "got '%s'", s);
@@ -482,7 +458,7 @@ static int set_alias(struct dyn *d, const char *alias, const char *model,
         return derr(d, line, key, "bad alias name '%s'", alias);
     if (items_add(&d->aliases, alias, strlen(alias), line) < 0)
         return oom(d, line, key);
-    struct alias_cfg *a = find_alias(d->cfg, alias);
+    struct alias_cfg *a = config_find_alias(d->cfg, alias);
     if (a) {
         /* This file overrides the file's or the flags' alias. */
         char *copy = strdup(model);
@@ -539,10 +515,10 @@ static int fallback_one(struct dyn *d, const char *name, const char *target,
                         int line)
 {
     const char *key = "static_fallback_models";
-    struct model_cfg *m = find_model(d->cfg, name);
-    struct alias_cfg *a = m ? NULL : find_alias(d->cfg, name);
+    struct model_cfg *m = config_find_model(d->cfg, name);
+    struct alias_cfg *a = m ? NULL : config_find_alias(d->cfg, name);
     if (a)
-        m = find_model(d->cfg, a->model);
+        m = config_find_model(d->cfg, a->model);
     if (!m)
         return derr(d, line, key, "unknown model '%s'", name);
     for (size_t i = 0; i < d->nfbs; i++) {
@@ -602,14 +578,14 @@ static int check_set(struct dyn *d)
     char key[300];
 
     for (size_t i = 0; i < d->aliases.n; i++) {
-        const struct alias_cfg *a = find_alias(cfg, d->aliases.v[i].text);
+        const struct alias_cfg *a = config_find_alias(cfg, d->aliases.v[i].text);
         int line = d->aliases.v[i].line;
         if (!a)
             continue;
-        if (find_model(cfg, a->alias))
+        if (config_find_model(cfg, a->alias))
             return derr(d, line, "static_aliases", "alias '%s' is also the "
                         "name of a model", a->alias);
-        if (!find_model(cfg, a->model))
+        if (!config_find_model(cfg, a->model))
             return derr(d, line, "static_aliases", "alias '%s' names unknown "
                         "model '%s'", a->alias, a->model);
     }
@@ -622,9 +598,9 @@ static int check_set(struct dyn *d)
                      m->name);
         else
             snprintf(key, sizeof key, "static_fallback_models");
-        if (!find_model(cfg, target) && (a = find_alias(cfg, target)))
+        if (!config_find_model(cfg, target) && (a = config_find_alias(cfg, target)))
             target = a->model;
-        if (!find_model(cfg, target))
+        if (!config_find_model(cfg, target))
             return derr(d, d->fbs[i].line, key, "model '%s' falls back to "
                         "unknown model '%s'", m->name, m->fallback_model);
         if (strcmp(target, m->name) == 0)
