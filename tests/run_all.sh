@@ -30,7 +30,7 @@ run_build() { # name, configure flags...
     mkdir -p "$dir"
     echo "== $name build: configure $*"
     (cd "$dir" && "$top/configure" -q "$@" && make -s -j"$jobs" && make -s -j"$jobs" check) || {
-        cat "$dir"/tests/*.log 2>/dev/null | grep -E "FAIL|failed|ERROR|Sanitizer|leak" | head -50
+        cat "$dir"/tests/*.log 2>/dev/null | grep -E -A3 "FAIL|failed|ERROR|Sanitizer|leak" | head -80
         summary "$dir" "$name"
         return 1
     }
@@ -72,7 +72,12 @@ run_build sanitizers --enable-werror --enable-sanitizers || status=1
 if [ "$status" -eq 0 ]; then
     echo "== distcheck"
     (cd "$top/_build/plain" && make -s distcheck >distcheck.log 2>&1) || {
-        tail -40 "$top/_build/plain/distcheck.log"; status=1; }
+        tail -40 "$top/_build/plain/distcheck.log"
+        # the failing tests' own words, from the tree distcheck leaves behind
+        find "$top/_build/plain" -path '*/_build/sub/tests/*.log' -exec \
+            grep -h -B3 -A4 -E "FAILED|failed$|^FAIL|Sanitizer" {} + 2>/dev/null | head -80
+        echo "distcheck: 0 passed, 1 failed" >"$top/_build/plain/tests/distcheck.log"
+        status=1; }
 fi
 fuzzed=""
 if command -v clang >/dev/null; then

@@ -6,7 +6,9 @@
 
 #include "harness.h"
 
-int main(void)
+/* With arguments, runs one suite (argv[1]) or one test of it (argv[2]):
+ * for chasing a single failure. */
+int main(int argc, char **argv)
 {
     unsigned failed, run;
 
@@ -25,7 +27,21 @@ int main(void)
     register_security_e2e_tests();
     register_dynconf_e2e_tests();
     CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
+    if (argc > 1) {
+        CU_pSuite suite = CU_get_suite(argv[1]);
+        CU_pTest test = suite && argc > 2 ? CU_get_test(suite, argv[2]) : NULL;
+        if (suite == NULL || (argc > 2 && test == NULL)) {
+            fprintf(stderr, "e2e_tests: no suite or test by that name\n");
+            CU_cleanup_registry();
+            return 2;
+        }
+        if (test != NULL)
+            CU_basic_run_test(suite, test);
+        else
+            CU_basic_run_suite(suite);
+    } else {
+        CU_basic_run_tests();
+    }
     /* a suite whose setup or teardown failed (e.g. the daemon did not exit
      * cleanly on SIGTERM) counts as a failed test */
     failed = CU_get_number_of_tests_failed() + CU_get_number_of_suites_failed();

@@ -273,6 +273,8 @@ static int land(struct shot *s, int n, long status)
     for (int i = 0; i < n; i++) {
         pthread_join(s[i].t, NULL);
         got += s[i].status == status;
+        if (s[i].status != status)
+            fprintf(stderr, "\n    shot %d: status %ld, want %ld\n", i, s[i].status, status);
     }
     return got;
 }
