@@ -408,6 +408,7 @@ table_head() {
 }
 # col NAME N: column N of NAME's row (of the current table)
 col() { awk -v t="$1" -v c="$2" '$1 == t { v = $c } END { print v }' "$ROWS"; }
+sy_targets() { echo switchyard-1; [ "$WORKERS" = 1 ] || echo "switchyard-$WORKERS"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 diff_us() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.0f", a - b }'; }
 
@@ -447,7 +448,7 @@ if [ $requests = 1 ]; then
 	sy_rps=$(col switchyard-1 2) ng_rps=$(col nginx-1 2) d_rps=$(col direct 2)
 	sy_cpu=$(col switchyard-1 7) ng_cpu=$(col nginx-1 7)
 	echo "ratios: switchyard-1/direct req/s $(ratio "$sy_rps" "$d_rps"), switchyard-1/nginx-1 req/s $(ratio "$sy_rps" "$ng_rps"), switchyard-$WORKERS/nginx-1 req/s $(ratio "$(col "switchyard-$WORKERS" 2)" "$ng_rps"), switchyard-1/nginx-1 cpu/req $(ratio "$sy_cpu" "$ng_cpu")"
-	for t in switchyard-1 "switchyard-$WORKERS" nginx-1; do
+	for t in $(sy_targets) nginx-1; do
 		[ -n "$(col "$t" 2)" ] || continue
 		echo "added at c1 over direct: $t p50 $(diff_us "$(col "$t" 5)" "$(col direct 5)") us, p99 $(diff_us "$(col "$t" 6)" "$(col direct 6)") us"
 	done
@@ -521,7 +522,7 @@ if [ $stream = 1 ]; then
 		stream_run "switchyard-$WORKERS" "$PORT" "$PID"
 		stop "$PID"
 	fi
-	for t in switchyard-1 "switchyard-$WORKERS"; do
+	for t in $(sy_targets); do
 		[ -n "$(col "$t" 2)" ] || continue
 		echo "added per chunk over direct: $t mean $(diff_us "$(col "$t" 5)" "$(col direct 5)") us, p50 $(diff_us "$(col "$t" 6)" "$(col direct 6)") us, p99 $(diff_us "$(col "$t" 7)" "$(col direct 7)") us; first event $(diff_us "$(col "$t" 4)" "$(col direct 4)") us; router CPU $(col "$t" 8) us/chunk, RSS $(col "$t" 9) KiB idle, $(col "$t" 10) KiB max"
 	done

@@ -159,7 +159,8 @@ int control_http(struct host_ctx *h, const char *url, const char *body, size_t l
 {
     struct control *c = h->setup->control;
     struct upstream_request r;
-    struct curl_slist *l = NULL, *n;
+    struct upstream_headers *l = NULL;
+    size_t lines = 1, bytes = upstream_header_size("Expect:", NULL);
     struct probe *p;
 
     if (c == NULL || url == NULL || cb == NULL || !(timeout > 0))
@@ -176,14 +177,13 @@ int control_http(struct host_ctx *h, const char *url, const char *body, size_t l
         memcpy(p->req_body, body, len);
         p->req_body[len] = '\0';
     }
-    for (size_t i = 0; headers && headers[i]; i++) {
-        if ((n = curl_slist_append(l, headers[i])) == NULL)
-            goto fail;
-        l = n;
-    }
-    if ((n = curl_slist_append(l, "Expect:")) == NULL)
+    for (size_t i = 0; headers && headers[i]; i++, lines++)
+        bytes += upstream_header_size(headers[i], NULL);
+    if ((l = upstream_headers_new(lines, bytes)) == NULL)
         goto fail;
-    l = n;
+    for (size_t i = 0; headers && headers[i]; i++)
+        upstream_headers_add(l, headers[i], NULL);
+    upstream_headers_add(l, "Expect:", NULL);
     memset(&r, 0, sizeof r);
     r.url = url;
     r.body = p->req_body;
@@ -201,7 +201,7 @@ int control_http(struct host_ctx *h, const char *url, const char *body, size_t l
     }
     return SY_OK;
 fail:
-    curl_slist_free_all(l);
+    upstream_headers_free(l);
     free(p->req_body);
     free(p);
     return SY_ERROR;

@@ -6,16 +6,21 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *const hop_by_hop[] = {
-    "Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
-    "Proxy-Authorization", "TE", "Trailer", "Trailers", "Transfer-Encoding",
-    "Upgrade", NULL
+#define NAME(s) { s, sizeof s - 1 }
+static const struct { const char *name; size_t len; } hop_by_hop[] = {
+    NAME("Connection"), NAME("Keep-Alive"), NAME("Proxy-Connection"),
+    NAME("Proxy-Authenticate"), NAME("Proxy-Authorization"), NAME("TE"),
+    NAME("Trailer"), NAME("Trailers"), NAME("Transfer-Encoding"), NAME("Upgrade"),
 };
 
 int http_is_hop_by_hop(const char *name)
 {
-    for (size_t i = 0; hop_by_hop[i] != NULL; i++)
-        if (strcasecmp(name, hop_by_hop[i]) == 0)
+    /* called for every header of every request: compare only names of the
+     * same length (most headers meet none: no strcasecmp at all) */
+    size_t n = strlen(name);
+
+    for (size_t i = 0; i < sizeof hop_by_hop / sizeof hop_by_hop[0]; i++)
+        if (hop_by_hop[i].len == n && strcasecmp(name, hop_by_hop[i].name) == 0)
             return 1;
     return 0;
 }

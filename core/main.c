@@ -8,6 +8,7 @@
 #include <event2/thread.h>
 #include <errno.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -245,6 +246,22 @@ static void on_reopen_signal(evutil_socket_t sig, short what, void *arg)
         LOG_INFO("log file reopened");
 }
 
+/* Each proxied request holds two sockets (client and backend): the usual
+ * soft limit of 1024 open files would cap a router at ~500 streams.  Take
+ * what the hard limit allows, as nginx's worker_rlimit_nofile does. */
+static void raise_open_files_limit(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+            LOG_INFO("open files limit raised from %llu to %llu", (unsigned long long)was,
+                     (unsigned long long)rl.rlim_max);
+    }
+}
+
 int main(int argc, char **argv)
 {
     struct cli_opts opts;
@@ -303,6 +320,7 @@ int main(int argc, char **argv)
         goto out;
     }
     signal(SIGPIPE, SIG_IGN);
+    raise_open_files_limit();
     d.base = event_base_new();
     if (d.base == NULL) {
         fprintf(stderr, "switchyard: cannot create the event loop\n");

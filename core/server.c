@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -262,13 +263,41 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* libevent reads a socket 4 KiB a turn by default: a 1 MiB body would
+ * take 256 turns of the loop.  Client connections read up to this much. */
+#define CLIENT_MAX_SINGLE_READ (256 * 1024)
+
+static struct bufferevent *client_bufferevent(struct event_base *base, void *arg)
+{
+    struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+
+    if (bev != NULL)
+        bufferevent_set_max_single_read(bev, CLIENT_MAX_SINGLE_READ);
+    return bev;
+}
+
+/* A worker's loop: with epoll, interest changes made and undone within one
+ * turn of the loop (libcurl's socket callbacks do that) cost no syscall. */
+static struct event_base *worker_base_new(void)
+{
+    struct event_config *cfg = event_config_new();
+    struct event_base *base;
+
+    if (cfg == NULL)
+        return NULL;
+    event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    base = event_base_new_with_config(cfg);
+    event_config_free(cfg);
+    return base;
+}
+
 static int worker_init(struct worker *w, struct setup *s, int id, int fd,
                        char *err, size_t errlen)
 {
     w->id = id;
     w->setup = s;
     w->listen_fd = fd;
-    w->base = event_base_new();
+    w->base = worker_base_new();
     w->http = w->base ? evhttp_new(w->base) : NULL;
     w->upstream = w->base ? upstream_pool_new(w->base, s->cfg->upstream_max_connections) : NULL;
     if (w->http == NULL || w->upstream == NULL) {
@@ -283,6 +312,7 @@ static int worker_init(struct worker *w, struct setup *s, int id, int fd,
                                             EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
                                             EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
     evhttp_set_gencb(w->http, handle_request, w);
+    evhttp_set_bevcb(w->http, client_bufferevent, NULL);
     w->listener = evhttp_accept_socket_with_handle(w->http, fd);
     if (w->listener == NULL) {
         snprintf(err, errlen, "worker %d: cannot accept on the listening socket", id);

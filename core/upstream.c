@@ -2,6 +2,8 @@
 
 #include <curl/curl.h>
 #include <event2/event.h>
+#include <event2/event_struct.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,7 @@
 #include "log.h"
 
 #define MAX_RESPONSE_HEADERS 128
+#define MAX_RESPONSE_HEAD_BYTES (64 * 1024)
 #define MAX_DISCARD_BYTES (256 * 1024)
 #define EASY_CACHE 64
 
@@ -21,13 +24,19 @@ struct upstream_pool {
     size_t neasy;
 };
 
+struct upstream_headers {
+    size_t n, cap;
+    char *text, *end;          /* free room for lines, after nodes[cap] */
+    struct curl_slist nodes[];
+};
+
 struct upstream_xfer {
     struct upstream_pool *pool;
     CURL *easy;
-    struct curl_slist *req_headers;
+    struct upstream_headers *req_headers;
     const struct upstream_ops *ops;
     void *arg;
-    struct event *timer;      /* first-byte, then idle timeout */
+    struct event timer;       /* first-byte, then idle timeout */
     struct timeval idle_tv;
     int status;
     int head_done;
@@ -36,13 +45,18 @@ struct upstream_xfer {
     int resend;               /* curl wanted to send it again: stopped */
     enum upstream_body_mode mode;
     size_t discarded;
-    struct upstream_header headers[MAX_RESPONSE_HEADERS];
+    /* the response head being read: name, NUL, value, NUL, for each of
+     * nheaders fields, back to back; freed once on_head has seen it */
+    char *head;
+    size_t head_len, head_cap;
     size_t nheaders;
 };
 
-/* One event per socket curl watches. */
+/* One event per socket curl watches, changed in place when curl changes
+ * its interest (no malloc, and no epoll change when it stays the same). */
 struct sock_watch {
-    struct event *ev;
+    struct event ev;
+    short kind;
 };
 
 static void check_multi_info(struct upstream_pool *p);
@@ -100,7 +114,7 @@ static int curl_socket_cb(CURL *easy, curl_socket_t s, int what, void *userp,
 
     if (what == CURL_POLL_REMOVE) {
         if (w != NULL) {
-            event_free(w->ev);
+            event_del(&w->ev);
             free(w);
             curl_multi_assign(p->multi, s, NULL);
         }
@@ -113,11 +127,14 @@ static int curl_socket_cb(CURL *easy, curl_socket_t s, int what, void *userp,
         if (w == NULL)
             return -1;
         curl_multi_assign(p->multi, s, w);
+    } else if (w->kind == kind) {
+        return 0;
     } else {
-        event_free(w->ev);
+        event_del(&w->ev);
     }
-    w->ev = event_new(p->base, s, kind, socket_event_cb, p);
-    if (w->ev == NULL || event_add(w->ev, NULL) != 0)
+    w->kind = kind;
+    if (event_assign(&w->ev, p->base, s, kind, socket_event_cb, p) != 0 ||
+        event_add(&w->ev, NULL) != 0)
         return -1;
     return 0;
 }
@@ -183,23 +200,93 @@ static void xfer_free(struct upstream_xfer *x)
     } else {
         curl_easy_cleanup(x->easy);
     }
-    curl_slist_free_all(x->req_headers);
-    if (x->timer != NULL)
-        event_free(x->timer);
-    for (size_t i = 0; i < x->nheaders; i++) {
-        free(x->headers[i].name);
-        free(x->headers[i].value);
-    }
+    free(x->req_headers);
+    event_del(&x->timer);
+    free(x->head);
     free(x);
 }
 
+/* --- request headers --- */
+
+size_t upstream_header_size(const char *name, const char *value)
+{
+    return strlen(name) + (value != NULL ? strlen(value) + 2 : 0) + 1;
+}
+
+struct upstream_headers *upstream_headers_new(size_t lines, size_t bytes)
+{
+    struct upstream_headers *h = malloc(sizeof *h + lines * sizeof h->nodes[0] + bytes);
+
+    if (h == NULL)
+        return NULL;
+    h->n = 0;
+    h->cap = lines;
+    h->text = (char *)&h->nodes[lines];
+    h->end = h->text + bytes;
+    return h;
+}
+
+int upstream_headers_add(struct upstream_headers *h, const char *name, const char *value)
+{
+    size_t nl = strlen(name), vl = value != NULL ? strlen(value) : 0;
+    size_t need = nl + (value != NULL ? vl + 2 : 0) + 1;
+    char *line = h->text;
+
+    if (h->n == h->cap || need > (size_t)(h->end - h->text))
+        return -1;
+    memcpy(line, name, nl);
+    if (value != NULL && vl == 0) {
+        line[nl++] = ';'; /* curl's way to send an empty value */
+    } else if (value != NULL) {
+        line[nl++] = ':';
+        line[nl++] = ' ';
+        memcpy(line + nl, value, vl);
+        nl += vl;
+    }
+    line[nl] = '\0';
+    h->text += need;
+    h->nodes[h->n].data = line;
+    h->nodes[h->n].next = NULL;
+    if (h->n > 0)
+        h->nodes[h->n - 1].next = &h->nodes[h->n];
+    h->n++;
+    return 0;
+}
+
+void upstream_headers_free(struct upstream_headers *h)
+{
+    free(h);
+}
+
+/* --- response heads --- */
+
 static void clear_headers(struct upstream_xfer *x)
 {
-    for (size_t i = 0; i < x->nheaders; i++) {
-        free(x->headers[i].name);
-        free(x->headers[i].value);
-    }
+    x->head_len = 0;
     x->nheaders = 0;
+}
+
+/* Keep `s[0..n)` NUL-terminated in the head buffer; -1 when it is full. */
+static int head_keep(struct upstream_xfer *x, const char *s, size_t n)
+{
+    size_t at = x->head_len;
+
+    if (at + n + 1 > x->head_cap) {
+        size_t cap = x->head_cap ? x->head_cap : 512;
+        while (cap < at + n + 1)
+            cap *= 2;
+        if (cap > MAX_RESPONSE_HEAD_BYTES)
+            return -1;
+        char *nb = realloc(x->head, cap);
+        if (nb == NULL)
+            return -1;
+        x->head = nb;
+        x->head_cap = cap;
+    }
+    memcpy(x->head + at, s, n);
+    x->head[at + n] = '\0';
+    x->head_len = at + n + 1;
+    return 0;
 }
 
 static void xfer_timeout_cb(evutil_socket_t fd, short what, void *arg)
@@ -231,12 +318,24 @@ static size_t header_cb(char *data, size_t size, size_t n, void *arg)
     if (l == 0) {
         if (x->status >= 100 && x->status < 200)
             return len; /* interim answer: a real head follows */
+        struct upstream_header h[MAX_RESPONSE_HEADERS];
+        const char *f = x->head;
+        for (size_t i = 0; i < x->nheaders; i++) {
+            h[i].name = f;
+            f += strlen(f) + 1;
+            h[i].value = f;
+            f += strlen(f) + 1;
+        }
         x->head_done = 1;
-        struct upstream_response r = { x->status, x->headers, x->nheaders };
+        struct upstream_response r = { x->status, h, x->nheaders };
         x->mode = x->ops->on_head(x->arg, &r);
+        /* a held stream keeps no copy of its head */
+        free(x->head);
+        x->head = NULL;
+        x->head_len = x->head_cap = 0;
         if (x->mode == UP_BODY_ABORT)
             return 0;
-        evtimer_add(x->timer, &x->idle_tv);
+        evtimer_add(&x->timer, &x->idle_tv);
         return len;
     }
     const char *colon = memchr(data, ':', l);
@@ -245,14 +344,9 @@ static size_t header_cb(char *data, size_t size, size_t n, void *arg)
     const char *v = colon + 1;
     while (v < data + l && (*v == ' ' || *v == '\t'))
         v++;
-    struct upstream_header *h = &x->headers[x->nheaders];
-    h->name = strndup(data, (size_t)(colon - data));
-    h->value = strndup(v, (size_t)(data + l - v));
-    if (h->name == NULL || h->value == NULL) {
-        free(h->name);
-        free(h->value);
-        return 0;
-    }
+    if (head_keep(x, data, (size_t)(colon - data)) != 0 ||
+        head_keep(x, v, (size_t)(data + l - v)) != 0)
+        return 0; /* a head over 64 KiB, or no memory: the attempt fails */
     x->nheaders++;
     return len;
 }
@@ -266,11 +360,14 @@ static size_t write_cb(char *data, size_t size, size_t n, void *arg)
         x->discarded += len;
         return x->discarded > MAX_DISCARD_BYTES ? 0 : len;
     }
-    if (x->ops->on_body(x->arg, data, len) != 0) {
-        evtimer_del(x->timer); /* a paused stream is not idle */
+    int rc = x->ops->on_body(x->arg, data, len);
+    if (rc < 0)
+        return 0; /* curl ends the transfer: a write error */
+    if (rc > 0) {
+        evtimer_del(&x->timer); /* a paused stream is not idle */
         return CURL_WRITEFUNC_PAUSE;
     }
-    evtimer_add(x->timer, &x->idle_tv);
+    evtimer_add(&x->timer, &x->idle_tv);
     return len;
 }
 
@@ -380,7 +477,7 @@ struct upstream_xfer *upstream_start(struct upstream_pool *p,
     CURL *e;
 
     if (x == NULL) {
-        curl_slist_free_all(req->headers);
+        free(req->headers);
         return NULL;
     }
     x->pool = p;
@@ -390,16 +487,10 @@ struct upstream_xfer *upstream_start(struct upstream_pool *p,
     x->idle_tv = seconds_tv(req->idle_timeout);
     e = p->neasy > 0 ? p->easy_cache[--p->neasy] : easy_new();
     x->easy = e;
-    x->timer = evtimer_new(p->base, xfer_timeout_cb, x);
-    if (e == NULL || x->timer == NULL) {
-        if (e == NULL) {
-            curl_slist_free_all(x->req_headers);
-            if (x->timer != NULL)
-                event_free(x->timer);
-            free(x);
-            return NULL;
-        }
-        xfer_free(x);
+    evtimer_assign(&x->timer, p->base, xfer_timeout_cb, x);
+    if (e == NULL) {
+        free(x->req_headers);
+        free(x);
         return NULL;
     }
     curl_easy_setopt(e, CURLOPT_URL, req->url);
@@ -410,17 +501,20 @@ struct upstream_xfer *upstream_start(struct upstream_pool *p,
     } else {
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     }
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->headers);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->headers && req->headers->n ? req->headers->nodes : NULL);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
     curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
+    /* always set: handles are reused, and curl keeps one buffer per handle */
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, req->recv_buffer > 0 ? req->recv_buffer
+                                                                : (long)CURL_MAX_WRITE_SIZE);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(req->connect_timeout * 1000));
     /* handles are reused: always say which CA bundle, the default included */
     curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_file ? req->ca_file : default_ca_file());
     struct timeval first = seconds_tv(req->first_byte_timeout);
     if (curl_multi_add_handle(p->multi, e) != CURLM_OK ||
-        evtimer_add(x->timer, &first) != 0) {
+        evtimer_add(&x->timer, &first) != 0) {
         xfer_free(x);
         return NULL;
     }
@@ -435,6 +529,6 @@ void upstream_cancel(struct upstream_xfer *x)
 
 void upstream_resume(struct upstream_xfer *x)
 {
-    evtimer_add(x->timer, &x->idle_tv);
+    evtimer_add(&x->timer, &x->idle_tv);
     curl_easy_pause(x->easy, CURLPAUSE_CONT);
 }

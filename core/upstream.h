@@ -14,13 +14,13 @@
 #include <stddef.h>
 
 struct event_base;
-struct curl_slist;
 struct upstream_pool;
 struct upstream_xfer;
+struct upstream_headers;
 
 struct upstream_header {
-    char *name;
-    char *value;
+    const char *name;
+    const char *value;
 };
 
 struct upstream_response {
@@ -49,7 +49,8 @@ struct upstream_ops {
     enum upstream_body_mode (*on_head)(void *arg,
                                        const struct upstream_response *r);
     /* Body bytes: return 0 when consumed, 1 to pause the transfer without
-     * consuming them (they come again after upstream_resume()). */
+     * consuming them (they come again after upstream_resume()), -1 to
+     * stop the transfer (on_done follows with UP_ABORTED). */
     int (*on_body)(void *arg, const char *data, size_t len);
     /* The transfer ended; called once, unless cancelled.  The transfer is
      * freed right after. */
@@ -60,16 +61,32 @@ struct upstream_request {
     const char *url;
     const char *body;       /* borrowed until on_done/cancel; NULL: a GET */
     size_t body_len;
-    struct curl_slist *headers; /* ownership passes to the transfer */
+    struct upstream_headers *headers; /* ownership passes to the transfer */
     double connect_timeout;     /* seconds */
     double first_byte_timeout;  /* seconds from start to the response head */
     double idle_timeout;        /* seconds between body bytes */
     const char *ca_file;        /* CA bundle for https, NULL: the system's */
+    long recv_buffer;           /* bytes read from the backend at a time; 0: 16 KiB */
 };
 
 struct upstream_pool *upstream_pool_new(struct event_base *base,
                                         long max_connections);
 void upstream_pool_free(struct upstream_pool *p);
+
+/*
+ * A request's header lines and the list curl reads them from, in one
+ * allocation: a request costs one malloc for its headers, not two per line.
+ * Count first (lines, and bytes as upstream_header_size() says), then add
+ * exactly that much.  NULL on OOM.
+ */
+struct upstream_headers *upstream_headers_new(size_t lines, size_t bytes);
+/* Room one header takes: "name: value" and its NUL. */
+size_t upstream_header_size(const char *name, const char *value);
+/* "name: value"; an empty value is sent as such (curl's "name;" form).
+ * A NULL value: `name` is a whole line, e.g. "Expect:" (drop a header curl
+ * would add).  Beyond the counted room: ignored, and -1. */
+int upstream_headers_add(struct upstream_headers *h, const char *name, const char *value);
+void upstream_headers_free(struct upstream_headers *h);
 
 /* Start a POST (a GET without body).  NULL on failure (req->headers is
  * freed then too). */
