@@ -16,6 +16,7 @@ void register_request_prompt_tests(void);
 void register_routing_tests(void);
 void register_health_tests(void);
 void register_dynconf_tests(void);
+void register_json_scan_tests(void);
 
 struct setup;
 /* A setup built from a YAML string ("test.yaml") with the plugins of this

@@ -1,0 +1,420 @@
+/*
+ * json_scan: strict RFC 8259 validation in one pass, without allocation or
+ * recursion, reporting the members of the top-level object on the way.
+ *
+ * Where json-c 0.16 in strict mode (json_tokener_new(), JSON_TOKENER_STRICT,
+ * the whole input one value with only whitespace after) decides otherwise;
+ * each is a row of the differential test in tests/unit/test_json_scan.c and
+ * filtered one by one in tests/fuzz/fuzz_json_scan.c:
+ *   - json-c takes object names in single quotes, {'a':1} (not values);
+ *   - NaN, Infinity and -Infinity as numbers;
+ *   - raw control characters U+0001..U+001F in strings (a raw NUL it
+ *     refuses, as we do);
+ *   - numbers with leading zeros other than a positive integer's ("00",
+ *     "-01", "01.5", "00e5"), with an empty fraction ("1.", "1.e5") or no
+ *     integer part ("-.5");
+ *   - nesting: json_tokener_new() allows 32 levels and counts a scalar as
+ *     one ([[1]] is 3 levels), where we allow 512 open arrays and objects;
+ *   - a top-level number, true, false or null that ends at the very end of
+ *     the input is json_tokener_continue to json-c ("unexpected end of
+ *     input"), valid to us; with whitespace after it, json-c takes it too.
+ * Meaning rather than validity: json-c cuts an object name at "\u0000"
+ * (json_string_decode does not: to json-c, "model\u0000x" is a "model"
+ * member, to json_string_equals it is not), and keeps the last of duplicate
+ * names (the member callback sees them all).  Neither json-c nor this scanner
+ * checks that bytes >= 0x80 in strings are valid UTF-8: they pass through.
+ */
+#include "json_scan.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#define EOI "unexpected end of input"
+
+static size_t skip_ws(const unsigned char *b, size_t len, size_t p)
+{
+    while (p < len && (b[p] == ' ' || b[p] == '\n' || b[p] == '\r' || b[p] == '\t'))
+        p++;
+    return p;
+}
+
+static int is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static int is_hex(unsigned char c)
+{
+    return is_digit(c) || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
+}
+
+/* What ends a run of ordinary string bytes. */
+static int is_special(unsigned char c)
+{
+    return c < 0x20 || c == '"' || c == '\\';
+}
+
+#define ONES UINT64_C(0x0101010101010101)
+#define HIGHS UINT64_C(0x8080808080808080)
+
+/* Is any of the 8 bytes of w special?  The has-a-zero-byte and
+ * has-a-byte-below-n tricks: exact about whether, not about which. */
+static int has_special(uint64_t w)
+{
+    uint64_t quote = w ^ (ONES * '"'), bslash = w ^ (ONES * '\\');
+
+    return (((w - ONES * 0x20) & ~w) | ((quote - ONES) & ~quote) |
+            ((bslash - ONES) & ~bslash)) & HIGHS ? 1 : 0;
+}
+
+/* Each scan_* starts at the token's first byte and returns the index just
+ * past it; on an error it sets *what and returns the error's offset. */
+static size_t error_at(size_t offset, const char *msg, const char **what)
+{
+    *what = msg;
+    return offset;
+}
+
+static size_t scan_string(const unsigned char *b, size_t len, size_t p, const char **what)
+{
+    for (p++;;) {
+        /* 8 ordinary bytes at a time, then up to the byte that ends the run */
+        while (len - p >= 8) {
+            uint64_t w;
+            memcpy(&w, b + p, sizeof w);
+            if (has_special(w))
+                break;
+            p += 8;
+        }
+        while (p < len && !is_special(b[p]))
+            p++;
+        if (p == len)
+            return error_at(len, EOI, what);
+        if (b[p] == '"')
+            return p + 1;
+        if (b[p] != '\\')
+            return error_at(p, "control character in string", what);
+        if (p + 1 == len)
+            return error_at(len, EOI, what);
+        if (b[p + 1] == 'u') {
+            for (size_t i = p + 2; i < p + 6; i++) {
+                if (i == len)
+                    return error_at(len, EOI, what);
+                if (!is_hex(b[i]))
+                    return error_at(p, "invalid escape", what);
+            }
+            p += 6;
+        } else if (memchr("\"\\/bfnrt", b[p + 1], 8) != NULL) {
+            p += 2;
+        } else {
+            return error_at(p, "invalid escape", what);
+        }
+    }
+}
+
+static size_t scan_digits(const unsigned char *b, size_t len, size_t p)
+{
+    while (p < len && is_digit(b[p]))
+        p++;
+    return p;
+}
+
+static size_t scan_number(const unsigned char *b, size_t len, size_t p, const char **what)
+{
+    if (b[p] == '-')
+        p++;
+    if (p == len || !is_digit(b[p]))
+        goto bad;
+    p = b[p] == '0' ? p + 1 : scan_digits(b, len, p);
+    if (p < len && b[p] == '.') {
+        if (++p == len || !is_digit(b[p]))
+            goto bad;
+        p = scan_digits(b, len, p);
+    }
+    if (p < len && (b[p] == 'e' || b[p] == 'E')) {
+        p++;
+        if (p < len && (b[p] == '+' || b[p] == '-'))
+            p++;
+        if (p == len || !is_digit(b[p]))
+            goto bad;
+        p = scan_digits(b, len, p);
+    }
+    /* a digit here follows a leading 0 */
+    if (p < len && is_digit(b[p]))
+        goto bad;
+    return p;
+bad:
+    *what = "invalid number";
+    return p;
+}
+
+static size_t scan_literal(const unsigned char *b, size_t len, size_t p, const char *lit,
+                           size_t n, const char **what)
+{
+    size_t have = len - p < n ? len - p : n;
+
+    if (memcmp(b + p, lit, have) != 0)
+        return error_at(p, "invalid literal", what);
+    if (have < n)
+        return error_at(len, EOI, what);
+    return p + n;
+}
+
+#define FAIL(msg)                                                              \
+    do {                                                                       \
+        what = (msg);                                                          \
+        goto fail;                                                             \
+    } while (0)
+
+int json_scan(const char *buf, size_t len, json_member_fn fn, void *ctx,
+              enum json_scan_type *top_type, struct json_scan_error *err)
+{
+    const unsigned char *b = (const unsigned char *)buf;
+    /* one bit per open level, 1 for an object, 0 for an array */
+    uint64_t is_object[JSON_SCAN_MAX_DEPTH / 64] = {0};
+    size_t depth = 0, p = skip_ws(b, len, 0), mark;
+    struct json_span key = {0, 0, JSON_T_STRING}, value = {0, 0, JSON_T_NULL};
+    const char *what = NULL;
+    int in_object = 0, rc;
+
+    if (p == len)
+        FAIL("empty");
+value: /* a value must start at b[p] */
+    if (p == len)
+        FAIL(EOI);
+    if (depth == 1)
+        value.start = p;
+    switch (b[p]) {
+    case '{':
+    case '[':
+        if (depth == JSON_SCAN_MAX_DEPTH)
+            FAIL("nesting too deep");
+        in_object = b[p] == '{';
+        if (in_object)
+            is_object[depth / 64] |= UINT64_C(1) << depth % 64;
+        else
+            is_object[depth / 64] &= ~(UINT64_C(1) << depth % 64);
+        depth++;
+        p = skip_ws(b, len, p + 1);
+        if (p < len && b[p] == (in_object ? '}' : ']'))
+            goto close;
+        if (in_object)
+            goto key;
+        goto value;
+    case '"':
+        value.type = JSON_T_STRING;
+        p = scan_string(b, len, p, &what);
+        break;
+    case 't':
+        value.type = JSON_T_TRUE;
+        p = scan_literal(b, len, p, "true", 4, &what);
+        break;
+    case 'f':
+        value.type = JSON_T_FALSE;
+        p = scan_literal(b, len, p, "false", 5, &what);
+        break;
+    case 'n':
+        value.type = JSON_T_NULL;
+        p = scan_literal(b, len, p, "null", 4, &what);
+        break;
+    default:
+        if (b[p] != '-' && !is_digit(b[p]))
+            FAIL("expected a value");
+        value.type = JSON_T_NUMBER;
+        p = scan_number(b, len, p, &what);
+    }
+    if (what != NULL)
+        goto fail;
+done: /* a value of value.type ended just before b[p] */
+    if (depth == 0)
+        goto end;
+    if (depth == 1 && in_object && fn != NULL) {
+        value.end = p;
+        rc = fn(ctx, buf, &key, &value);
+        if (rc != 0) {
+            if (top_type != NULL)
+                *top_type = JSON_T_OBJECT;
+            return rc;
+        }
+    }
+    p = skip_ws(b, len, p);
+    if (p == len)
+        FAIL(EOI);
+    if (b[p] == ',') {
+        mark = p;
+        p = skip_ws(b, len, p + 1);
+        if (p < len && b[p] == (in_object ? '}' : ']')) {
+            p = mark;
+            what = "trailing comma";
+            goto fail;
+        }
+        if (in_object)
+            goto key;
+        goto value;
+    }
+    if (b[p] != (in_object ? '}' : ']'))
+        FAIL(in_object ? "expected ',' or '}'" : "expected ',' or ']'");
+close: /* b[p] closes the innermost open level */
+    p++;
+    value.type = in_object ? JSON_T_OBJECT : JSON_T_ARRAY;
+    depth--;
+    in_object = depth > 0 && ((is_object[(depth - 1) / 64] >> (depth - 1) % 64) & 1);
+    goto done;
+key: /* a member's name must start at b[p] */
+    if (p == len)
+        FAIL(EOI);
+    if (b[p] != '"')
+        FAIL("expected a string key");
+    mark = p;
+    p = scan_string(b, len, p, &what);
+    if (what != NULL)
+        goto fail;
+    if (depth == 1) {
+        key.start = mark;
+        key.end = p;
+    }
+    p = skip_ws(b, len, p);
+    if (p == len)
+        FAIL(EOI);
+    if (b[p] != ':')
+        FAIL("expected ':'");
+    p = skip_ws(b, len, p + 1);
+    goto value;
+end:
+    p = skip_ws(b, len, p);
+    if (p != len)
+        FAIL("trailing data after the value");
+    if (top_type != NULL)
+        *top_type = value.type;
+    return 0;
+fail:
+    if (err != NULL) {
+        err->offset = p;
+        err->what = what;
+    }
+    return -1;
+}
+
+/* --- string tokens --- */
+
+/* 4 hex digits (validated by the scan; anything else gives some value) */
+static unsigned hex4(const char *s)
+{
+    unsigned v = 0;
+
+    for (int i = 0; i < 4; i++) {
+        unsigned char c = (unsigned char)s[i];
+        v = v << 4 | ((is_digit(c) ? c - '0' : (c | 0x20) - 'a' + 10) & 15);
+    }
+    return v;
+}
+
+/* The escape at s[0] == '\\', inside s[0..n): its UTF-8 in u, the byte count
+ * returned, its length in the token in *used (never 0). */
+static size_t unescape(const char *s, size_t n, unsigned char u[4], size_t *used)
+{
+    static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+    unsigned cp;
+
+    if (n < 2 || (s[1] == 'u' && n < 6)) { /* cut short: not from json_scan */
+        *used = n;
+        return 0;
+    }
+    *used = 2;
+    if (s[1] != 'u') {
+        const char *e = memchr(from, s[1], 8);
+        u[0] = (unsigned char)(e != NULL ? to[e - from] : s[1]);
+        return 1;
+    }
+    cp = hex4(s + 2);
+    *used = 6;
+    if (cp >= 0xD800 && cp <= 0xDBFF && n >= 12 && s[6] == '\\' && s[7] == 'u') {
+        unsigned lo = hex4(s + 8);
+        if (lo >= 0xDC00 && lo <= 0xDFFF) {
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            *used = 12;
+        }
+    }
+    if (cp >= 0xD800 && cp <= 0xDFFF)
+        cp = 0xFFFD; /* a lone surrogate, as json-c does */
+    if (cp < 0x80) {
+        u[0] = (unsigned char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        u[0] = (unsigned char)(0xC0 | cp >> 6);
+        u[1] = (unsigned char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        u[0] = (unsigned char)(0xE0 | cp >> 12);
+        u[1] = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
+        u[2] = (unsigned char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    u[0] = (unsigned char)(0xF0 | cp >> 18);
+    u[1] = (unsigned char)(0x80 | (cp >> 12 & 0x3F));
+    u[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
+    u[3] = (unsigned char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* Appends src[0..k) at out[n], as much as fits before the NUL's place. */
+static void put(char *out, size_t cap, size_t n, const void *src, size_t k)
+{
+    if (n + 1 < cap)
+        memcpy(out + n, src, k < cap - 1 - n ? k : cap - 1 - n);
+}
+
+size_t json_string_decode(const char *tok, size_t toklen, char *out, size_t cap)
+{
+    const char *s = tok + 1, *end = s + (toklen >= 2 ? toklen - 2 : 0);
+    size_t n = 0;
+
+    while (s < end) {
+        const char *bs = memchr(s, '\\', (size_t)(end - s));
+        size_t run = (size_t)((bs != NULL ? bs : end) - s), used;
+        unsigned char u[4];
+
+        put(out, cap, n, s, run);
+        n += run;
+        s += run;
+        if (bs != NULL) {
+            size_t k = unescape(s, (size_t)(end - s), u, &used);
+            put(out, cap, n, u, k);
+            n += k;
+            s += used;
+        }
+    }
+    if (cap > 0)
+        out[n < cap ? n : cap - 1] = '\0';
+    return n;
+}
+
+int json_string_equals(const char *tok, size_t toklen, const char *lit)
+{
+    size_t litlen = strlen(lit), n = 0;
+    const char *s = tok + 1, *end = s + (toklen >= 2 ? toklen - 2 : 0);
+
+    /* escapes only shorten: a token too short cannot be lit */
+    if (toklen < 2 || toklen - 2 < litlen)
+        return 0;
+    while (s < end) {
+        const char *bs = memchr(s, '\\', (size_t)(end - s));
+        size_t run = (size_t)((bs != NULL ? bs : end) - s), used, k;
+        unsigned char u[4];
+
+        if (run > litlen - n || memcmp(s, lit + n, run) != 0)
+            return 0;
+        n += run;
+        s += run;
+        if (bs != NULL) {
+            k = unescape(s, (size_t)(end - s), u, &used);
+            if (k > litlen - n || memcmp(u, lit + n, k) != 0)
+                return 0;
+            n += k;
+            s += used;
+        }
+    }
+    return n == litlen;
+}
