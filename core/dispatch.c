@@ -43,7 +43,7 @@ int dispatch_is_proxied_path(const char *path)
     return 0;
 }
 
-#define STREAM_RECV_BUFFER 2048
+#define STREAM_RECV_BUFFER 1024
 
 struct proxy {
     struct sy_request view;     /* what plugins see; first for the cast */
@@ -55,9 +55,8 @@ struct proxy {
     const char *body;           /* the bytes sent upstream */
     size_t body_len;
     char *rewritten;            /* body after a fallback rewrite, owned */
-    struct json_object *json;
     struct model *asked;
-    const char *asked_name;     /* the body's model, even when unknown (in json) */
+    char *asked_name;           /* the body's model, even when unknown; owned */
     struct model *model;        /* being served now */
     const char *tried_names[MAX_MODELS_TRIED];
     struct model *tried[MAX_MODELS_TRIED];
@@ -87,8 +86,6 @@ struct proxy {
     struct event watch_later;   /* starts watching a request that takes long */
     struct event watch;         /* notices the client leaving (see watch_client) */
     int watching;               /* watch is assigned (and maybe added) */
-    struct evbuffer *chunk;
-    char fallback_path[512];
     /* for the access log */
     int status;                 /* what the client was sent */
     unsigned long long bytes;   /* body bytes handed to the client */
@@ -130,10 +127,8 @@ static void proxy_free(struct proxy *p)
     event_del(&p->watch_later);
     if (p->watching)
         event_del(&p->watch);
-    if (p->chunk != NULL)
-        evbuffer_free(p->chunk);
     request_view_release(&p->view);
-    json_object_put(p->json);
+    free(p->asked_name);
     free(p->rewritten);
     if (p->tried_backends != p->tried_inline)
         free(p->tried_backends);
@@ -143,15 +138,32 @@ static void proxy_free(struct proxy *p)
     free(p);
 }
 
+/* "a>b>c": the models tried, in order (built when needed: a held stream
+ * keeps no copy). */
+static const char *fallback_path(const struct proxy *p, char *buf, size_t len)
+{
+    size_t used = 0;
+
+    buf[0] = '\0';
+    for (int i = 0; i < p->ntried && used < len; i++) {
+        int n = snprintf(buf + used, len - used, "%s%s", i ? ">" : "", p->tried_names[i]);
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
+    return buf;
+}
+
 /* One access-log line for the request. */
 static void write_access_log(const struct proxy *p)
 {
+    char path[512];
     struct access_entry e = {
         .id = p->view.id, .method = "POST", .path = p->view.path,
         .model = p->asked ? p->asked->name : p->asked_name,
         .model_served = p->committed && p->model ? p->model->name : NULL,
         .backend = p->backend ? p->backend->url : NULL,
-        .fallback = p->ntried > 1 ? p->fallback_path : NULL,
+        .fallback = p->ntried > 1 ? fallback_path(p, path, sizeof path) : NULL,
         .status = p->status, .attempts = p->attempts_total, .bytes = p->bytes,
         .duration = now_seconds() - p->start, .ttfb = p->ttfb,
     };
@@ -252,8 +264,10 @@ static void add_router_headers(struct proxy *p, struct evkeyvalq *out)
         evhttp_add_header(out, "X-Switchyard-Model", p->model->name);
     snprintf(n, sizeof n, "%d", p->attempts_total);
     evhttp_add_header(out, "X-Switchyard-Attempts", n);
-    if (p->ntried > 1)
-        evhttp_add_header(out, "X-Switchyard-Fallback", p->fallback_path);
+    if (p->ntried > 1) {
+        char path[512];
+        evhttp_add_header(out, "X-Switchyard-Fallback", fallback_path(p, path, sizeof path));
+    }
 }
 
 static void fail_request(struct proxy *p, int code, const char *msg,
@@ -372,11 +386,11 @@ static int on_body(void *arg, const char *data, size_t len)
         p->paused = 1;
         return 1;
     }
-    if (p->chunk == NULL && (p->chunk = evbuffer_new()) == NULL)
-        return -1;
-    evbuffer_add(p->chunk, data, len);
+    evbuffer_add(p->w->chunk, data, len);
     p->bytes += len;
-    evhttp_send_reply_chunk_with_cb(p->req, p->chunk, client_drained_cb, p);
+    evhttp_send_reply_chunk_with_cb(p->req, p->w->chunk, client_drained_cb, p);
+    /* moved to the connection's output; left there only when it is gone */
+    evbuffer_drain(p->w->chunk, evbuffer_get_length(p->w->chunk));
     return 0;
 }
 
@@ -409,12 +423,10 @@ static void on_done(void *arg, enum upstream_result res, const char *detail)
             }
             char *e = http_error_json(502, "upstream_error",
                                       "the backend failed while streaming the answer");
-            if (p->chunk == NULL)
-                p->chunk = evbuffer_new();
-            if (p->chunk != NULL)
-                evbuffer_add_printf(p->chunk, "data: %s\n\n", e ? e : "{\"error\":{}}");
+            evbuffer_add_printf(p->w->chunk, "data: %s\n\n", e ? e : "{\"error\":{}}");
             free(e);
-            evhttp_send_reply_chunk(p->req, p->chunk);
+            evhttp_send_reply_chunk(p->req, p->w->chunk);
+            evbuffer_drain(p->w->chunk, evbuffer_get_length(p->w->chunk));
         }
         evhttp_send_reply_end(p->req);
         proxy_finish(p, 0);
@@ -702,8 +714,6 @@ static int switch_model(struct proxy *p, struct model *m)
     p->view.model = m->name;
     p->tried[p->ntried] = m;
     p->tried_names[p->ntried++] = m->name;
-    size_t used = strlen(p->fallback_path);
-    snprintf(p->fallback_path + used, sizeof p->fallback_path - used, ">%s", m->name);
     p->attempts_model = 0;
     p->ntried_backends = 0;
     return 0;
@@ -831,6 +841,7 @@ void dispatch_request(struct worker *w, struct evhttp_request *req,
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     struct evkeyvalq *hdrs = evhttp_request_get_input_headers(req);
     const char *model = NULL;
+    struct body_info info;
     char err[256];
 
     if (p == NULL) {
@@ -860,13 +871,15 @@ void dispatch_request(struct worker *w, struct evhttp_request *req,
     }
     p->body_len = evbuffer_get_length(in);
     p->body = (const char *)evbuffer_pullup(in, -1);
-    if (request_parse_body(p->body, p->body_len, &p->json, &model, err, sizeof err) != BODY_OK) {
+    if (request_parse_body(p->body, p->body_len, &info, err, sizeof err) != BODY_OK) {
         fail_request(p, 400, err, 0);
         return;
     }
-    p->view.body = p->json;
-    p->wants_stream = request_wants_stream(p->json);
-    p->asked_name = model;
+    p->view.body = p->body;
+    p->view.body_len = p->body_len;
+    p->wants_stream = info.stream;
+    p->asked_name = info.model;
+    model = info.model;
     p->asked = setup_find_model(p->s, model);
     if (p->asked == NULL) {
         char msg[512];
@@ -891,7 +904,6 @@ void dispatch_request(struct worker *w, struct evhttp_request *req,
     p->tried[0] = p->model;
     p->tried_names[0] = p->model->name;
     p->ntried = 1;
-    snprintf(p->fallback_path, sizeof p->fallback_path, "%s", p->model->name);
     p->evcon = evhttp_request_get_connection(req);
     evhttp_connection_set_closecb(p->evcon, client_closed_cb, p);
     watch_client(p);

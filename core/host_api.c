@@ -187,11 +187,8 @@ static const char *req_header(const sy_request *r, const char *name)
 
 static const char *req_body_string(const sy_request *r, const char *field)
 {
-    struct json_object *v;
-    if (r->body == NULL || !json_object_object_get_ex(r->body, field, &v) ||
-        !json_object_is_type(v, json_type_string))
-        return NULL;
-    return json_object_get_string(v);
+    /* the cache lives in the request, which only its worker touches */
+    return request_body_string((struct sy_request *)r, field);
 }
 
 static int req_prompt(const sy_request *r, const char **text, size_t *len)

@@ -8,204 +8,132 @@
 #include <sys/random.h>
 #include <time.h>
 
-/* json-c's strict mode still takes 'single-quoted' object names, which the
- * byte-level rewrite below does not know.  In JSON a ' is only ever inside
- * a string: is there one outside? */
-static int has_single_quote_outside_strings(const char *b, size_t n)
-{
-    int in_string = 0;
+#include "json_scan.h"
 
-    if (memchr(b, '\'', n) == NULL)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        if (in_string) {
-            if (b[i] == '\\')
-                i++;
-            else if (b[i] == '"')
-                in_string = 0;
-        } else if (b[i] == '"') {
-            in_string = 1;
-        } else if (b[i] == '\'') {
-            return 1;
-        }
+/* The members the router reads, as json_scan reports them: the last of a
+ * repeated name wins, as in json-c. */
+struct wanted {
+    struct json_span model, stream;
+    int has_model, has_stream;
+};
+
+static int note_member(void *ctx, const char *buf, const struct json_span *key,
+                       const struct json_span *value)
+{
+    struct wanted *w = ctx;
+    const char *k = buf + key->start;
+    size_t klen = key->end - key->start;
+
+    if (json_string_equals(k, klen, "model")) {
+        w->model = *value;
+        w->has_model = 1;
+    } else if (json_string_equals(k, klen, "stream")) {
+        w->stream = *value;
+        w->has_stream = 1;
     }
     return 0;
 }
 
-enum body_error request_parse_body(const char *buf, size_t len,
-                                   struct json_object **out,
-                                   const char **model, char *err,
-                                   size_t errlen)
+enum body_error request_parse_body(const char *buf, size_t len, struct body_info *info,
+                                   char *err, size_t errlen)
 {
-    struct json_tokener *tok = json_tokener_new();
-    struct json_object *obj = NULL, *m = NULL;
-    enum body_error rc = BODY_NOT_JSON;
+    struct wanted w;
+    struct json_scan_error e;
+    enum json_scan_type top;
+    size_t mlen;
 
-    *out = NULL;
-    *model = NULL;
-    if (tok == NULL) {
+    memset(&w, 0, sizeof w);
+    info->model = NULL;
+    info->stream = 0;
+    if (len == 0) {
+        snprintf(err, errlen, "request body is empty; expected a JSON object");
+        return BODY_NOT_JSON;
+    }
+    if (json_scan(buf, len, note_member, &w, &top, &e) != 0) {
+        snprintf(err, errlen, "request body is not valid JSON: %s (at byte %zu)", e.what, e.offset);
+        return BODY_NOT_JSON;
+    }
+    if (top != JSON_T_OBJECT) {
+        snprintf(err, errlen, "request body must be a JSON object");
+        return BODY_NOT_OBJECT;
+    }
+    if (!w.has_model || w.model.type != JSON_T_STRING || w.model.end - w.model.start == 2) {
+        snprintf(err, errlen, "request body must have a non-empty string field 'model'");
+        return BODY_NO_MODEL;
+    }
+    /* decoding never makes a string longer than its token */
+    mlen = w.model.end - w.model.start;
+    info->model = malloc(mlen);
+    if (info->model == NULL) {
         snprintf(err, errlen, "out of memory");
         return BODY_NOT_JSON;
     }
-    /* Strict: the byte-level rewrite below relies on standard JSON. */
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-    if (len == 0) {
-        snprintf(err, errlen, "request body is empty; expected a JSON object");
-        goto done;
-    }
-    obj = json_tokener_parse_ex(tok, buf, (int)len);
-    if (obj == NULL || json_tokener_get_error(tok) != json_tokener_success) {
-        enum json_tokener_error e = json_tokener_get_error(tok);
-        snprintf(err, errlen, "request body is not valid JSON: %s",
-                 e == json_tokener_continue ? "unexpected end of input"
-                                            : json_tokener_error_desc(e));
-        goto done;
-    }
-    for (size_t i = tok->char_offset; i < len; i++) {
-        if (buf[i] != ' ' && buf[i] != '\t' && buf[i] != '\r' && buf[i] != '\n') {
-            snprintf(err, errlen, "request body is not valid JSON: trailing data after the value");
-            goto done;
-        }
-    }
-    if (has_single_quote_outside_strings(buf, len)) {
-        snprintf(err, errlen, "request body is not valid JSON: a name in single quotes");
-        goto done;
-    }
-    if (!json_object_is_type(obj, json_type_object)) {
-        snprintf(err, errlen, "request body must be a JSON object");
-        rc = BODY_NOT_OBJECT;
-        goto done;
-    }
-    if (!json_object_object_get_ex(obj, "model", &m) ||
-        !json_object_is_type(m, json_type_string) ||
-        json_object_get_string_len(m) == 0) {
-        snprintf(err, errlen, "request body must have a non-empty string field 'model'");
-        rc = BODY_NO_MODEL;
-        goto done;
-    }
+    mlen = json_string_decode(buf + w.model.start, mlen, info->model, mlen);
     /* "\u0000" in it: the router would route on the text before the NUL,
      * the backend read the whole */
-    if (strlen(json_object_get_string(m)) != (size_t)json_object_get_string_len(m)) {
+    if (strlen(info->model) != mlen) {
+        free(info->model);
+        info->model = NULL;
         snprintf(err, errlen, "request body's 'model' must not contain a NUL character (\\u0000)");
-        rc = BODY_NO_MODEL;
-        goto done;
+        return BODY_NO_MODEL;
     }
-    *model = json_object_get_string(m);
-    *out = obj;
-    obj = NULL;
-    rc = BODY_OK;
-done:
-    json_object_put(obj);
-    json_tokener_free(tok);
-    return rc;
+    info->stream = w.has_stream && w.stream.type == JSON_T_TRUE;
+    return BODY_OK;
 }
 
-/* --- a scanner over the top level of a JSON object already validated --- */
-
-static size_t skip_ws(const char *b, size_t n, size_t i)
+struct json_object *request_json(struct sy_request *v)
 {
-    while (i < n && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n'))
-        i++;
-    return i;
-}
-
-/* b[i] == '"': index just past the closing quote. */
-static size_t skip_string(const char *b, size_t n, size_t i)
-{
-    for (i++; i < n; i++) {
-        if (b[i] == '\\')
-            i++;
-        else if (b[i] == '"')
-            return i + 1;
-    }
-    return n;
-}
-
-static size_t skip_value(const char *b, size_t n, size_t i)
-{
-    int depth = 0;
-
-    if (i < n && b[i] == '"')
-        return skip_string(b, n, i);
-    for (; i < n; i++) {
-        char c = b[i];
-        if (c == '"') {
-            i = skip_string(b, n, i) - 1;
-        } else if (c == '{' || c == '[') {
-            depth++;
-        } else if (c == '}' || c == ']') {
-            if (depth == 0)
-                return i;
-            if (--depth == 0)
-                return i + 1;
-        } else if (depth == 0 && (c == ',' || c == ' ' || c == '\t' || c == '\r' || c == '\n')) {
-            return i;
+    if (v->json_state == 0) {
+        struct json_tokener *tok = json_tokener_new_ex(JSON_SCAN_MAX_DEPTH);
+        v->json_state = -1;
+        if (tok != NULL && v->body != NULL) {
+            v->json = json_tokener_parse_ex(tok, v->body, (int)v->body_len);
+            if (v->json != NULL && json_object_is_type(v->json, json_type_object))
+                v->json_state = 1;
+            else {
+                json_object_put(v->json);
+                v->json = NULL;
+            }
         }
+        json_tokener_free(tok);
     }
-    return n;
+    return v->json;
 }
 
-/* Does the JSON string at b[start..end) (quotes included) say "model"? */
-static int key_is_model(const char *b, size_t start, size_t end)
+const char *request_body_string(struct sy_request *v, const char *field)
 {
-    int yes = 0;
+    struct json_object *body = request_json(v), *s;
 
-    if (end - start == 7)
-        return memcmp(b + start, "\"model\"", 7) == 0;
-    if (memchr(b + start, '\\', end - start) != NULL) {
-        /* escaped key, e.g. "mod\u0065l": let json-c decode it */
-        char *copy = strndup(b + start, end - start);
-        if (copy != NULL) {
-            struct json_object *s = json_tokener_parse(copy);
-            yes = s != NULL && json_object_is_type(s, json_type_string) &&
-                  strcmp(json_object_get_string(s), "model") == 0;
-            json_object_put(s);
-            free(copy);
-        }
-    }
-    return yes;
+    if (body == NULL || !json_object_object_get_ex(body, field, &s) ||
+        !json_object_is_type(s, json_type_string))
+        return NULL;
+    return json_object_get_string(s);
+}
+
+/* The value span of the last top-level "model" member. */
+static int find_model(void *ctx, const char *buf, const struct json_span *key,
+                      const struct json_span *value)
+{
+    if (json_string_equals(buf + key->start, key->end - key->start, "model"))
+        *(struct json_span *)ctx = *value;
+    return 0;
 }
 
 int request_rewrite_model(const char *buf, size_t len, const char *model,
                           char **out, size_t *outlen)
 {
-    size_t i = skip_ws(buf, len, 0), vstart = 0, vend = 0;
-    int found = 0;
+    struct json_span m = { 0, 0, JSON_T_NULL };
+    enum json_scan_type top;
     struct json_object *js = NULL;
     const char *enc;
-    size_t enclen;
+    size_t enclen, vstart, vend;
     char *res;
 
-    if (i >= len || buf[i] != '{')
+    if (json_scan(buf, len, find_model, &m, &top, NULL) != 0 || top != JSON_T_OBJECT ||
+        m.type != JSON_T_STRING)
         return -1;
-    i++;
-    for (;;) {
-        size_t kstart, kend, v;
-        i = skip_ws(buf, len, i);
-        if (i >= len || buf[i] != '"')
-            break;
-        kstart = i;
-        kend = skip_string(buf, len, i);
-        i = skip_ws(buf, len, kend);
-        if (i >= len || buf[i] != ':')
-            return -1;
-        v = skip_ws(buf, len, i + 1);
-        i = skip_value(buf, len, v);
-        /* json-c keeps the last of duplicate keys: so do we */
-        if (key_is_model(buf, kstart, kend)) {
-            vstart = v;
-            vend = i;
-            found = 1;
-        }
-        i = skip_ws(buf, len, i);
-        if (i < len && buf[i] == ',') {
-            i++;
-            continue;
-        }
-        break;
-    }
-    if (!found || vstart >= len || buf[vstart] != '"')
-        return -1;
+    vstart = m.start;
+    vend = m.end;
     js = json_object_new_string(model);
     if (js == NULL)
         return -1;
@@ -272,15 +200,16 @@ int request_prompt_text(struct sy_request *v, const char **text, size_t *len)
     size_t n = 0, cap = 0;
 
     if (v->prompt_state == 0) {
+        struct json_object *body = request_json(v);
         v->prompt_state = -1;
-        if (v->body != NULL && json_object_object_get_ex(v->body, "prompt", &p)) {
+        if (body != NULL && json_object_object_get_ex(body, "prompt", &p)) {
             if (json_object_is_type(p, json_type_array) && json_object_array_length(p) > 0)
                 p = json_object_array_get_idx(p, 0);
             if (json_object_is_type(p, json_type_string) &&
                 append_text(&buf, &n, &cap, json_object_get_string(p),
                             (size_t)json_object_get_string_len(p), 0) == 0)
                 v->prompt_state = 1;
-        } else if (v->body != NULL && json_object_object_get_ex(v->body, "messages", &msgs) &&
+        } else if (body != NULL && json_object_object_get_ex(body, "messages", &msgs) &&
                    json_object_is_type(msgs, json_type_array)) {
             int ok = 0;
             for (size_t i = 0; i < json_object_array_length(msgs); i++) {
@@ -312,13 +241,9 @@ void request_view_release(struct sy_request *v)
     free(v->prompt);
     v->prompt = NULL;
     v->prompt_state = 0;
-}
-
-int request_wants_stream(struct json_object *body)
-{
-    struct json_object *s;
-    return json_object_object_get_ex(body, "stream", &s) &&
-           json_object_is_type(s, json_type_boolean) && json_object_get_boolean(s);
+    json_object_put(v->json);
+    v->json = NULL;
+    v->json_state = 0;
 }
 
 /* xorshift64*, seeded once per thread: ids need to be unique, not secret,

@@ -1,7 +1,9 @@
 /*
  * request: what the core knows of a client request, and the body work done
- * on it: parse once with json-c, find `model`, and rewrite `model` in the
- * original bytes (every other byte kept) when a fallback changes it.
+ * on it: one strict pass over the bytes (json_scan) to validate them and
+ * find `model` and `stream`, no tree built; json-c parses the body only when
+ * a plugin asks for more of it.  `model` is rewritten in the original bytes
+ * (every other byte kept) when a fallback changes it.
  */
 #ifndef SY_REQUEST_H
 #define SY_REQUEST_H
@@ -18,8 +20,11 @@ struct sy_request {
     char id[SY_REQUEST_ID_MAX];
     const char *model;               /* the model being served now */
     const char *path;                /* e.g. "/v1/chat/completions" */
-    struct json_object *body;        /* the parsed body (an object) */
+    const char *body;                /* the client's body: a valid JSON object */
+    size_t body_len;
     const struct evkeyvalq *headers; /* the client's headers */
+    struct json_object *json;        /* request_json()'s cache */
+    int json_state;                  /* 0: not parsed, 1: parsed, -1: failed */
     char *prompt;                    /* request_prompt_text()'s cache */
     size_t prompt_len;
     int prompt_state;                /* 0: not computed, 1: cached, -1: none */
@@ -32,12 +37,22 @@ enum body_error {
     BODY_NO_MODEL
 };
 
-/* Parse `len` bytes.  On BODY_OK, *out is the object (caller puts it) and
- * *model points into it.  Otherwise err says why, for a 400. */
-enum body_error request_parse_body(const char *buf, size_t len,
-                                   struct json_object **out,
-                                   const char **model, char *err,
-                                   size_t errlen);
+/* What the router needs of a body. */
+struct body_info {
+    char *model; /* the top-level "model", decoded; malloc'd, caller frees */
+    int stream;  /* the top-level "stream" is true */
+};
+
+/* Validate `len` bytes as a JSON object with a non-empty string "model"
+ * (the last one, if the name repeats, as json-c reads it) free of NUL
+ * characters.  On BODY_OK, *info is filled; otherwise info->model is NULL
+ * and err says why, for a 400. */
+enum body_error request_parse_body(const char *buf, size_t len, struct body_info *info,
+                                   char *err, size_t errlen);
+
+/* The body as a json-c tree, parsed on first use and kept with the view;
+ * NULL if json-c cannot read it (e.g. nested deeper than its limit). */
+struct json_object *request_json(struct sy_request *v);
 
 /* New body bytes: `buf` with the value of its top-level "model" member
  * replaced by the JSON string `model`.  Every other byte stays as it was
@@ -49,11 +64,11 @@ int request_rewrite_model(const char *buf, size_t len, const char *model,
 /* The prompt text of a request (see request_prompt in plugin.h), computed
  * once and cached in v.  0 and *text, or -1 when the body has none. */
 int request_prompt_text(struct sy_request *v, const char **text, size_t *len);
+/* A top-level string member of the body, decoded; NULL when there is none
+ * or it is not a string.  Lives as long as the view's caches. */
+const char *request_body_string(struct sy_request *v, const char *field);
 /* Free what the view caches (not the body or headers it points to). */
 void request_view_release(struct sy_request *v);
-
-/* True when the body asks for a streamed answer ("stream": true). */
-int request_wants_stream(struct json_object *body);
 
 /* A request id from the client's X-Request-Id if it is safe to echo
  * (printable ASCII, no spaces, < SY_REQUEST_ID_MAX), else a new random one. */

@@ -300,7 +300,8 @@ static int worker_init(struct worker *w, struct setup *s, int id, int fd,
     w->base = worker_base_new();
     w->http = w->base ? evhttp_new(w->base) : NULL;
     w->upstream = w->base ? upstream_pool_new(w->base, s->cfg->upstream_max_connections) : NULL;
-    if (w->http == NULL || w->upstream == NULL) {
+    w->chunk = evbuffer_new();
+    if (w->http == NULL || w->upstream == NULL || w->chunk == NULL) {
         snprintf(err, errlen, "worker %d: out of memory", id);
         return -1;
     }
@@ -329,6 +330,8 @@ static void worker_free(struct worker *w)
         evhttp_free(w->http);
     if (w->upstream != NULL)
         upstream_pool_free(w->upstream);
+    if (w->chunk != NULL)
+        evbuffer_free(w->chunk);
     if (w->base != NULL)
         event_base_free(w->base);
     if (w->listen_fd >= 0)

@@ -19,6 +19,8 @@ struct worker {
     struct evhttp *http;
     struct evhttp_bound_socket *listener;
     struct upstream_pool *upstream;
+    struct evbuffer *chunk;  /* body bytes on their way to a client, empty
+                                between callbacks: shared by the requests */
     struct setup *setup;     /* the one this worker serves from (see adopt) */
     int listen_fd;
     pthread_t thread;
