@@ -3,18 +3,20 @@
 # reverse proxy, in front of a fast fixed backend (nginx returning a canned
 # chat completion).  See bench/README.md for what each number means.
 #
-# usage: bench/run.sh [--quick] [--stream] [--large] [--all] [--no-requests]
-#                     [--no-build] [--duration S] [--workers N]
+# usage: bench/run.sh [--quick] [--stream] [--large] [--rss] [--all]
+#                     [--no-requests] [--no-build] [--duration S] [--workers N]
 #
 #   (no mode)   the request table: 1 KB chat POSTs at 32 and 1 connections
 #   --stream    also N concurrent SSE streams of M chunks (bench/sse_backend.c)
 #   --large     also 1 MiB prompt bodies
-#   --all       all three
+#   --rss       also the router's RSS after 100k and after 1M requests
+#   --all       all four
 #   --no-requests  skip the request table (with --stream and/or --large)
 #   --quick     1 s per measurement, no warm-up, small stream run (smoke test)
 #   --no-build  use an existing build: BUILD_DIR, else _build/bench
 #
 # Environment: BUILD_DIR (a configured and built tree; implies --no-build),
+# RSS_REQUESTS (--rss: the long run, default 1000000; --quick: 20000),
 # DURATION (seconds per measurement, default 5), WORKERS (default nproc),
 # STREAMS, CHUNKS, CHUNK_DELAY_MS (streaming mode, default 200, 100, 10),
 # BENCH_PORT (first port to try; default random, below the ephemeral range),
@@ -30,7 +32,7 @@ export LC_ALL=C
 here=$(cd "$(dirname "$0")" && pwd)
 srcdir=$(dirname "$here")
 
-quick=0 stream=0 large=0 requests=1 build=1
+quick=0 stream=0 large=0 rss=0 requests=1 build=1
 DURATION=${DURATION:-}
 WORKERS=${WORKERS:-}
 [ -n "${BUILD_DIR:-}" ] && build=0
@@ -43,7 +45,8 @@ while [ $# -gt 0 ]; do
 	--quick) quick=1 ;;
 	--stream) stream=1 ;;
 	--large) large=1 ;;
-	--all) stream=1 large=1 ;;
+	--rss) rss=1 ;;
+	--all) stream=1 large=1 rss=1 ;;
 	--no-requests) requests=0 ;;
 	--no-build) build=0 ;;
 	--duration) shift; DURATION=${1:-} ;;
@@ -475,6 +478,44 @@ if [ $large = 1 ]; then
 	measure nginx-1 "$PORT" "$PID" "$TMP/large.json"
 	stop "$PID"
 	echo "ratios: switchyard-1/direct req/s $(ratio "$(col switchyard-1 2)" "$(col direct 2)"), switchyard-1/nginx-1 req/s $(ratio "$(col switchyard-1 2)" "$(col nginx-1 2)"), switchyard-1/nginx-1 cpu/req $(ratio "$(col switchyard-1 7)" "$(col nginx-1 7)")"
+fi
+
+# ---- memory over many requests ----
+# The router's RSS after a tenth of the run and after all of it: a leak or
+# a pool that grows with every request shows as growth between the two.
+if [ $rss = 1 ]; then
+	total=${RSS_REQUESTS:-}
+	[ -n "$total" ] || { [ $quick = 1 ] && total=20000 || total=1000000; }
+	case $total in ''|*[!0-9]*) die "RSS_REQUESTS must be a number (got '$total')" ;; esac
+	echo
+	echo "== memory: switchyard-1 RSS after $((total / 10)) and after $total requests (wrk -t2 -c32)"
+	start_switchyard switchyard-1 1 "$BACKEND"
+	check switchyard-1 "$PORT" "$TMP/body.json"
+	idle=$(vm_kib "$PID" VmRSS)
+	# serve_until N: wrk runs of 1 s until N requests in all have been served
+	served=0
+	serve_until() {
+		while [ "$served" -lt "$1" ]; do
+			wrk_run 32 2 1 "$PORT" "$TMP/body.json" "$TMP/wrk.rss"
+			set -- "$1" $(wrk_parse "$TMP/wrk.rss")
+			[ "$2" != fail ] && [ "$6" = 0 ] || { echo "bench: wrk failed or saw errors:" >&2; cat "$TMP/wrk.rss" >&2; exit 1; }
+			served=$((served + $5))
+		done
+	}
+	serve_until $((total / 10))
+	n1=$served r1=$(vm_kib "$PID" VmRSS)
+	serve_until "$total"
+	n2=$served r2=$(vm_kib "$PID" VmRSS)
+	stop "$PID"
+	growth=$(awk -v a="$r1" -v b="$r2" 'BEGIN { printf "%.1f", (b - a) * 100 / a }')
+	echo "rss: idle $idle KiB, after $n1 requests $r1 KiB, after $n2 requests $r2 KiB: $growth%"
+	if awk -v g="$growth" 'BEGIN { exit !(g <= 5) }'; then
+		echo "goal: RSS flat (within 5%) from $n1 to $n2 requests: met"
+	else
+		echo "goal: RSS flat (within 5%) from $n1 to $n2 requests: MISSED"
+	fi
+	if [ "$idle" -lt 16384 ]; then echo "goal: idle RSS < 16 MiB ($idle KiB): met"
+	else echo "goal: idle RSS < 16 MiB ($idle KiB): MISSED"; fi
 fi
 
 # ---- streaming ----

@@ -43,6 +43,8 @@ function fail(m) { print "FAIL: " m; bad = 1 }
 /^== requests:/ { sec = "req"; next }
 /^== large:/ { sec = "large"; next }
 /^== stream:/ { sec = "stream"; next }
+/^== memory:/ { sec = "memory"; next }
+/^rss: / { if ($0 ~ /^rss: idle [0-9]+ KiB, after [0-9]+ requests [0-9]+ KiB, after [0-9]+ requests [0-9]+ KiB: -?[0-9.]+%$/) rss = 1; else fail("rss line: " $0); next }
 /^(ratios|added|goal|done|\(|target)/ || NF == 0 { if ($1 == "ratios:") ratios[sec]++; if ($1 == "goal:") goals++; if ($1 == "done") done = 1; next }
 sec != "" && $1 ~ /^(direct|switchyard-[0-9]+|nginx-1)$/ {
 	rows[sec "/" $1] = 1
@@ -63,7 +65,8 @@ END {
 	for (i = 1; i <= n; i++) if (!(want[i] in rows)) fail("missing row " want[i])
 	if (workers > 1 && !(("req/switchyard-" workers) in rows)) fail("missing row switchyard-" workers)
 	if (ratios["req"] != 1 || ratios["large"] != 1) fail("ratio lines missing")
-	if (goals != 4) fail("goal lines: " goals " (want 4)")
+	if (goals != 6) fail("goal lines: " goals " (want 6)")
+	if (!rss) fail("no rss line")
 	if (!done) fail("no final done")
 	exit bad
 }' "$log" || exit 1
