@@ -145,6 +145,11 @@ static int curl_timer_cb(CURLM *multi, long timeout_ms, void *userp)
 
     if (timeout_ms < 0) {
         evtimer_del(p->timer);
+    } else if (timeout_ms == 0) {
+        /* "now" (a transfer was just added): run in this turn of the loop,
+         * not the next, which would cost an epoll_wait per request */
+        evtimer_del(p->timer);
+        event_active(p->timer, EV_TIMEOUT, 0);
     } else {
         struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
         evtimer_add(p->timer, &tv);
