@@ -519,17 +519,20 @@ static void test_huge_input(void)
 
 /* Every byte value at every place of a 24-byte string: the 8-byte-at-a-time
  * run finds exactly '"', '\\' and the control characters. */
+/* Every byte value at every place of a run longer than two 16-byte steps
+ * of the scanner's fast loop. */
 static void test_string_runs_at_every_alignment(void)
 {
-    char s[26];
+    enum { RUN = 40 };
+    char s[RUN + 2];
     struct json_scan_error err = {0, NULL};
 
     for (int c = 0; c < 256; c++) {
-        for (size_t pos = 0; pos < 24; pos++) {
-            memset(s + 1, 'x', 24);
-            s[0] = s[25] = '"';
+        for (size_t pos = 0; pos < RUN; pos++) {
+            memset(s + 1, 'x', RUN);
+            s[0] = s[RUN + 1] = '"';
             s[1 + pos] = (char)c;
-            int rc = json_scan(s, 26, NULL, NULL, NULL, &err);
+            int rc = json_scan(s, RUN + 2, NULL, NULL, NULL, &err);
             if (c >= 0x20 && c != '"' && c != '\\') {
                 CU_ASSERT_EQUAL(rc, 0);
             } else if (c < 0x20) {
@@ -538,7 +541,7 @@ static void test_string_runs_at_every_alignment(void)
             } else if (c == '"') {
                 CU_ASSERT(rc == -1 && err.offset == 2 + pos);
             } else {
-                CU_ASSERT(rc == -1 && err.offset == (pos < 23 ? 1 + pos : 26));
+                CU_ASSERT(rc == -1 && err.offset == (pos < RUN - 1 ? 1 + pos : RUN + 2));
             }
         }
     }
