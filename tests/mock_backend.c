@@ -260,10 +260,11 @@ static int mode_from_json(struct mode *md, json_object *o, const char **bad)
 	return 0;
 }
 
-/* A JSON object filling the whole body (trailing whitespace allowed), else NULL. */
+/* A JSON object filling the whole body (trailing whitespace allowed), else NULL.
+ * Nested as deep as the router lets through (json-c's default is 32). */
 static json_object *parse_object(const char *buf, size_t len)
 {
-	json_tokener *tok = json_tokener_new();
+	json_tokener *tok = json_tokener_new_ex(512);
 	json_object *o = NULL;
 	size_t end;
 

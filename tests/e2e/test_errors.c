@@ -137,6 +137,37 @@ static void test_400_not_json(void)
     check_still_serving();
 }
 
+/* JSON is read as RFC 8259 (and Python's json, which the backends use) says,
+ * not as leniently as json-c: what a backend would refuse never leaves. */
+static void test_400_json_read_strictly(void)
+{
+    int before = mock_requests(&ma);
+    struct resp r;
+    char deep[1024];
+    size_t n;
+
+    post_expect("{\"model\":\"model-a\",\"temperature\":NaN}", 400);
+    post_expect("{\"model\":\"model-a\",\"n\":Infinity}", 400);
+    post_expect("{\"model\":\"model-a\",}", 400);            /* trailing comma */
+    post_expect("{'model':\"model-a\"}", 400);                   /* single quotes */
+    post_expect("{\"model\":\"model-a\",\"x\":\"a\tb\"}", 400); /* raw tab in a string */
+    post_expect("{\"model\":\"model-a\",\"n\":01}", 400);         /* leading zero */
+    post_expect("{\"model\":\"model-a\"/* note */}", 400);        /* comment */
+    CU_ASSERT_EQUAL(mock_requests(&ma), before);
+    /* deeper than json-c's 32 levels (a JSON schema can be): served */
+    n = (size_t)snprintf(deep, sizeof deep, "{\"model\":\"model-a\",\"response_format\":");
+    for (int i = 0; i < 200; i++)
+        deep[n++] = '[';
+    for (int i = 0; i < 200; i++)
+        deep[n++] = ']';
+    deep[n++] = '}';
+    deep[n] = '\0';
+    CU_ASSERT_EQUAL(http_post(rt.port, "/v1/chat/completions", deep, NULL, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    resp_free(&r);
+    CU_ASSERT_EQUAL(mock_requests(&ma), before + 1);
+}
+
 static void test_400_not_an_object(void)
 {
     post_expect("[{\"model\":\"model-a\"}]", 400);
@@ -699,6 +730,7 @@ void register_error_tests(void)
 {
     CU_pSuite s = CU_add_suite("e2e_errors", setup_suite, teardown_suite);
     CU_add_test(s, "400 body not JSON", test_400_not_json);
+    CU_add_test(s, "400 JSON read strictly, deep nesting served", test_400_json_read_strictly);
     CU_add_test(s, "400 JSON not an object", test_400_not_an_object);
     CU_add_test(s, "400 no string model", test_400_no_string_model);
     CU_add_test(s, "400 empty body", test_400_empty_body);
