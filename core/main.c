@@ -86,6 +86,8 @@ static void reap(struct daemon *d)
 {
     for (int i = 0; i < d->nretired;) {
         if (atomic_load(&d->retired[i]->refs) == 0) {
+            /* what its last requests counted after the swap */
+            setup_move_counters(d->current, d->retired[i]);
             setup_destroy(d->retired[i]);
             d->retired[i] = d->retired[--d->nretired];
         } else {

@@ -373,11 +373,13 @@ void setup_destroy(struct setup *s)
     free(s);
 }
 
-static void copy_counters(atomic_uint_fast64_t *to, const atomic_uint_fast64_t *from, size_t n)
+/* Take what `from` counted and add it to `to`: an exchange, so a count
+ * that lands on `from` meanwhile is moved later, never lost or doubled. */
+static void move_counters(atomic_uint_fast64_t *to, atomic_uint_fast64_t *from, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        atomic_store_explicit(&to[i], atomic_load_explicit(&from[i], memory_order_relaxed),
-                              memory_order_relaxed);
+        atomic_fetch_add_explicit(&to[i], atomic_exchange_explicit(&from[i], 0, memory_order_relaxed),
+                                  memory_order_relaxed);
 }
 
 static const struct backend *find_backend(const struct setup *s, const char *url)
@@ -398,54 +400,61 @@ static int has_active_check(const struct setup *s)
     return 0;
 }
 
-/* Counters are copied once, at the swap: what the old setup counts after
- * that (its last requests finishing) is not carried. */
-void setup_carry_over(struct setup *to, const struct setup *from)
+void setup_move_counters(struct setup *to, struct setup *from)
+{
+    for (size_t i = 0; i < to->nbackends; i++) {
+        struct backend *b = &to->backends[i];
+        struct backend *o = (struct backend *)find_backend(from, b->url);
+        if (o == NULL)
+            continue;
+        move_counters(b->latency_buckets, o->latency_buckets, SY_LATENCY_BUCKETS + 1);
+        move_counters(&b->latency_count, &o->latency_count, 1);
+        move_counters(&b->latency_sum_us, &o->latency_sum_us, 1);
+        move_counters(b->probe_buckets, o->probe_buckets, SY_LATENCY_BUCKETS + 1);
+        move_counters(&b->probe_count, &o->probe_count, 1);
+        move_counters(&b->probe_sum_us, &o->probe_sum_us, 1);
+        move_counters(&b->state_changes, &o->state_changes, 1);
+    }
+    for (size_t i = 0; i < to->nmodels; i++) {
+        struct model *m = &to->models[i];
+        struct model *o = NULL;
+        for (size_t j = 0; j < from->nmodels && o == NULL; j++)
+            if (strcmp(from->models[j].name, m->name) == 0)
+                o = &from->models[j];
+        if (o == NULL)
+            continue;
+        move_counters(m->stats.by_status, o->stats.by_status, SY_STATUS_MAX - SY_STATUS_MIN + 1);
+        move_counters(&m->stats.retries, &o->stats.retries, 1);
+        move_counters(&m->stats.exhausted, &o->stats.exhausted, 1);
+        for (size_t j = 0; j < to->nmodels; j++)
+            for (size_t k = 0; k < from->nmodels; k++)
+                if (strcmp(from->models[k].name, to->models[j].name) == 0)
+                    move_counters(&m->stats.fallbacks_to[j], &o->stats.fallbacks_to[k], 1);
+    }
+    move_counters(to->unknown_model_by_status, from->unknown_model_by_status,
+                  SY_STATUS_MAX - SY_STATUS_MIN + 1);
+    for (int w = 0; w < to->nworkers && w < from->nworkers; w++)
+        move_counters(&to->worker_requests[w], &from->worker_requests[w], 1);
+}
+
+void setup_carry_over(struct setup *to, struct setup *from)
 {
     int active = has_active_check(to);
 
     for (size_t i = 0; i < to->nbackends; i++) {
         struct backend *b = &to->backends[i];
         const struct backend *o = find_backend(from, b->url);
-        if (o == NULL)
-            continue;
-        copy_counters(b->latency_buckets, o->latency_buckets, SY_LATENCY_BUCKETS + 1);
-        copy_counters(&b->latency_count, &o->latency_count, 1);
-        copy_counters(&b->latency_sum_us, &o->latency_sum_us, 1);
-        copy_counters(b->probe_buckets, o->probe_buckets, SY_LATENCY_BUCKETS + 1);
-        copy_counters(&b->probe_count, &o->probe_count, 1);
-        copy_counters(&b->probe_sum_us, &o->probe_sum_us, 1);
-        copy_counters(&b->state_changes, &o->state_changes, 1);
         /* health goes on where it was, when the new setup checks health */
-        if (to->health.n > 0) {
-            int st = atomic_load(&o->state);
-            /* without active checks nothing would ever end UNHEALTHY */
-            atomic_store(&b->state, st == SY_BACKEND_UNHEALTHY && !active ? SY_BACKEND_HEALTHY : st);
-            atomic_store(&b->cooldown_until_ms, atomic_load(&o->cooldown_until_ms));
-            pthread_mutex_lock((pthread_mutex_t *)&o->info_lock);
-            memcpy(b->reason, o->reason, sizeof b->reason);
-            b->since = o->since;
-            pthread_mutex_unlock((pthread_mutex_t *)&o->info_lock);
-        }
-    }
-    for (size_t i = 0; i < to->nmodels; i++) {
-        struct model *m = &to->models[i];
-        const struct model *o = NULL;
-        for (size_t j = 0; j < from->nmodels && o == NULL; j++)
-            if (strcmp(from->models[j].name, m->name) == 0)
-                o = &from->models[j];
-        if (o == NULL)
+        if (o == NULL || to->health.n == 0)
             continue;
-        copy_counters(m->stats.by_status, o->stats.by_status, SY_STATUS_MAX - SY_STATUS_MIN + 1);
-        copy_counters(&m->stats.retries, &o->stats.retries, 1);
-        copy_counters(&m->stats.exhausted, &o->stats.exhausted, 1);
-        for (size_t j = 0; j < to->nmodels; j++)
-            for (size_t k = 0; k < from->nmodels; k++)
-                if (strcmp(from->models[k].name, to->models[j].name) == 0)
-                    copy_counters(&m->stats.fallbacks_to[j], &o->stats.fallbacks_to[k], 1);
+        int st = atomic_load(&o->state);
+        /* without active checks nothing would ever end UNHEALTHY */
+        atomic_store(&b->state, st == SY_BACKEND_UNHEALTHY && !active ? SY_BACKEND_HEALTHY : st);
+        atomic_store(&b->cooldown_until_ms, atomic_load(&o->cooldown_until_ms));
+        pthread_mutex_lock((pthread_mutex_t *)&o->info_lock);
+        memcpy(b->reason, o->reason, sizeof b->reason);
+        b->since = o->since;
+        pthread_mutex_unlock((pthread_mutex_t *)&o->info_lock);
     }
-    copy_counters(to->unknown_model_by_status, from->unknown_model_by_status,
-                  SY_STATUS_MAX - SY_STATUS_MIN + 1);
-    for (int w = 0; w < to->nworkers && w < from->nworkers; w++)
-        copy_counters(&to->worker_requests[w], &from->worker_requests[w], 1);
+    setup_move_counters(to, from);
 }

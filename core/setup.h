@@ -122,9 +122,14 @@ static inline void *plugin_slot_instance(const struct plugin_slot *slot, int w)
     return slot->ninst == 1 ? slot->inst[0] : slot->inst[w];
 }
 
-/* Continue from `old` after a reload: counters of the models and backends
- * that stay (by name, by URL) and their health states carry over. */
-void setup_carry_over(struct setup *to, const struct setup *from);
+/* Continue from `from` after a reload: the health states of the backends
+ * that stay (by URL) carry over, and so do counters (setup_move_counters). */
+void setup_carry_over(struct setup *to, struct setup *from);
+/* Move what `from` has counted into `to`, for the models and backends both
+ * have (by name, by URL), leaving `from`'s counters at zero.  At the swap,
+ * and again when the old setup's last request has finished, so what its
+ * requests in flight counted after the swap is kept too. */
+void setup_move_counters(struct setup *to, struct setup *from);
 
 /* Monotonic milliseconds, the clock of backend states. */
 long long setup_now_ms(void);

@@ -1558,7 +1558,7 @@ int main(int argc, char **argv)
     long sent = warm.issued + load.issued + wakeups + recover.issued;
     if (mt_ok)
         printf("soak: router metrics: %.0f requests (%ld sent), %.0f retries, %.0f fallbacks,"
-               " %.0f exhausted (requests that straddle a reload may be missing)\n",
+               " %.0f exhausted\n",
                mt.requests, sent, mt.retries, mt.fallbacks, mt.exhausted);
     /* each request counted once at most in switchyard_requests_total */
     check(mt_ok && mt.inflight_n == NMOCKS && mt.inflight_nonzero == 0 && eng == 0 &&

@@ -490,3 +490,25 @@ int tcp_exchange(int port, const char *data, size_t len, char *out, size_t outle
     close(fd);
     return (int)got;
 }
+
+double metric_value(int port, const char *sample, double absent)
+{
+    struct resp r;
+    double v = absent;
+    size_t n = strlen(sample);
+
+    if (http_get(port, "/metrics", &r) == 0 && r.body != NULL) {
+        for (const char *p = r.body; *p;) {
+            if (strncmp(p, sample, n) == 0 && p[n] == ' ') {
+                v = strtod(p + n + 1, NULL);
+                break;
+            }
+            const char *nl = strchr(p, '\n');
+            if (nl == NULL)
+                break;
+            p = nl + 1;
+        }
+    }
+    resp_free(&r);
+    return v;
+}

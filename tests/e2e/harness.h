@@ -46,6 +46,10 @@ void mock_stop(struct mock *m);
 int mock_set_mode(const struct mock *m, const char *json);
 /* Inference requests the mock received (GET /_mock/stats). */
 int mock_requests(const struct mock *m);
+/* The value of one sample line of the router's /metrics ("name{labels}"),
+ * or `absent` when there is no such line. */
+double metric_value(int port, const char *sample, double absent);
+
 /* GET /_mock/last into r (JSON with method, uri, headers, body). */
 int mock_last(const struct mock *m, struct resp *r);
 

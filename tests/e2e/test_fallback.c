@@ -89,28 +89,6 @@ static void check_last_body(const struct mock *m, const char *want)
     free(got);
 }
 
-/* The value of one series in /metrics ("name{labels}"); 0 when absent. */
-static double metric(int port, const char *series)
-{
-    struct resp r;
-    double v = 0;
-    size_t n = strlen(series);
-
-    if (http_get(port, "/metrics", &r) == 0) {
-        for (const char *p = r.body; p != NULL && *p; ) {
-            if (strncmp(p, series, n) == 0 && p[n] == ' ') {
-                v = strtod(p + n + 1, NULL);
-                break;
-            }
-            p = strchr(p, '\n');
-            if (p != NULL)
-                p++;
-        }
-    }
-    resp_free(&r);
-    return v;
-}
-
 /* A router-made error: OpenAI-shaped JSON with this code; returns the
  * message (static copy) for further checks. */
 static const char *check_router_error(const struct resp *r, long status)
@@ -682,16 +660,16 @@ static void test_mid_stream_death(void)
 /* /metrics counts retries, fallbacks and exhausted requests. */
 static void test_metrics(void)
 {
-    double retries_a = metric(m_rt.port, "switchyard_retries_total{model=\"A\"}");
-    double retries_b = metric(m_rt.port, "switchyard_retries_total{model=\"B\"}");
-    double fb_ab = metric(m_rt.port, "switchyard_fallbacks_total{from=\"A\",to=\"B\"}");
-    double fb_pq = metric(m_rt.port, "switchyard_fallbacks_total{from=\"cyc-p\",to=\"cyc-q\"}");
-    double fb_qp = metric(m_rt.port, "switchyard_fallbacks_total{from=\"cyc-q\",to=\"cyc-p\"}");
-    double ex_a = metric(m_rt.port, "switchyard_exhausted_total{model=\"A\"}");
-    double ex_p = metric(m_rt.port, "switchyard_exhausted_total{model=\"cyc-p\"}");
-    double ex_q = metric(m_rt.port, "switchyard_exhausted_total{model=\"cyc-q\"}");
-    double ok_a = metric(m_rt.port, "switchyard_requests_total{model=\"A\",status=\"200\"}");
-    double e503_p = metric(m_rt.port, "switchyard_requests_total{model=\"cyc-p\",status=\"503\"}");
+    double retries_a = metric_value(m_rt.port, "switchyard_retries_total{model=\"A\"}", 0);
+    double retries_b = metric_value(m_rt.port, "switchyard_retries_total{model=\"B\"}", 0);
+    double fb_ab = metric_value(m_rt.port, "switchyard_fallbacks_total{from=\"A\",to=\"B\"}", 0);
+    double fb_pq = metric_value(m_rt.port, "switchyard_fallbacks_total{from=\"cyc-p\",to=\"cyc-q\"}", 0);
+    double fb_qp = metric_value(m_rt.port, "switchyard_fallbacks_total{from=\"cyc-q\",to=\"cyc-p\"}", 0);
+    double ex_a = metric_value(m_rt.port, "switchyard_exhausted_total{model=\"A\"}", 0);
+    double ex_p = metric_value(m_rt.port, "switchyard_exhausted_total{model=\"cyc-p\"}", 0);
+    double ex_q = metric_value(m_rt.port, "switchyard_exhausted_total{model=\"cyc-q\"}", 0);
+    double ok_a = metric_value(m_rt.port, "switchyard_requests_total{model=\"A\",status=\"200\"}", 0);
+    double e503_p = metric_value(m_rt.port, "switchyard_requests_total{model=\"cyc-p\",status=\"503\"}", 0);
     struct resp r, m;
 
     /* the suite's earlier tests were counted already */
@@ -714,18 +692,18 @@ static void test_metrics(void)
     CU_ASSERT_EQUAL(r.status, 503);
     resp_free(&r);
 
-    CU_ASSERT_EQUAL(metric(m_rt.port, "switchyard_retries_total{model=\"A\"}") - retries_a, 1);
-    CU_ASSERT_EQUAL(metric(m_rt.port, "switchyard_retries_total{model=\"B\"}") - retries_b, 0);
-    CU_ASSERT_EQUAL(metric(m_rt.port, "switchyard_fallbacks_total{from=\"A\",to=\"B\"}") - fb_ab, 1);
-    CU_ASSERT_EQUAL(metric(m_rt.port, "switchyard_fallbacks_total{from=\"cyc-p\",to=\"cyc-q\"}") - fb_pq, 1);
+    CU_ASSERT_EQUAL(metric_value(m_rt.port, "switchyard_retries_total{model=\"A\"}", 0) - retries_a, 1);
+    CU_ASSERT_EQUAL(metric_value(m_rt.port, "switchyard_retries_total{model=\"B\"}", 0) - retries_b, 0);
+    CU_ASSERT_EQUAL(metric_value(m_rt.port, "switchyard_fallbacks_total{from=\"A\",to=\"B\"}", 0) - fb_ab, 1);
+    CU_ASSERT_EQUAL(metric_value(m_rt.port, "switchyard_fallbacks_total{from=\"cyc-p\",to=\"cyc-q\"}", 0) - fb_pq, 1);
     /* the cycle was cut, not followed */
-    CU_ASSERT_EQUAL(metric(m_rt.port, "switchyard_fallbacks_total{from=\"cyc-q\",to=\"cyc-p\"}") - fb_qp, 0);
-    CU_ASSERT_EQUAL(metric(m_rt.port, "switchyard_exhausted_total{model=\"A\"}") - ex_a, 0);
+    CU_ASSERT_EQUAL(metric_value(m_rt.port, "switchyard_fallbacks_total{from=\"cyc-q\",to=\"cyc-p\"}", 0) - fb_qp, 0);
+    CU_ASSERT_EQUAL(metric_value(m_rt.port, "switchyard_exhausted_total{model=\"A\"}", 0) - ex_a, 0);
     /* exhausted is counted once, for the model asked for */
-    CU_ASSERT_EQUAL(metric(m_rt.port, "switchyard_exhausted_total{model=\"cyc-p\"}") - ex_p, 1);
-    CU_ASSERT_EQUAL(metric(m_rt.port, "switchyard_exhausted_total{model=\"cyc-q\"}") - ex_q, 0);
-    CU_ASSERT_EQUAL(metric(m_rt.port, "switchyard_requests_total{model=\"A\",status=\"200\"}") - ok_a, 1);
-    CU_ASSERT_EQUAL(metric(m_rt.port, "switchyard_requests_total{model=\"cyc-p\",status=\"503\"}") - e503_p, 1);
+    CU_ASSERT_EQUAL(metric_value(m_rt.port, "switchyard_exhausted_total{model=\"cyc-p\"}", 0) - ex_p, 1);
+    CU_ASSERT_EQUAL(metric_value(m_rt.port, "switchyard_exhausted_total{model=\"cyc-q\"}", 0) - ex_q, 0);
+    CU_ASSERT_EQUAL(metric_value(m_rt.port, "switchyard_requests_total{model=\"A\",status=\"200\"}", 0) - ok_a, 1);
+    CU_ASSERT_EQUAL(metric_value(m_rt.port, "switchyard_requests_total{model=\"cyc-p\",status=\"503\"}", 0) - e503_p, 1);
 }
 
 /* ===================================================================== */
@@ -873,9 +851,9 @@ static void test_chain_model_map_then_default(void)
     CHECK_HEADER(&r, "X-Switchyard-Attempts", "2");
     check_last_body(&c_c, "{\"model\":\"C\",\"n\":2}");
     resp_free(&r);
-    CU_ASSERT_EQUAL(metric(c_rt.port, "switchyard_fallbacks_total{from=\"A\",to=\"B\"}"), 1);
-    CU_ASSERT_EQUAL(metric(c_rt.port, "switchyard_fallbacks_total{from=\"B\",to=\"C\"}"), 1);
-    CU_ASSERT_EQUAL(metric(c_rt.port, "switchyard_fallbacks_total{from=\"D\",to=\"C\"}"), 1);
+    CU_ASSERT_EQUAL(metric_value(c_rt.port, "switchyard_fallbacks_total{from=\"A\",to=\"B\"}", 0), 1);
+    CU_ASSERT_EQUAL(metric_value(c_rt.port, "switchyard_fallbacks_total{from=\"B\",to=\"C\"}", 0), 1);
+    CU_ASSERT_EQUAL(metric_value(c_rt.port, "switchyard_fallbacks_total{from=\"D\",to=\"C\"}", 0), 1);
 }
 
 /* ===================================================================== */

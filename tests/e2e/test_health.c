@@ -177,22 +177,6 @@ static double wait_state(int port, const char *url, const char *state, double de
     return wait_engine(port, url, state, -1, deadline);
 }
 
-/* The value of one sample line of /metrics ("name{labels}"), or -1. */
-static double metric(int port, const char *sample)
-{
-    struct resp r;
-    double v = -1;
-    size_t n = strlen(sample);
-
-    if (http_get(port, "/metrics", &r) == 0) {
-        for (const char *p = r.body; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
-            if (strncmp(p, sample, n) == 0 && p[n] == ' ')
-                v = atof(p + n + 1);
-    }
-    resp_free(&r);
-    return v;
-}
-
 /* Lines of the router's log holding every one of a and b. */
 static int log_lines(const struct router *rt, const char *a, const char *b)
 {
@@ -336,15 +320,15 @@ static void test_probe_outage_and_recovery(void)
 
     /* /metrics agrees */
     snprintf(sample, sizeof sample, "switchyard_backend_up{backend=\"%s\",model=\"m\"}", a.url);
-    CU_ASSERT_EQUAL(metric(rt.port, sample), 0);
+    CU_ASSERT_EQUAL(metric_value(rt.port, sample, -1), 0);
     snprintf(sample, sizeof sample, "switchyard_backend_up{backend=\"%s\",model=\"m\"}", b.url);
-    CU_ASSERT_EQUAL(metric(rt.port, sample), 1);
+    CU_ASSERT_EQUAL(metric_value(rt.port, sample, -1), 1);
     snprintf(sample, sizeof sample, "switchyard_backend_state_changes_total{backend=\"%s\"}", a.url);
-    CU_ASSERT_EQUAL(metric(rt.port, sample), 1);
+    CU_ASSERT_EQUAL(metric_value(rt.port, sample, -1), 1);
     snprintf(sample, sizeof sample, "switchyard_probe_latency_seconds_count{backend=\"%s\"}", a.url);
-    CU_ASSERT_TRUE(metric(rt.port, sample) >= 2);
+    CU_ASSERT_TRUE(metric_value(rt.port, sample, -1) >= 2);
     snprintf(sample, sizeof sample, "switchyard_probe_latency_seconds_count{backend=\"%s\"}", b.url);
-    CU_ASSERT_TRUE(metric(rt.port, sample) >= 1);
+    CU_ASSERT_TRUE(metric_value(rt.port, sample, -1) >= 1);
 
     /* no request reaches it while it is out; the client never notices */
     n0 = mock_requests(&a);
@@ -370,9 +354,9 @@ static void test_probe_outage_and_recovery(void)
         CU_ASSERT_EQUAL(chat_status(rt.port, "m"), 200);
     CU_ASSERT_TRUE(mock_requests(&a) - n0 >= 3);
     snprintf(sample, sizeof sample, "switchyard_backend_up{backend=\"%s\",model=\"m\"}", a.url);
-    CU_ASSERT_EQUAL(metric(rt.port, sample), 1);
+    CU_ASSERT_EQUAL(metric_value(rt.port, sample, -1), 1);
     snprintf(sample, sizeof sample, "switchyard_backend_state_changes_total{backend=\"%s\"}", a.url);
-    CU_ASSERT_EQUAL(metric(rt.port, sample), 2);
+    CU_ASSERT_EQUAL(metric_value(rt.port, sample, -1), 2);
 
     /* one log line per change, however many probes failed */
     CU_ASSERT_EQUAL(router_stop(&rt), 0);

@@ -90,20 +90,30 @@ static void *long_stream(void *arg)
     return NULL;
 }
 
+/* An answer whose head comes 900 ms after the request. */
+static void *slow_request(void *arg)
+{
+    struct stream *s = arg;
+    const char *h[] = { "X-Mock-Delay-Ms: 900", NULL };
+    s->rc = http_post(s->port, "/v1/chat/completions", "{\"model\":\"m\"}", h, &s->r);
+    return NULL;
+}
+
 static void test_reload_under_load(void)
 {
     struct router rt;
     char yaml[1024];
-    pthread_t loop, stream;
+    pthread_t loop, stream, slow;
     struct load l = { 0 };
-    struct stream st = { 0 };
+    struct stream st = { 0 }, sl = { 0 };
     struct resp r;
 
     snprintf(yaml, sizeof yaml, "workers: 2\nmodels:\n  m: {backends: [%s]}\n", ma.url);
     CU_ASSERT_EQUAL_FATAL(router_start(&rt, yaml, NULL), 0);
-    l.port = st.port = rt.port;
+    l.port = st.port = sl.port = rt.port;
     pthread_create(&loop, NULL, request_loop, &l);
     pthread_create(&stream, NULL, long_stream, &st);
+    pthread_create(&slow, NULL, slow_request, &sl);
     usleep(300 * 1000);
     /* the new setup: m served by ops-b, and a model that falls back to m */
     snprintf(yaml, sizeof yaml,
@@ -116,6 +126,11 @@ static void test_reload_under_load(void)
     l.stop = 1;
     pthread_join(loop, NULL);
     pthread_join(stream, NULL);
+    pthread_join(slow, NULL);
+    /* answered by the old setup after the new one took over */
+    CU_ASSERT_EQUAL(sl.rc, 0);
+    CU_ASSERT_EQUAL(sl.r.status, 200);
+    resp_free(&sl.r);
     /* zero failed requests, and the later ones went to the new backend */
     CU_ASSERT_TRUE(l.ok > 20);
     CU_ASSERT_EQUAL(l.failed, 0);
@@ -133,6 +148,15 @@ static void test_reload_under_load(void)
     CU_ASSERT_STRING_EQUAL(resp_header(&r, "X-Switchyard-Fallback") ? resp_header(&r, "X-Switchyard-Fallback") : "", "big>m");
     resp_free(&r);
     CU_ASSERT_TRUE(log_contains(&rt, "configuration reloaded: 2 models"));
+    /* every request counted once, those that straddled the reload too: the
+     * old setup's counts move over when its last request is done (the
+     * daemon looks for that every 0.2 s) */
+    double counted = -1;
+    for (int i = 0; i < 30 && counted != l.ok + 2; i++) {
+        usleep(100 * 1000);
+        counted = metric_value(rt.port, "switchyard_requests_total{model=\"m\",status=\"200\"}", -1);
+    }
+    CU_ASSERT_EQUAL(counted, l.ok + 2); /* the loop's, the stream, the slow one */
     CU_ASSERT_EQUAL(router_stop(&rt), 0);
 }
 
