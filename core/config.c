@@ -58,6 +58,7 @@ struct sy_cfg *config_new(void)
     cfg->access_log = 1;
     cfg->client_timeout = 120;
     cfg->max_header_size = 64 * 1024;
+    cfg->max_headers = SY_DEFAULT_MAX_HEADERS;
     return cfg;
 }
 
@@ -701,6 +702,15 @@ static int ld_max_header_size(struct loader *ld, const char *key, const struct c
     return 0;
 }
 
+static int ld_max_headers(struct loader *ld, const char *key, const struct cfg_node *v)
+{
+    long n;
+    if (get_int(ld, v, key, 1, 10000, &n) < 0)
+        return -1;
+    ld->cfg->max_headers = (int)n;
+    return 0;
+}
+
 static int ld_max_inflight(struct loader *ld, const char *key, const struct cfg_node *v)
 {
     long n = 0;
@@ -1069,6 +1079,7 @@ static const struct {
     {"access_log", ld_access_log},
     {"client_timeout", ld_client_timeout},
     {"max_header_size", ld_max_header_size},
+    {"max_headers", ld_max_headers},
     {"max_inflight", ld_max_inflight},
     {"api_keys", ld_api_keys},
     {"api_keys_file", ld_api_keys_file},

@@ -25,6 +25,7 @@
 #define SY_DEFAULT_RETRY_AFTER_CAP 5.0
 #define SY_DEFAULT_MAX_CONNECTIONS 256
 #define SY_DEFAULT_DRAIN_TIMEOUT 30.0
+#define SY_DEFAULT_MAX_HEADERS 100
 
 /* Model types, for health probes. */
 extern const char *const config_model_types[]; /* NULL-terminated */
@@ -86,6 +87,7 @@ struct sy_cfg {
     /* Limits and access (docs/security.md) */
     double client_timeout;   /* seconds a client may stay silent/unread */
     size_t max_header_size;  /* bytes of a request's head */
+    int max_headers;         /* header lines of a request */
     int max_inflight;        /* proxied requests at once, 0: no limit */
     char **api_keys;         /* client keys (inline and from the file) */
     size_t napi_keys;

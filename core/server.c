@@ -41,7 +41,8 @@ void reply_json(struct evhttp_request *req, int code, const char *json)
                       "application/json");
     if (b != NULL)
         evbuffer_add(b, json, strlen(json));
-    evhttp_send_reply(req, code, NULL, b);
+    /* libevent 2.1 knows no reason phrase past 417 */
+    evhttp_send_reply(req, code, code == 431 ? "Request Header Fields Too Large" : NULL, b);
     if (b != NULL)
         evbuffer_free(b);
 }
@@ -175,9 +176,22 @@ static void handle_request(struct evhttp_request *req, void *arg)
     /* only origin-form targets: an absolute URI is a proxy request, which
      * this is not; and a body whose length is told two ways is refused (no
      * request smuggling).  Either way the connection is closed after. */
+    int nheaders = 0;
     memset(&framing, 0, sizeof framing);
-    TAILQ_FOREACH(h, evhttp_request_get_input_headers(req), next)
+    TAILQ_FOREACH(h, evhttp_request_get_input_headers(req), next) {
         http_framing_add(&framing, h->key, h->value);
+        nheaders++;
+    }
+    /* many tiny headers cost more to check and forward than their bytes
+     * say (max_header_size): a count of its own */
+    if (nheaders > w->setup->cfg->max_headers) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "too many header lines: %d (at most %d)", nheaders,
+                 w->setup->cfg->max_headers);
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+        reply_error(req, 431, msg, 0);
+        return;
+    }
     bad = http_framing_error(&framing);
     if (bad == NULL && (target == NULL || target[0] != '/' || path == NULL || path[0] != '/'))
         bad = "malformed request target: expected a path such as /v1/chat/completions";

@@ -866,6 +866,28 @@ static void test_max_header_size(void)
     still_serving(lr.port);
 }
 
+/* Many small header lines, well under max_header_size: refused by count. */
+static void test_max_headers(void)
+{
+    char raw[8192], out[4096];
+    size_t n;
+    int before = mock_requests(&la);
+
+    n = (size_t)snprintf(raw, sizeof raw,
+                         "POST " CHAT " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         "Content-Length: %zu\r\n", strlen(BODY_A));
+    for (int i = 0; i < 150; i++)
+        n += (size_t)snprintf(raw + n, sizeof raw - n, "X-H%d: 1\r\n", i);
+    n += (size_t)snprintf(raw + n, sizeof raw - n, "\r\n%s", BODY_A);
+    CU_ASSERT_FATAL(n < sizeof raw);
+    tcp_exchange(lr.port, raw, n, out, sizeof out, 3000);
+    CU_ASSERT_TRUE(strncmp(out, "HTTP/1.1 431", 12) == 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"code\":431"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "too many header lines: 153"));
+    CU_ASSERT_EQUAL(mock_requests(&la), before);
+    still_serving(lr.port);
+}
+
 /* Send data, return how long until the router closed the connection. */
 static double seconds_until_closed(int port, const char *data, char *out, size_t outlen)
 {
@@ -1474,6 +1496,7 @@ void register_security_e2e_tests(void)
     s = CU_add_suite("e2e security: limits", limits_setup, limits_teardown);
     CU_add_test(s, "max_inflight: 503 + Retry-After at once", test_max_inflight);
     CU_add_test(s, "max_header_size: refused, still serving", test_max_header_size);
+    CU_add_test(s, "max_headers: 431 by count", test_max_headers);
     CU_add_test(s, "client_timeout: silent clients cut", test_client_timeout);
     CU_add_test(s, "client_timeout: waiting on a slow backend is fine", test_client_timeout_spares_slow_backend);
 

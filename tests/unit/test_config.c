@@ -182,6 +182,7 @@ static void test_config_defaults(void)
     CU_ASSERT_EQUAL(cfg->log_level, SY_LOG_INFO);
     CU_ASSERT_PTR_NULL(cfg->plugin_dir);
     CU_ASSERT_EQUAL(cfg->max_body, SY_DEFAULT_MAX_BODY);
+    CU_ASSERT_EQUAL(cfg->max_headers, SY_DEFAULT_MAX_HEADERS);
     CU_ASSERT_DOUBLE_EQUAL(cfg->upstream_timeout, SY_DEFAULT_UPSTREAM_TIMEOUT, 0);
     CU_ASSERT_DOUBLE_EQUAL(cfg->connect_timeout, SY_DEFAULT_CONNECT_TIMEOUT, 0);
     CU_ASSERT_EQUAL(cfg->reroute_attempts, SY_DEFAULT_REROUTE_ATTEMPTS);
@@ -301,6 +302,8 @@ static void test_config_scalar_errors(void)
     load_fails("log_level: loud\n", "t.yaml:1: log_level:", "got 'loud'");
     load_fails("max_body_size: lots\n", "t.yaml:1: max_body_size:", "got 'lots'");
     load_fails("max_body_size: 0\n", "t.yaml:1: max_body_size:", "more than 0");
+    load_fails("max_headers: 0\n", "t.yaml:1: max_headers:", "1..10000, got '0'");
+    load_fails("max_headers: 20000\n", "t.yaml:1: max_headers:", "1..10000, got '20000'");
     load_fails("upstream_timeout: 0\n", "t.yaml:1: upstream_timeout:",
                "more than 0");
     load_fails("upstream_timeout: -5s\n", "t.yaml:1: upstream_timeout:",
