@@ -5,6 +5,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -50,14 +51,37 @@ int free_port(void)
     return port;
 }
 
+/* A directory of this run's own: a name from the pid alone was taken again
+ * by a later run with the same pid, whose routers then appended to the old
+ * logs (and a test waiting for a log line found the old run's). */
+static char scratch[64];
+
 static const char *scratch_dir(void)
 {
-    static char dir[64];
-    if (dir[0] == '\0') {
-        snprintf(dir, sizeof dir, "/tmp/sy-e2e-%d", (int)getpid());
-        mkdir(dir, 0700);
+    if (scratch[0] == '\0') {
+        snprintf(scratch, sizeof scratch, "/tmp/sy-e2e-XXXXXX");
+        if (mkdtemp(scratch) == NULL) {
+            perror("e2e: mkdtemp");
+            exit(2);
+        }
     }
-    return dir;
+    return scratch;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+void scratch_finish(int keep)
+{
+    if (scratch[0] == '\0')
+        return;
+    if (keep)
+        fprintf(stderr, "e2e: the routers' and mocks' files are in %s\n", scratch);
+    else
+        nftw(scratch, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 const char *write_temp(const char *name, const char *text)

@@ -46,6 +46,10 @@ void mock_stop(struct mock *m);
 int mock_set_mode(const struct mock *m, const char *json);
 /* Inference requests the mock received (GET /_mock/stats). */
 int mock_requests(const struct mock *m);
+/* At the end of the run: remove the scratch directory (config files, logs,
+ * port files), or keep it and say where (keep != 0: something failed). */
+void scratch_finish(int keep);
+
 /* The value of one sample line of the router's /metrics ("name{labels}"),
  * or `absent` when there is no such line. */
 double metric_value(int port, const char *sample, double absent);

@@ -47,6 +47,7 @@ int main(int argc, char **argv)
     failed = CU_get_number_of_tests_failed() + CU_get_number_of_suites_failed();
     run = CU_get_number_of_tests_run();
     printf("e2e: %u passed, %u failed\n", run - failed, failed);
+    scratch_finish(failed != 0);
     CU_cleanup_registry();
     curl_global_cleanup();
     return failed ? 1 : 0;
