@@ -446,6 +446,17 @@ static int get_int(struct loader *ld, const struct cfg_node *v,
     return 0;
 }
 
+/* A whole number in [min, max] into an int setting. */
+static int set_int(struct loader *ld, const struct cfg_node *v, const char *key, long min,
+                   long max, int *field)
+{
+    long n = 0;
+    if (get_int(ld, v, key, min, max, &n) < 0)
+        return -1;
+    *field = (int)n;
+    return 0;
+}
+
 static int get_seconds(struct loader *ld, const struct cfg_node *v,
                        const char *key, double *out)
 {
@@ -517,21 +528,12 @@ static int ld_host(struct loader *ld, const char *key, const struct cfg_node *v)
 
 static int ld_port(struct loader *ld, const char *key, const struct cfg_node *v)
 {
-    long n = 0;
-    if (get_int(ld, v, key, 1, 65535, &n) < 0)
-        return -1;
-    ld->cfg->port = (int)n;
-    return 0;
+    return set_int(ld, v, key, 1, 65535, &ld->cfg->port);
 }
 
-static int ld_workers(struct loader *ld, const char *key,
-                      const struct cfg_node *v)
+static int ld_workers(struct loader *ld, const char *key, const struct cfg_node *v)
 {
-    long n = 0;
-    if (get_int(ld, v, key, 0, MAX_WORKERS, &n) < 0)
-        return -1;
-    ld->cfg->workers = (int)n;
-    return 0;
+    return set_int(ld, v, key, 0, MAX_WORKERS, &ld->cfg->workers);
 }
 
 static int ld_log_level(struct loader *ld, const char *key,
@@ -583,14 +585,9 @@ static int ld_connect_timeout(struct loader *ld, const char *key,
     return get_seconds(ld, v, key, &ld->cfg->connect_timeout);
 }
 
-static int ld_reroute(struct loader *ld, const char *key,
-                      const struct cfg_node *v)
+static int ld_reroute(struct loader *ld, const char *key, const struct cfg_node *v)
 {
-    long n = 0;
-    if (get_int(ld, v, key, 0, MAX_REROUTE, &n) < 0)
-        return -1;
-    ld->cfg->reroute_attempts = (int)n;
-    return 0;
+    return set_int(ld, v, key, 0, MAX_REROUTE, &ld->cfg->reroute_attempts);
 }
 
 static int ld_idle_timeout(struct loader *ld, const char *key,
@@ -626,24 +623,14 @@ static int ld_retry_after_cap(struct loader *ld, const char *key,
     return 0;
 }
 
-static int ld_max_attempts(struct loader *ld, const char *key,
-                           const struct cfg_node *v)
+static int ld_max_attempts(struct loader *ld, const char *key, const struct cfg_node *v)
 {
-    long n = 0;
-    if (get_int(ld, v, key, 1, MAX_ATTEMPTS, &n) < 0)
-        return -1;
-    ld->cfg->max_attempts = (int)n;
-    return 0;
+    return set_int(ld, v, key, 1, MAX_ATTEMPTS, &ld->cfg->max_attempts);
 }
 
-static int ld_max_fallback_depth(struct loader *ld, const char *key,
-                                 const struct cfg_node *v)
+static int ld_max_fallback_depth(struct loader *ld, const char *key, const struct cfg_node *v)
 {
-    long n = 0;
-    if (get_int(ld, v, key, 0, MAX_FALLBACK_DEPTH, &n) < 0)
-        return -1;
-    ld->cfg->max_fallback_depth = (int)n;
-    return 0;
+    return set_int(ld, v, key, 0, MAX_FALLBACK_DEPTH, &ld->cfg->max_fallback_depth);
 }
 
 static int ld_max_connections(struct loader *ld, const char *key,
@@ -704,20 +691,12 @@ static int ld_max_header_size(struct loader *ld, const char *key, const struct c
 
 static int ld_max_headers(struct loader *ld, const char *key, const struct cfg_node *v)
 {
-    long n;
-    if (get_int(ld, v, key, 1, 10000, &n) < 0)
-        return -1;
-    ld->cfg->max_headers = (int)n;
-    return 0;
+    return set_int(ld, v, key, 1, 10000, &ld->cfg->max_headers);
 }
 
 static int ld_max_inflight(struct loader *ld, const char *key, const struct cfg_node *v)
 {
-    long n = 0;
-    if (get_int(ld, v, key, 0, 10000000, &n) < 0)
-        return -1;
-    ld->cfg->max_inflight = (int)n;
-    return 0;
+    return set_int(ld, v, key, 0, 10000000, &ld->cfg->max_inflight);
 }
 
 static int add_api_key(struct sy_cfg *cfg, const char *key)
