@@ -80,6 +80,7 @@ struct proxy {
     enum sy_attempt_error last_error;
     int last_status;
     char last_detail[160];
+    const char *router_error;   /* the router's own answer's message, while it is logged */
     double retry_after;         /* the wait honoured before the next try */
     double retry_after_asked;   /* Retry-After as the backend said it */
     struct event delay;         /* Retry-After wait before the next attempt */
@@ -165,7 +166,7 @@ static void write_access_log(const struct proxy *p)
         .backend = p->backend ? p->backend->url : NULL,
         .fallback = p->ntried > 1 ? fallback_path(p, path, sizeof path) : NULL,
         .status = p->status, .attempts = p->attempts_total, .bytes = p->bytes,
-        .duration = now_seconds() - p->start, .ttfb = p->ttfb,
+        .duration = now_seconds() - p->start, .ttfb = p->ttfb, .error = p->router_error,
     };
     log_access(&e);
 }
@@ -275,6 +276,7 @@ static void fail_request(struct proxy *p, int code, const char *msg,
 {
     add_router_headers(p, evhttp_request_get_output_headers(p->req));
     reply_error(p->req, code, msg, retry_after);
+    p->router_error = msg; /* lives until proxy_finish has logged it */
     proxy_finish(p, code);
 }
 

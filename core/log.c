@@ -191,9 +191,9 @@ void log_access(const struct access_entry *e)
         return;
     if (log_format == LOG_FORMAT_JSON) {
         static const char *const keys[] = { "request_id", "method", "path", "model",
-                                            "model_served", "backend", "fallback" };
+                                            "model_served", "backend", "fallback", "error" };
         const char *vals[] = { e->id, e->method, e->path, e->model, e->model_served,
-                               e->backend, e->fallback };
+                               e->backend, e->fallback, e->error };
         len = written(snprintf(buf, room, "{\"ts\":\""), room);
         len += timestamp(buf + len, room - len);
         len += written(snprintf(buf + len, room - len, "\",\"type\":\"access\""), room - len);
@@ -227,6 +227,13 @@ void log_access(const struct access_entry *e)
                                 e->fallback ? e->fallback : "-", e->bytes, e->duration * 1e3,
                                 e->ttfb >= 0 ? e->ttfb * 1e3 : -1.0),
                        room - len);
+        /* the router's own error, quoted: it has spaces (JSON's escapes
+         * keep a quote in it from ending the value) */
+        if (e->error != NULL && len + 10 < room) {
+            len += written(snprintf(buf + len, room - len, " error=\""), room - len);
+            len = json_escape(buf, len, room - 2, e->error);
+            buf[len++] = '"';
+        }
         /* client-chosen text (model names) must not split the line */
         for (size_t i = 0; i < len; i++)
             if ((unsigned char)buf[i] < 0x20)

@@ -31,6 +31,7 @@ struct access_entry {
     unsigned long long bytes; /* body bytes sent to the client */
     double duration;          /* seconds, arrival to the end */
     double ttfb;              /* seconds to the first byte sent, or < 0 */
+    const char *error;        /* the router's own error message, or NULL */
 };
 void log_access(const struct access_entry *e);
 

@@ -99,6 +99,39 @@ static void serve_models(struct worker *w, struct evhttp_request *req)
     json_object_put(root);
 }
 
+static const char *method_name(enum evhttp_cmd_type cmd)
+{
+    switch (cmd) {
+    case EVHTTP_REQ_GET: return "GET";
+    case EVHTTP_REQ_POST: return "POST";
+    case EVHTTP_REQ_HEAD: return "HEAD";
+    case EVHTTP_REQ_PUT: return "PUT";
+    case EVHTTP_REQ_DELETE: return "DELETE";
+    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+    case EVHTTP_REQ_PATCH: return "PATCH";
+    default: return "OTHER";
+    }
+}
+
+/* The router's own refusal of a request before any routing (bad framing,
+ * no key, a limit, a wrong method or path): answered, and logged as an
+ * access line like every proxied request, with the reason. */
+static void refuse(struct evhttp_request *req, int code, const char *msg, int retry_after)
+{
+    const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
+    const char *path = u ? evhttp_uri_get_path(u) : NULL;
+    char id[SY_REQUEST_ID_MAX];
+
+    request_make_id(evhttp_find_header(evhttp_request_get_input_headers(req), "X-Request-Id"), id);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "X-Request-Id", id);
+    struct access_entry e = {
+        .id = id, .method = method_name(evhttp_request_get_command(req)),
+        .path = path && *path ? path : "-", .status = code, .ttfb = -1, .error = msg,
+    };
+    log_access(&e);
+    reply_error(req, code, msg, retry_after);
+}
+
 static void serve_get(struct worker *w, struct evhttp_request *req, const char *path)
 {
     struct evbuffer *b;
@@ -124,7 +157,7 @@ static void serve_get(struct worker *w, struct evhttp_request *req, const char *
         }
         evbuffer_free(b);
     } else {
-        reply_error(req, 404, "no such endpoint", 0);
+        refuse(req, 404, "no such endpoint", 0);
     }
 }
 
@@ -143,7 +176,7 @@ static int authorized(const struct sy_cfg *cfg, struct evhttp_request *req, cons
     int admin = strcmp(path, "/metrics") == 0 || strcmp(path, "/engines") == 0;
 
     if (admin && cfg->admin_listen != NULL) {
-        reply_error(req, 404, "no such endpoint", 0);
+        refuse(req, 404, "no such endpoint", 0);
         return 0;
     }
     if (cfg->napi_keys == 0 || strcmp(path, "/health") == 0 || strcmp(path, "/version") == 0)
@@ -153,7 +186,7 @@ static int authorized(const struct sy_cfg *cfg, struct evhttp_request *req, cons
                             cfg->api_keys, cfg->napi_keys))
         return 1;
     evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
-    reply_error(req, 401, "Incorrect or missing API key: send Authorization: Bearer <key>", 0);
+    refuse(req, 401, "Incorrect or missing API key: send Authorization: Bearer <key>", 0);
     return 0;
 }
 
@@ -189,7 +222,7 @@ static void handle_request(struct evhttp_request *req, void *arg)
         snprintf(msg, sizeof msg, "too many header lines: %d (at most %d)", nheaders,
                  w->setup->cfg->max_headers);
         evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
-        reply_error(req, 431, msg, 0);
+        refuse(req, 431, msg, 0);
         return;
     }
     bad = http_framing_error(&framing);
@@ -197,7 +230,7 @@ static void handle_request(struct evhttp_request *req, void *arg)
         bad = "malformed request target: expected a path such as /v1/chat/completions";
     if (bad != NULL) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
-        reply_error(req, 400, bad, 0);
+        refuse(req, 400, bad, 0);
         return;
     }
     if (!authorized(w->setup->cfg, req, path))
@@ -206,14 +239,14 @@ static void handle_request(struct evhttp_request *req, void *arg)
         if (cmd == EVHTTP_REQ_POST) {
             int limit = w->setup->cfg->max_inflight;
             if (limit > 0 && server_active(w->srv) >= limit) {
-                reply_error(req, 503, "the router is at its limit of requests in flight; retry later", 1);
+                refuse(req, 503, "the router is at its limit of requests in flight; retry later", 1);
                 return;
             }
             dispatch_request(w, req, path);
             return;
         }
         evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "POST");
-        reply_error(req, 405, "method not allowed; use POST", 0);
+        refuse(req, 405, "method not allowed; use POST", 0);
         return;
     }
     if (is_get_path(path)) {
@@ -222,10 +255,10 @@ static void handle_request(struct evhttp_request *req, void *arg)
             return;
         }
         evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET");
-        reply_error(req, 405, "method not allowed; use GET", 0);
+        refuse(req, 405, "method not allowed; use GET", 0);
         return;
     }
-    reply_error(req, 404, "no such endpoint", 0);
+    refuse(req, 404, "no such endpoint", 0);
 }
 
 /* A listening socket of its own per worker: the kernel spreads new

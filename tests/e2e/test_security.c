@@ -1310,12 +1310,44 @@ static void test_json_access_lines(void)
         CU_ASSERT_TRUE(jnull(a, "model_served"));
         CU_ASSERT_TRUE(jnull(a, "backend"));
         CU_ASSERT_EQUAL(jint(a, "attempts"), 0);
+        CU_ASSERT_PTR_NOT_NULL(strstr(jstr(a, "error") ? jstr(a, "error") : "", "no-such-model"));
         json_object_put(a);
     }
     resp_free(&r);
     a = request_and_access(json_log, "sec-log-bad", "not json", NULL, 400, &r);
     if (a != NULL) {
         CU_ASSERT_TRUE(jnull(a, "model"));
+        /* why, for whoever reads the log */
+        CU_ASSERT_PTR_NOT_NULL(strstr(jstr(a, "error") ? jstr(a, "error") : "", "not valid JSON"));
+        json_object_put(a);
+    }
+    resp_free(&r);
+    /* refused before any routing (here: a GET where POST is wanted): an
+     * access line too, with the reason */
+    {
+        const char *h[] = { "X-Request-Id: sec-log-405", NULL };
+        int lines = 0, n = 0;
+        CU_ASSERT_EQUAL(http_raw(gr.port, "GET", CHAT, NULL, h, 5000, &r), 0);
+        CU_ASSERT_EQUAL(r.status, 405);
+        resp_free(&r);
+        for (int i = 0; i < 100 && n == 0; i++) {
+            n = json_lines(json_log, "sec-log-405", NULL, &lines);
+            if (n == 0)
+                sleep_ms(20);
+        }
+        a = NULL;
+        CU_ASSERT_EQUAL(json_lines(json_log, "sec-log-405", &a, &lines), 1);
+        if (a != NULL) {
+            STR_IS(jstr(a, "type"), "access");
+            STR_IS(jstr(a, "method"), "GET");
+            CU_ASSERT_EQUAL(jint(a, "status"), 405);
+            CU_ASSERT_PTR_NOT_NULL(strstr(jstr(a, "error") ? jstr(a, "error") : "", "method not allowed"));
+            json_object_put(a);
+        }
+    }
+    a = request_and_access(json_log, "sec-log-ok-2", BODY_A, NULL, 200, &r);
+    if (a != NULL) {
+        CU_ASSERT_TRUE(jnull(a, "error")); /* none for a served request */
         json_object_put(a);
     }
     resp_free(&r);
