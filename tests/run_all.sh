@@ -45,7 +45,7 @@ run_valgrind() {
     (cd "$dir" && SY_TEST_WRAPPER="valgrind -q --error-exitcode=99 --leak-check=full \
         --errors-for-leak-kinds=definite --log-file=$dir/valgrind-%p.log" \
         ./tests/e2e_tests >tests/e2e_valgrind.log 2>&1) || {
-        grep -E "FAIL|failed" "$dir/tests/e2e_valgrind.log" | head -20
+        grep -E -B3 -A6 "FAILED|failed$" "$dir/tests/e2e_valgrind.log" | head -60
         cat "$dir"/valgrind-*.log 2>/dev/null | head -80
         return 1
     }
