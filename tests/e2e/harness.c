@@ -21,14 +21,14 @@
 
 const char *const router_plugin_args[] = { "--plugin-dir", BUILT_PLUGIN_DIR, NULL };
 
-static double now(void)
+double mono_seconds(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void sleep_ms(int ms)
+void sleep_ms(int ms)
 {
     struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
     nanosleep(&ts, NULL);
@@ -353,9 +353,9 @@ static size_t body_cb(char *data, size_t size, size_t n, void *arg)
     struct resp *r = c->r;
 
     if (r->chunks == 0)
-        r->first_byte = now() - c->start;
+        r->first_byte = mono_seconds() - c->start;
     if (r->chunks < 64)
-        r->chunk_times[r->chunks] = now() - c->start;
+        r->chunk_times[r->chunks] = mono_seconds() - c->start;
     r->chunks++;
     if (r->len + len + 1 > c->cap) {
         size_t ncap = (r->len + len + 1) * 2;
@@ -396,7 +396,7 @@ int http_raw(int port, const char *method, const char *path, const char *body,
 {
     CURL *e = curl_easy_init();
     struct curl_slist *l = NULL;
-    struct collect c = { r, now(), 0, 0, 0 };
+    struct collect c = { r, mono_seconds(), 0, 0, 0 };
     char url[1024];
     CURLcode rc;
 
@@ -427,7 +427,7 @@ int http_raw(int port, const char *method, const char *path, const char *body,
     rc = curl_easy_perform(e);
     r->curl_error = (int)rc;
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->status);
-    r->total = now() - c.start;
+    r->total = mono_seconds() - c.start;
     curl_slist_free_all(l);
     curl_easy_cleanup(e);
     if (r->body == NULL)
@@ -486,7 +486,7 @@ int tcp_exchange(int port, const char *data, size_t len, char *out, size_t outle
     struct sockaddr_in a;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     size_t got = 0;
-    double deadline = now() + (double)timeout_ms / 1000;
+    double deadline = mono_seconds() + (double)timeout_ms / 1000;
 
     memset(&a, 0, sizeof a);
     a.sin_family = AF_INET;
@@ -501,7 +501,7 @@ int tcp_exchange(int port, const char *data, size_t len, char *out, size_t outle
         close(fd);
         return -1;
     }
-    while (got + 1 < outlen && now() < deadline) {
+    while (got + 1 < outlen && mono_seconds() < deadline) {
         struct pollfd p = { fd, POLLIN, 0 };
         if (poll(&p, 1, 50) <= 0)
             continue;

@@ -46,6 +46,10 @@ void mock_stop(struct mock *m);
 int mock_set_mode(const struct mock *m, const char *json);
 /* Inference requests the mock received (GET /_mock/stats). */
 int mock_requests(const struct mock *m);
+/* Seconds on the monotonic clock. */
+double mono_seconds(void);
+void sleep_ms(int ms);
+
 /* At the end of the run: remove the scratch directory (config files, logs,
  * port files), or keep it and say where (keep != 0: something failed). */
 void scratch_finish(int keep);

@@ -21,12 +21,6 @@ static struct mock d_big, d_small;
 static struct router d_native, d_dyn;
 static char d_dyn_path[256];
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
-
 static const char *dyn_text(const char *alias_target, const char *extra)
 {
     static char text[2048];

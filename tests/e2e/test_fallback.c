@@ -29,12 +29,6 @@
 
 /* --- helpers --- */
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
-
 /* A response header equals `want` (NULL: is absent). */
 static int header_is(const struct resp *r, const char *name, const char *want)
 {

@@ -42,19 +42,6 @@
 
 /* --- helpers --- */
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
-
 /* Slower everything under valgrind or the sanitizers' wrapper. */
 static double slack(void)
 {
@@ -158,15 +145,15 @@ static int engine_get(int port, const char *url, struct engine *e)
 static double wait_engine(int port, const char *url, const char *state, int usable,
                           double deadline)
 {
-    double start = now_s();
+    double start = mono_seconds();
     struct engine e;
 
     deadline *= slack();
     for (;;) {
         if (engine_get(port, url, &e) == 0 && strcmp(e.state, state) == 0 &&
             (usable < 0 || e.usable == usable))
-            return now_s() - start;
-        if (now_s() - start > deadline) {
+            return mono_seconds() - start;
+        if (mono_seconds() - start > deadline) {
             fprintf(stderr, "\n    %s: still '%s' (usable %d) after %.1fs, waiting for '%s'\n",
                     url, e.state, e.usable, deadline, state);
             return -1;
@@ -398,7 +385,7 @@ static void test_passive_cooldown_and_trial(void)
     /* c answers 503 to live traffic (its /health is fine: nobody asks) */
     CU_ASSERT_EQUAL(mock_set_mode(&c, "{\"status\":503}"), 0);
     for (int i = 0; i < 20 && !ejected; i++) {
-        t_eject = now_s();
+        t_eject = mono_seconds();
         CU_ASSERT_EQUAL(chat_status(rt.port, "p"), 200); /* retried on d */
         ejected = engine_get(rt.port, c.url, &e) == 0 && strcmp(e.state, "cooldown") == 0;
     }
@@ -413,16 +400,16 @@ static void test_passive_cooldown_and_trial(void)
     for (int i = 0; i < 8; i++)
         CU_ASSERT_EQUAL(chat_status(rt.port, "p"), 200);
     CU_ASSERT_EQUAL(mock_requests(&c), nc);
-    CU_ASSERT_TRUE(now_s() - t_eject < 0.9 * slack());
+    CU_ASSERT_TRUE(mono_seconds() - t_eject < 0.9 * slack());
 
     /* the cooldown ends (the state says so until the trial is judged) */
     CU_ASSERT_EQUAL(mock_set_mode(&c, "{\"status\":503,\"delay_ms\":300}"), 0);
     dt = wait_engine(rt.port, c.url, "cooldown", 1, 3);
     CU_ASSERT_TRUE(dt >= 0);
-    CHECK_RANGE("cooldown seconds", now_s() - t_eject, 0.8, 1.6 * slack());
+    CHECK_RANGE("cooldown seconds", mono_seconds() - t_eject, 0.8, 1.6 * slack());
 
     /* 20 requests at once: exactly one trial reaches c (held 300 ms, fails) */
-    t_fire = now_s();
+    t_fire = mono_seconds();
     fire(shots, 20, rt.port, "p", held);
     CU_ASSERT_EQUAL(land(shots, 20, 200), 20);
     CU_ASSERT_EQUAL(mock_requests(&c), nc + 1);
@@ -435,7 +422,7 @@ static void test_passive_cooldown_and_trial(void)
     CU_ASSERT_EQUAL(mock_set_mode(&c, "{}"), 0);
     dt = wait_engine(rt.port, c.url, "cooldown", 1, 4);
     CU_ASSERT_TRUE(dt >= 0);
-    CHECK_RANGE("second cooldown seconds", now_s() - t_fire, 1.9, 3.2 * slack());
+    CHECK_RANGE("second cooldown seconds", mono_seconds() - t_fire, 1.9, 3.2 * slack());
 
     /* the next trial succeeds: healthy, and c gets its share again */
     nc = mock_requests(&c);
@@ -480,7 +467,7 @@ static void test_passive_retry_after(void)
     CU_ASSERT_FATAL(router_start(&rt, yaml, NULL) == 0);
     CU_ASSERT_EQUAL(mock_set_mode(&c, "{\"status\":429,\"retry_after\":\"2\"}"), 0);
     for (int i = 0; i < 4 && mock_requests(&c) == 0; i++) {
-        t0 = now_s();
+        t0 = mono_seconds();
         CU_ASSERT_EQUAL(chat_status(rt.port, "r"), 200); /* retried on d */
     }
     CU_ASSERT_EQUAL_FATAL(mock_requests(&c), 1);
@@ -489,7 +476,7 @@ static void test_passive_retry_after(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(e.last_error, "429"));
     dt = wait_engine(rt.port, c.url, "cooldown", 1, 5);
     CU_ASSERT_TRUE(dt >= 0);
-    CHECK_RANGE("Retry-After cooldown seconds", now_s() - t0, 1.8, 3.0 * slack());
+    CHECK_RANGE("Retry-After cooldown seconds", mono_seconds() - t0, 1.8, 3.0 * slack());
     CU_ASSERT_EQUAL(router_stop(&rt), 0);
     mock_stop(&c);
     mock_stop(&d);
@@ -524,8 +511,8 @@ static void test_slow_probes_do_not_delay_clients(void)
              bh_url[6], bh_url[7]);
     CU_ASSERT_FATAL(router_start(&rt, yaml, NULL) == 0);
     /* one worker: were probes run there, requests would wait for them */
-    start = now_s();
-    while (now_s() - start < 2.5) {
+    start = mono_seconds();
+    while (mono_seconds() - start < 2.5) {
         struct resp r;
         CU_ASSERT_EQUAL(chat(rt.port, "fast", &r), 200);
         if (r.total > worst)
@@ -642,8 +629,8 @@ static void test_static_flags_probe_with_inference(void)
                                   "--workers", "1", NULL };
     CU_ASSERT_FATAL(router_start(&rt, "", flags) == 0);
     /* no client traffic at all: whatever the mocks count are probes */
-    start = now_s();
-    while ((mock_requests(&g1) < 2 || mock_requests(&g2) < 2) && now_s() - start < 3 * slack())
+    start = mono_seconds();
+    while ((mock_requests(&g1) < 2 || mock_requests(&g2) < 2) && mono_seconds() - start < 3 * slack())
         sleep_ms(20);
     CU_ASSERT_TRUE(mock_requests(&g1) >= 2);
     CU_ASSERT_TRUE(mock_requests(&g2) >= 2);
@@ -713,8 +700,8 @@ static void test_probes_keep_interval_under_load(void)
     CU_ASSERT_FATAL(router_start(&rt, yaml, NULL) == 0);
     /* the header holds client requests 3 s; the probes to l are not held */
     fire(shots, N, rt.port, "load", slow);
-    start = now_s();
-    while (now_s() - start < 2 * slack()) {
+    start = mono_seconds();
+    while (mono_seconds() - start < 2 * slack()) {
         if (engine_get(rt.port, l.url, &e) == 0 && e.in_flight > peak)
             peak = e.in_flight;
         if (peak >= 100)
@@ -722,16 +709,16 @@ static void test_probes_keep_interval_under_load(void)
         sleep_ms(10);
     }
     CU_ASSERT_TRUE(peak >= 100);
-    t0 = now_s();
+    t0 = mono_seconds();
     c0 = mock_requests(&p);
     sleep_ms(1500);
     c1 = mock_requests(&p);
     /* still in flight the whole time: the measure was under load */
     CU_ASSERT_EQUAL(engine_get(rt.port, l.url, &e), 0);
-    CU_ASSERT_TRUE(e.in_flight >= 100 || now_s() - start > 3);
+    CU_ASSERT_TRUE(e.in_flight >= 100 || mono_seconds() - start > 3);
     /* 5 a second expected; a wide band, so a loaded CI machine does not
      * fail it, yet a probe loop held up by the load (0-2 a second) does */
-    CHECK_RANGE("probes per second under load", (c1 - c0) / (now_s() - t0), 2.5, 7.5);
+    CHECK_RANGE("probes per second under load", (c1 - c0) / (mono_seconds() - t0), 2.5, 7.5);
     CU_ASSERT_EQUAL(engine_get(rt.port, p.url, &e), 0);
     CU_ASSERT_STRING_EQUAL(e.state, "healthy");
     CU_ASSERT_EQUAL(engine_get(rt.port, l.url, &e), 0);
@@ -800,9 +787,9 @@ static void test_probe_verdict_holds_against_passive(void)
 /* Wait until the log has `n` lines with `text`; 0, or -1 at the deadline. */
 static int wait_log(const struct router *rt, const char *text, int n, double deadline)
 {
-    double start = now_s();
+    double start = mono_seconds();
     while (log_lines(rt, text, NULL) < n) {
-        if (now_s() - start > deadline * slack())
+        if (mono_seconds() - start > deadline * slack())
             return -1;
         sleep_ms(20);
     }

@@ -14,12 +14,6 @@
 static struct mock mk[NMOCKS];
 static const char *const mock_names[NMOCKS] = { "r-one", "r-two", "r-three" };
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
-
 static int setup_suite(void)
 {
     for (int i = 0; i < NMOCKS; i++)
