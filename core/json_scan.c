@@ -21,7 +21,9 @@
  * Meaning rather than validity: json-c cuts an object name at "\u0000"
  * (json_string_decode does not: to json-c, "model\u0000x" is a "model"
  * member, to json_string_equals it is not), and keeps the last of duplicate
- * names (the member callback sees them all).  Neither json-c nor this scanner
+ * names (the member callback sees them all).  json-c 0.16 also decodes some
+ * valid surrogate pairs as U+FFFD ("\ud837\ude00" for U+1DE00, where
+ * "\ud83d\ude00" comes out right); json_string_decode gives the character.  Neither json-c nor this scanner
  * checks that bytes >= 0x80 in strings are valid UTF-8: they pass through.
  */
 #include "json_scan.h"
