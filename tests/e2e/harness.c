@@ -346,6 +346,23 @@ struct collect {
     size_t hlen, hcap;
 };
 
+/* Append to a NUL-terminated growing buffer; -1 on OOM. */
+static int append(char **buf, size_t *len, size_t *cap, const char *data, size_t n)
+{
+    if (*len + n + 1 > *cap) {
+        size_t ncap = (*len + n + 1) * 2;
+        char *nb = realloc(*buf, ncap);
+        if (nb == NULL)
+            return -1;
+        *buf = nb;
+        *cap = ncap;
+    }
+    memcpy(*buf + *len, data, n);
+    *len += n;
+    (*buf)[*len] = '\0';
+    return 0;
+}
+
 static size_t body_cb(char *data, size_t size, size_t n, void *arg)
 {
     struct collect *c = arg;
@@ -357,38 +374,15 @@ static size_t body_cb(char *data, size_t size, size_t n, void *arg)
     if (r->chunks < 64)
         r->chunk_times[r->chunks] = mono_seconds() - c->start;
     r->chunks++;
-    if (r->len + len + 1 > c->cap) {
-        size_t ncap = (r->len + len + 1) * 2;
-        char *nb = realloc(r->body, ncap);
-        if (nb == NULL)
-            return 0;
-        r->body = nb;
-        c->cap = ncap;
-    }
-    memcpy(r->body + r->len, data, len);
-    r->len += len;
-    r->body[r->len] = '\0';
-    return len;
+    return append(&r->body, &r->len, &c->cap, data, len) == 0 ? len : 0;
 }
 
 static size_t head_cb(char *data, size_t size, size_t n, void *arg)
 {
     struct collect *c = arg;
     size_t len = size * n;
-    struct resp *r = c->r;
 
-    if (c->hlen + len + 1 > c->hcap) {
-        size_t ncap = (c->hlen + len + 1) * 2;
-        char *nb = realloc(r->headers, ncap);
-        if (nb == NULL)
-            return 0;
-        r->headers = nb;
-        c->hcap = ncap;
-    }
-    memcpy(r->headers + c->hlen, data, len);
-    c->hlen += len;
-    r->headers[c->hlen] = '\0';
-    return len;
+    return append(&c->r->headers, &c->hlen, &c->hcap, data, len) == 0 ? len : 0;
 }
 
 int http_raw(int port, const char *method, const char *path, const char *body,
@@ -481,12 +475,30 @@ const char *resp_header(const struct resp *r, const char *name)
     return value;
 }
 
+int tcp_read_close(int fd, char *out, size_t outlen, long timeout_ms)
+{
+    size_t got = 0;
+    double deadline = mono_seconds() + (double)timeout_ms / 1000;
+
+    while (fd >= 0 && got + 1 < outlen && mono_seconds() < deadline) {
+        struct pollfd p = { fd, POLLIN, 0 };
+        if (poll(&p, 1, 50) <= 0)
+            continue;
+        ssize_t n = read(fd, out + got, outlen - 1 - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    out[got] = '\0';
+    if (fd >= 0)
+        close(fd);
+    return (int)got;
+}
+
 int tcp_exchange(int port, const char *data, size_t len, char *out, size_t outlen, long timeout_ms)
 {
     struct sockaddr_in a;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    size_t got = 0;
-    double deadline = mono_seconds() + (double)timeout_ms / 1000;
 
     memset(&a, 0, sizeof a);
     a.sin_family = AF_INET;
@@ -501,18 +513,7 @@ int tcp_exchange(int port, const char *data, size_t len, char *out, size_t outle
         close(fd);
         return -1;
     }
-    while (got + 1 < outlen && mono_seconds() < deadline) {
-        struct pollfd p = { fd, POLLIN, 0 };
-        if (poll(&p, 1, 50) <= 0)
-            continue;
-        ssize_t n = read(fd, out + got, outlen - 1 - got);
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    out[got] = '\0';
-    close(fd);
-    return (int)got;
+    return tcp_read_close(fd, out, outlen, timeout_ms);
 }
 
 double metric_value(int port, const char *sample, double absent)

@@ -88,6 +88,9 @@ void resp_free(struct resp *r);
 const char *resp_header(const struct resp *r, const char *name);
 /* Raw bytes over TCP, returns what came back until close or timeout. */
 int tcp_exchange(int port, const char *data, size_t len, char *out, size_t outlen, long timeout_ms);
+/* Read fd until the peer closes or timeout_ms pass; closes fd.  Bytes read
+ * (out is NUL-terminated). */
+int tcp_read_close(int fd, char *out, size_t outlen, long timeout_ms);
 
 /* Router flags that point at the plugins of the build tree. */
 extern const char *const router_plugin_args[];

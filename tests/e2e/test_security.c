@@ -197,27 +197,6 @@ static int tcp_send(int port, const char *data)
     return fd;
 }
 
-/* Read until the peer closes or timeout; closes fd. */
-static int tcp_read_close(int fd, char *out, size_t outlen, long timeout_ms)
-{
-    size_t got = 0;
-    double deadline = mono_seconds() + (double)timeout_ms / 1000;
-
-    while (fd >= 0 && got + 1 < outlen && mono_seconds() < deadline) {
-        struct pollfd p = { fd, POLLIN, 0 };
-        if (poll(&p, 1, 50) <= 0)
-            continue;
-        ssize_t n = read(fd, out + got, outlen - 1 - got);
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    out[got] = '\0';
-    if (fd >= 0)
-        close(fd);
-    return (int)got;
-}
-
 /* "POST path HTTP/1.1" with a JSON body and extra header lines (each ending
  * in CRLF, may be ""). */
 static void build_post(char *buf, size_t len, const char *path, const char *body,

@@ -42,18 +42,6 @@ static int parse_args(struct cli_opts *o, char *err, size_t errlen, ...)
         HAS(e_, (want));                                                      \
     } while (0)
 
-/* A config from YAML (or config_new() when yaml is NULL). */
-static struct sy_cfg *base_cfg(const char *yaml)
-{
-    char err[512];
-    struct sy_cfg *cfg = NULL;
-    if (!yaml)
-        return config_new();
-    if (config_load_string(yaml, "f.yaml", &cfg, err, sizeof err) < 0)
-        fprintf(stderr, "\nbase config: %s\n", err);
-    return cfg;
-}
-
 static const char file_yaml[] =
     "listen: 10.0.0.9:7000\n"
     "workers: 3\n"
@@ -97,7 +85,7 @@ static void test_cli_defaults(void)
     CU_ASSERT(o.health_check_interval < 0);
 
     /* nothing given changes nothing */
-    struct sy_cfg *cfg = base_cfg(file_yaml);
+    struct sy_cfg *cfg = unit_base_config(file_yaml);
     CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
     CU_ASSERT_EQUAL(cli_apply(&o, cfg, err, sizeof err), 0);
     CU_ASSERT_STRING_EQUAL(cfg->host, "10.0.0.9");
@@ -253,7 +241,7 @@ static void test_cli_static_models(void)
         "--static-model-types", "chat,chat,embeddings",
         "--static-aliases", "big:llama,e=embed",
         "--static-fallback-models", "llama:embed"), 0);
-    struct sy_cfg *cfg = base_cfg(NULL);
+    struct sy_cfg *cfg = unit_base_config(NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
     int rc = run(cfg, err, sizeof err, &o);
     if (rc)
@@ -290,7 +278,7 @@ static void test_cli_static_models(void)
     /* without types every model is chat */
     CU_ASSERT_EQUAL_FATAL(PARSE(&o, err, "--static-backends", "http://a",
                                 "--static-models", "m"), 0);
-    cfg = base_cfg(NULL);
+    cfg = unit_base_config(NULL);
     CU_ASSERT_EQUAL_FATAL(run(cfg, err, sizeof err, &o), 0);
     CU_ASSERT_STRING_EQUAL(cfg->models[0].type, "chat");
     config_free(cfg);
@@ -305,7 +293,7 @@ static void test_cli_names_with_colons(void)
         "--static-models", "org/m:v1,org/m:v2,plain",
         "--static-fallback-models", "org/m:v1=org/m:v2,plain=org/m:v1",
         "--static-aliases", "latest=org/m:v2,p:plain"), 0);
-    struct sy_cfg *cfg = base_cfg(NULL);
+    struct sy_cfg *cfg = unit_base_config(NULL);
     int rc = run(cfg, err, sizeof err, &o);
     if (rc)
         fprintf(stderr, "\n%s\n", err);
@@ -325,7 +313,7 @@ static void test_cli_names_with_colons(void)
         "--static-backends", "http://a,http://b",
         "--static-models", "a:b,c",
         "--static-fallback-models", "a:b:c"), 0);
-    cfg = base_cfg(NULL);
+    cfg = unit_base_config(NULL);
     CU_ASSERT_EQUAL_FATAL(run(cfg, err, sizeof err, &o), 0);
     CU_ASSERT_STRING_EQUAL(config_find_model(cfg, "a:b")->fallback_model, "c");
     config_free(cfg);
@@ -334,7 +322,7 @@ static void test_cli_names_with_colons(void)
     CU_ASSERT_EQUAL_FATAL(PARSE(&o, err,
         "--static-backends", "http://a,http://b", "--static-models", "a,b",
         "--static-aliases", "bee:b", "--static-fallback-models", "a:bee"), 0);
-    cfg = base_cfg(NULL);
+    cfg = unit_base_config(NULL);
     CU_ASSERT_EQUAL_FATAL(run(cfg, err, sizeof err, &o), 0);
     CU_ASSERT_STRING_EQUAL(config_find_model(cfg, "a")->fallback_model, "b");
     config_free(cfg);
@@ -356,7 +344,7 @@ static void apply_fails(const char *yaml, const char *want, ...)
     struct cli_opts o;
     char err[512] = "";
     CU_ASSERT_EQUAL_FATAL(cli_parse(argc, argv, &o, err, sizeof err), 0);
-    struct sy_cfg *cfg = base_cfg(yaml);
+    struct sy_cfg *cfg = unit_base_config(yaml);
     CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
     CU_ASSERT_EQUAL(run(cfg, err, sizeof err, &o), -1);
     if (!strstr(err, want))
@@ -454,7 +442,7 @@ static void test_cli_static_replaces_file(void)
     char err[512];
     CU_ASSERT_EQUAL_FATAL(PARSE(&o, err, "--static-backends", "http://s:1",
                                 "--static-models", "cli-model"), 0);
-    struct sy_cfg *cfg = base_cfg(file_yaml);
+    struct sy_cfg *cfg = unit_base_config(file_yaml);
     CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
     int rc = run(cfg, err, sizeof err, &o);
     if (rc)
@@ -482,7 +470,7 @@ static void test_cli_overrides_file(void)
                                 "--upstream-timeout", "12.5",
                                 "--max-instance-failover-reroute-attempts", "7",
                                 "--routing-logic", "session"), 0);
-    struct sy_cfg *cfg = base_cfg(file_yaml);
+    struct sy_cfg *cfg = unit_base_config(file_yaml);
     CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
     CU_ASSERT_EQUAL_FATAL(run(cfg, err, sizeof err, &o), 0);
     CU_ASSERT_STRING_EQUAL(cfg->host, "::1");
@@ -510,7 +498,7 @@ static void test_cli_flags_on_file_models(void)
      * overrides the file's alias of the same name */
     CU_ASSERT_EQUAL_FATAL(PARSE(&o, err, "--static-aliases", "gpt:file-b,new:file-a",
                                 "--static-fallback-models", "fa=file-b"), 0);
-    struct sy_cfg *cfg = base_cfg(file_yaml);
+    struct sy_cfg *cfg = unit_base_config(file_yaml);
     CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
     int rc = run(cfg, err, sizeof err, &o);
     if (rc)
@@ -548,7 +536,7 @@ static void test_cli_plugin_settings(void)
                                 "--static-backend-health-checks",
                                 "--static-backend-health-check-interval", "2.5"),
                           0);
-    struct sy_cfg *cfg = base_cfg(file_yaml);
+    struct sy_cfg *cfg = unit_base_config(file_yaml);
     CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
     const struct cfg_node *file_pc = cfg->plugin_config;
     CU_ASSERT_EQUAL_FATAL(run(cfg, err, sizeof err, &o), 0);
@@ -585,7 +573,7 @@ static void test_cli_plugin_settings(void)
                                 "--static-backend-health-checks",
                                 "--static-backend-health-check-interval", "10"),
                           0);
-    cfg = base_cfg(NULL);
+    cfg = unit_base_config(NULL);
     CU_ASSERT_EQUAL_FATAL(run(cfg, err, sizeof err, &o), 0);
     CU_ASSERT_STRING_EQUAL(cfg_map_get(config_plugin_section(cfg, "session"),
                                        "key")->scalar, "user");
@@ -622,7 +610,7 @@ static void test_cli_interval_range(void)
                                 "--static-models", "m",
                                 "--static-backend-health-check-interval", "0.000001"),
                           0);
-    struct sy_cfg *cfg = base_cfg(NULL);
+    struct sy_cfg *cfg = unit_base_config(NULL);
     CU_ASSERT_EQUAL_FATAL(run(cfg, err, sizeof err, &o), 0);
     CU_ASSERT_STRING_EQUAL(cfg_map_get(config_plugin_section(cfg, "http_probe"),
                                        "interval")->scalar, "0.000001");

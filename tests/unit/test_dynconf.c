@@ -22,24 +22,12 @@
         CU_ASSERT_PTR_NOT_NULL(h_ ? strstr(h_, n_) : NULL);                   \
     } while (0)
 
-/* A config from native YAML (or config_new() when yaml is NULL). */
-static struct sy_cfg *base_cfg(const char *yaml)
-{
-    char err[512];
-    struct sy_cfg *cfg = NULL;
-    if (!yaml)
-        return config_new();
-    if (config_load_string(yaml, "native.yaml", &cfg, err, sizeof err) < 0)
-        fprintf(stderr, "\nbase config: %s\n", err);
-    return cfg;
-}
-
-/* base_cfg(native) + the dynamic YAML + config_finish; NULL on error
+/* unit_base_config(native) + the dynamic YAML + config_finish; NULL on error
  * (printed unless quiet). */
 static struct sy_cfg *dyn_cfg(const char *native, const char *dyn)
 {
     char err[512];
-    struct sy_cfg *cfg = base_cfg(native);
+    struct sy_cfg *cfg = unit_base_config(native);
     if (!cfg)
         return NULL;
     if (dynconf_apply_string(dyn, "dyn.yaml", cfg, err, sizeof err) < 0 ||
@@ -56,7 +44,7 @@ static struct sy_cfg *dyn_cfg(const char *native, const char *dyn)
 static void dyn_fails(const char *native, const char *dyn, const char *want)
 {
     char err[512] = "";
-    struct sy_cfg *cfg = base_cfg(native);
+    struct sy_cfg *cfg = unit_base_config(native);
     CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
     int rc = dynconf_apply_string(dyn, "dyn.yaml", cfg, err, sizeof err);
     if (rc == 0)
@@ -645,7 +633,7 @@ static void test_dynconf_equivalent_native(void)
         "static_aliases: \"gpt-4:llama-70b,small:latest=llama-8b\"\n"
         "static_fallback_models: \"llama-70b:llama-8b,llama-8b=org/tiny:q4\"\n";
     char err[512];
-    struct sy_cfg *want = base_cfg(native);
+    struct sy_cfg *want = unit_base_config(native);
     CU_ASSERT_PTR_NOT_NULL_FATAL(want);
     CU_ASSERT_EQUAL_FATAL(config_finish(want, err, sizeof err), 0);
     const char *dyns[] = {dyn_map, dyn_flat};
@@ -678,7 +666,7 @@ static void test_dynconf_precedence(void)
     };
     struct cli_opts o;
     char err[512];
-    struct sy_cfg *cfg = base_cfg("workers: 3\n"
+    struct sy_cfg *cfg = unit_base_config("workers: 3\n"
                                   "upstream_timeout: 30\n"
                                   "routing: prefixaware\n"
                                   "plugin_config:\n"
@@ -714,7 +702,7 @@ static void test_dynconf_precedence(void)
 
     /* models in the dynamic file are the whole set: the file's and the
      * flags' models and aliases go */
-    cfg = base_cfg("models:\n  file-a: {backends: [http://f:1]}\n"
+    cfg = unit_base_config("models:\n  file-a: {backends: [http://f:1]}\n"
                    "aliases: {gpt: file-a}\n");
     CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
     CU_ASSERT_EQUAL_FATAL(cli_parse(9, argv, &o, err, sizeof err), 0);

@@ -19,6 +19,10 @@ void register_dynconf_tests(void);
 void register_json_scan_tests(void);
 
 struct setup;
+struct sy_cfg;
+/* A config loaded from YAML ("base.yaml"), or config_new() when yaml is
+ * NULL; NULL (the error printed) when it does not load. */
+struct sy_cfg *unit_base_config(const char *yaml);
 /* A setup built from a YAML string ("test.yaml") with the plugins of this
  * build and 2 workers, the real loader and host API; NULL with err. */
 struct setup *unit_make_setup(const char *yaml, char *err, size_t errlen);

@@ -1,7 +1,22 @@
-/* unit_make_setup: what the plugin tests start from. */
+/* What the tests start from: a config (unit_base_config) or a whole setup
+ * (unit_make_setup). */
+#include <stdio.h>
+
 #include "config.h"
 #include "setup.h"
 #include "unit.h"
+
+struct sy_cfg *unit_base_config(const char *yaml)
+{
+    char err[512];
+    struct sy_cfg *cfg = NULL;
+
+    if (yaml == NULL)
+        return config_new();
+    if (config_load_string(yaml, "base.yaml", &cfg, err, sizeof err) < 0)
+        fprintf(stderr, "\nbase config: %s\n", err);
+    return cfg;
+}
 
 struct setup *unit_make_setup(const char *yaml, char *err, size_t errlen)
 {
