@@ -252,8 +252,7 @@ static void watch_client(struct proxy *p)
 {
     struct timeval later = { 0, WATCH_AFTER_MS * 1000 };
 
-    evtimer_assign(&p->watch_later, p->w->base, watch_client_cb, p);
-    evtimer_add(&p->watch_later, &later);
+    evtimer_add(&p->watch_later, &later); /* assigned when the request came */
 }
 
 static void add_router_headers(struct proxy *p, struct evkeyvalq *out)

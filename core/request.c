@@ -110,30 +110,22 @@ const char *request_body_string(struct sy_request *v, const char *field)
     return json_object_get_string(s);
 }
 
-/* The value span of the last top-level "model" member. */
-static int find_model(void *ctx, const char *buf, const struct json_span *key,
-                      const struct json_span *value)
-{
-    if (json_string_equals(buf + key->start, key->end - key->start, "model"))
-        *(struct json_span *)ctx = *value;
-    return 0;
-}
-
 int request_rewrite_model(const char *buf, size_t len, const char *model,
                           char **out, size_t *outlen)
 {
-    struct json_span m = { 0, 0, JSON_T_NULL };
+    struct wanted w;
     enum json_scan_type top;
     struct json_object *js = NULL;
     const char *enc;
     size_t enclen, vstart, vend;
     char *res;
 
-    if (json_scan(buf, len, find_model, &m, &top, NULL) != 0 || top != JSON_T_OBJECT ||
-        m.type != JSON_T_STRING)
+    memset(&w, 0, sizeof w);
+    if (json_scan(buf, len, note_member, &w, &top, NULL) != 0 || top != JSON_T_OBJECT ||
+        !w.has_model || w.model.type != JSON_T_STRING)
         return -1;
-    vstart = m.start;
-    vend = m.end;
+    vstart = w.model.start;
+    vend = w.model.end;
     js = json_object_new_string(model);
     if (js == NULL)
         return -1;
