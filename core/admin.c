@@ -8,12 +8,37 @@
 
 #include "http_headers.h"
 #include "metrics.h"
-#include "server.h"
+#include "request.h"
 
 struct admin {
     struct evhttp *http;
     struct admin_ops ops;
 };
+
+static void reply_json(struct evhttp_request *req, int code, const char *json)
+{
+    struct evbuffer *b = evbuffer_new();
+
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "application/json");
+    if (b != NULL)
+        evbuffer_add(b, json, strlen(json));
+    evhttp_send_reply(req, code, NULL, b);
+    if (b != NULL)
+        evbuffer_free(b);
+}
+
+/* OpenAI-shaped, with a request id as every answer of the router. */
+static void reply_error(struct evhttp_request *req, int code, const char *message)
+{
+    char *body = http_error_json(code, NULL, message);
+    char id[SY_REQUEST_ID_MAX];
+
+    request_make_id(evhttp_find_header(evhttp_request_get_input_headers(req), "X-Request-Id"), id);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "X-Request-Id", id);
+    reply_json(req, code, body ? body : "{\"error\":{\"message\":\"out of memory\"}}");
+    free(body);
+}
 
 static void serve_text(struct evhttp_request *req, const char *type, struct evbuffer *b)
 {
@@ -31,23 +56,23 @@ static void handle(struct evhttp_request *req, void *arg)
     char err[1024] = "";
 
     if (path == NULL) {
-        reply_error(req, 400, "malformed request target", 0);
+        reply_error(req, 400, "malformed request target");
         return;
     }
     if (strcmp(path, "/admin/reload") == 0) {
         if (cmd != EVHTTP_REQ_POST) {
             evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "POST");
-            reply_error(req, 405, "method not allowed; use POST", 0);
+            reply_error(req, 405, "method not allowed; use POST");
         } else if (a->ops.reload(a->ops.arg, err, sizeof err) == 0) {
             reply_json(req, 200, "{\"status\":\"reloaded\"}");
         } else {
-            reply_error(req, 409, err[0] ? err : "reload failed", 0);
+            reply_error(req, 409, err[0] ? err : "reload failed");
         }
         return;
     }
     if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET");
-        reply_error(req, 405, "method not allowed; use GET", 0);
+        reply_error(req, 405, "method not allowed; use GET");
         return;
     }
     if (strcmp(path, "/health") == 0) {
@@ -56,7 +81,7 @@ static void handle(struct evhttp_request *req, void *arg)
         reply_json(req, 200, "{\"version\":\"" PACKAGE_VERSION "\"}");
     } else if (strcmp(path, "/metrics") == 0 || strcmp(path, "/engines") == 0) {
         if ((b = evbuffer_new()) == NULL) {
-            reply_error(req, 500, "out of memory", 0);
+            reply_error(req, 500, "out of memory");
             return;
         }
         if (path[1] == 'm') {
@@ -68,7 +93,7 @@ static void handle(struct evhttp_request *req, void *arg)
         }
         evbuffer_free(b);
     } else {
-        reply_error(req, 404, "no such endpoint", 0);
+        reply_error(req, 404, "no such endpoint");
     }
 }
 

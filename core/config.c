@@ -694,6 +694,12 @@ static int ld_max_headers(struct loader *ld, const char *key, const struct cfg_n
     return set_int(ld, v, key, 1, 10000, &ld->cfg->max_headers);
 }
 
+static int ld_max_client_connections(struct loader *ld, const char *key,
+                                     const struct cfg_node *v)
+{
+    return set_int(ld, v, key, 0, 10000000, &ld->cfg->max_client_connections);
+}
+
 static int ld_max_inflight(struct loader *ld, const char *key, const struct cfg_node *v)
 {
     return set_int(ld, v, key, 0, 10000000, &ld->cfg->max_inflight);
@@ -1060,6 +1066,7 @@ static const struct {
     {"max_header_size", ld_max_header_size},
     {"max_headers", ld_max_headers},
     {"max_inflight", ld_max_inflight},
+    {"max_client_connections", ld_max_client_connections},
     {"api_keys", ld_api_keys},
     {"api_keys_file", ld_api_keys_file},
     {"admin_listen", ld_admin_listen},

@@ -89,6 +89,8 @@ struct sy_cfg {
     size_t max_header_size;  /* bytes of a request's head */
     int max_headers;         /* header lines of a request */
     int max_inflight;        /* proxied requests at once, 0: no limit */
+    int max_client_connections; /* open client connections, 0: half the
+                                   open-files limit (server_connection_cap) */
     char **api_keys;         /* client keys (inline and from the file) */
     size_t napi_keys;
     char *api_keys_file;     /* one key per line; re-read on reload */

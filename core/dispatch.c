@@ -2,21 +2,16 @@
 
 #include <curl/curl.h>
 #include <errno.h>
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/queue.h>
-#include <sys/socket.h>
 #include <time.h>
 
+#include "http_conn.h"
 #include "http_headers.h"
 #include "log.h"
 #include "request.h"
@@ -25,8 +20,6 @@
 #include "setup.h"
 #include "upstream.h"
 
-/* Pause the upstream while this much is waiting for a slow client. */
-#define CLIENT_HIGH_WATER (256 * 1024)
 #define MAX_MODELS_TRIED 17
 
 static const char *const proxied_paths[] = {
@@ -49,9 +42,8 @@ struct proxy {
     struct sy_request view;     /* what plugins see; first for the cast */
     struct worker *w;
     struct setup *s;
-    struct evhttp_request *req;
-    struct evhttp_connection *evcon;
-    char *uri;                  /* path and query, appended to backend URLs */
+    struct http_req *req;       /* dead once the answer ends or the client left */
+    const char *uri;            /* path and query, appended to backend URLs */
     const char *body;           /* the bytes sent upstream */
     size_t body_len;
     char *rewritten;            /* body after a fallback rewrite, owned */
@@ -84,9 +76,6 @@ struct proxy {
     double retry_after;         /* the wait honoured before the next try */
     double retry_after_asked;   /* Retry-After as the backend said it */
     struct event delay;         /* Retry-After wait before the next attempt */
-    struct event watch_later;   /* starts watching a request that takes long */
-    struct event watch;         /* notices the client leaving (see watch_client) */
-    int watching;               /* watch is assigned (and maybe added) */
     /* for the access log */
     int status;                 /* what the client was sent */
     unsigned long long bytes;   /* body bytes handed to the client */
@@ -125,15 +114,11 @@ static void proxy_free(struct proxy *p)
             atomic_store(&p->backend->trial_taken, 0);
     }
     event_del(&p->delay);
-    event_del(&p->watch_later);
-    if (p->watching)
-        event_del(&p->watch);
     request_view_release(&p->view);
     free(p->asked_name);
     free(p->rewritten);
     if (p->tried_backends != p->tried_inline)
         free(p->tried_backends);
-    free(p->uri);
     atomic_fetch_sub(&p->s->refs, 1);
     atomic_fetch_sub(&p->w->active, 1);
     free(p);
@@ -171,112 +156,69 @@ static void write_access_log(const struct proxy *p)
     log_access(&e);
 }
 
-/* The request is answered (or given up): detach from the connection.
+/* The request is over: count it, log it, then end its answer with `end`
+ * (http_resp_finish or http_resp_abort; the request, its path and headers
+ * die there, so the log comes first) and free it.
  * status: the router's own answer to count, or 0 when on_head counted it. */
-static void proxy_finish(struct proxy *p, int status)
+static void proxy_finish(struct proxy *p, int status, void (*end)(struct http_req *))
 {
     setup_count_status(p->s, p->asked, status);
     if (status != 0)
         p->status = status;
     write_access_log(p);
-    if (p->evcon != NULL)
-        evhttp_connection_set_closecb(p->evcon, NULL, NULL);
+    end(p->req);
     proxy_free(p);
 }
 
-/* The client went away: stop everything.  When libevent already took the
- * request off the connection, freeing it is ours; otherwise the connection
- * frees it right after this callback.  Either way only after the access
- * log, which reads the request's path and headers. */
-static void client_closed_cb(struct evhttp_connection *evcon, void *arg)
+/* The client went away (its connection read end of file or failed): stop
+ * everything.  The request still reads during this call, not after. */
+static void client_gone(void *arg)
 {
     struct proxy *p = arg;
-    struct evhttp_request *orphan =
-        evhttp_request_get_connection(p->req) == NULL ? p->req : NULL;
 
     LOG_DEBUG("request %s: client closed the connection", p->view.id);
-    p->evcon = NULL;
     /* an answer already started was counted with its status */
     if (!p->committed)
         setup_count_status(p->s, p->asked, 499);
     p->status = 499; /* nginx's word for it */
     write_access_log(p);
     proxy_free(p);
-    if (orphan != NULL)
-        evhttp_request_free(orphan);
 }
 
-/*
- * libevent 2.1 stops reading a connection once a request is read, so it
- * would not notice the client leaving while we wait for the backend.  Watch
- * the socket ourselves: end of file or an error means the client is gone,
- * and freeing the connection cancels the upstream transfer (through
- * client_closed_cb).  Bytes of a pipelined next request are left for evhttp
- * and end the watch.
- */
-static void client_watch_cb(evutil_socket_t fd, short what, void *arg)
-{
-    struct proxy *p = arg;
-    char c;
-    ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-
-    if (n > 0)
-        return;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-        event_add(&p->watch, NULL);
-        return;
-    }
-    if (p->evcon != NULL)
-        evhttp_connection_free(p->evcon); /* frees p via client_closed_cb */
-}
-
-/* Watching the client's socket costs two epoll changes; most answers come
- * sooner than a client would give up, so only a request still running
- * after WATCH_AFTER_MS is watched. */
-#define WATCH_AFTER_MS 20
-
-static void watch_client_cb(evutil_socket_t unused, short what, void *arg)
-{
-    struct proxy *p = arg;
-    struct bufferevent *bev = p->evcon ? evhttp_connection_get_bufferevent(p->evcon) : NULL;
-    evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
-
-    if (fd < 0 || p->watching)
-        return;
-    event_assign(&p->watch, p->w->base, fd, EV_READ, client_watch_cb, p);
-    p->watching = 1;
-    event_add(&p->watch, NULL);
-}
-
-static void watch_client(struct proxy *p)
-{
-    struct timeval later = { 0, WATCH_AFTER_MS * 1000 };
-
-    evtimer_add(&p->watch_later, &later); /* assigned when the request came */
-}
-
-static void add_router_headers(struct proxy *p, struct evkeyvalq *out)
+static void add_router_headers(struct proxy *p)
 {
     char n[16];
 
-    evhttp_add_header(out, "X-Request-Id", p->view.id);
+    http_resp_header(p->req, "X-Request-Id", p->view.id);
     if (p->model != NULL)
-        evhttp_add_header(out, "X-Switchyard-Model", p->model->name);
+        http_resp_header(p->req, "X-Switchyard-Model", p->model->name);
     snprintf(n, sizeof n, "%d", p->attempts_total);
-    evhttp_add_header(out, "X-Switchyard-Attempts", n);
+    http_resp_header(p->req, "X-Switchyard-Attempts", n);
     if (p->ntried > 1) {
         char path[512];
-        evhttp_add_header(out, "X-Switchyard-Fallback", fallback_path(p, path, sizeof path));
+        http_resp_header(p->req, "X-Switchyard-Fallback", fallback_path(p, path, sizeof path));
     }
 }
 
+/* The router's own answer (OpenAI-shaped), and the end of the request. */
 static void fail_request(struct proxy *p, int code, const char *msg,
                          int retry_after)
 {
-    add_router_headers(p, evhttp_request_get_output_headers(p->req));
-    reply_error(p->req, code, msg, retry_after);
+    char *body = http_error_json(code, NULL, msg);
+    const char *b = body ? body : "{\"error\":{\"message\":\"out of memory\"}}";
+
+    add_router_headers(p);
+    if (retry_after > 0) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", retry_after);
+        http_resp_header(p->req, "Retry-After", v);
+    }
+    http_resp_header(p->req, "Content-Type", "application/json");
+    http_resp_start(p->req, code, (long long)strlen(b));
+    http_resp_body(p->req, b, strlen(b));
+    free(body);
     p->router_error = msg; /* lives until proxy_finish has logged it */
-    proxy_finish(p, code);
+    proxy_finish(p, code, http_resp_finish);
 }
 
 /* --- attempts --- */
@@ -315,8 +257,8 @@ static enum upstream_body_mode on_head(void *arg,
                                        const struct upstream_response *r)
 {
     struct proxy *p = arg;
-    struct evkeyvalq *out;
     const char *conn = NULL;
+    long long length = -1;
 
     if (retry_status_fails(r->status)) {
         p->last_status = r->status;
@@ -341,7 +283,6 @@ static enum upstream_body_mode on_head(void *arg,
     p->committed = 1;
     report_attempt(p, SY_ATTEMPT_NONE, r->status);
     backend_observe_latency(p->backend, now_seconds() - p->attempt_start);
-    out = evhttp_request_get_output_headers(p->req);
     for (size_t i = 0; i < r->nheaders; i++)
         if (strcasecmp(r->headers[i].name, "Connection") == 0)
             conn = r->headers[i].value;
@@ -352,21 +293,29 @@ static enum upstream_body_mode on_head(void *arg,
         if (strcasecmp(h->name, "Content-Type") == 0 &&
             strncasecmp(h->value, "text/event-stream", 17) == 0)
             p->sse = 1;
-        evhttp_add_header(out, h->name, h->value);
+        if (strcasecmp(h->name, "Content-Length") == 0) {
+            char *end;
+            long long n = strtoll(h->value, &end, 10);
+            if (end != h->value && *end == '\0' && n >= 0)
+                length = n; /* libcurl checks the body against it */
+            continue;       /* the answer's framing is the router's */
+        }
+        http_resp_header(p->req, h->name, h->value);
     }
     /* An SSE answer is framed by chunks: a length would be a lie if the
      * upstream dies mid-stream and we append an error event. */
     if (p->sse)
-        evhttp_remove_header(out, "Content-Length");
-    add_router_headers(p, out);
+        length = -1;
+    add_router_headers(p);
     setup_count_status(p->s, p->asked, r->status);
     p->status = r->status;
     p->ttfb = now_seconds() - p->start;
-    evhttp_send_reply_start(p->req, r->status, NULL);
+    http_resp_start(p->req, r->status, length);
     return UP_BODY_DELIVER;
 }
 
-static void client_drained_cb(struct evhttp_connection *evcon, void *arg)
+/* The client took what was waiting: the backend may go on. */
+static void client_drained(void *arg)
 {
     struct proxy *p = arg;
 
@@ -379,19 +328,14 @@ static void client_drained_cb(struct evhttp_connection *evcon, void *arg)
 static int on_body(void *arg, const char *data, size_t len)
 {
     struct proxy *p = arg;
-    struct evhttp_connection *evcon = evhttp_request_get_connection(p->req);
-    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
 
     /* Back-pressure: leave the bytes in curl until the client catches up. */
-    if (bev != NULL && evbuffer_get_length(bufferevent_get_output(bev)) > CLIENT_HIGH_WATER) {
+    if (http_resp_pending(p->req) > HTTP_RESP_HIGH_WATER) {
         p->paused = 1;
         return 1;
     }
-    evbuffer_add(p->w->chunk, data, len);
+    http_resp_body(p->req, data, len);
     p->bytes += len;
-    evhttp_send_reply_chunk_with_cb(p->req, p->w->chunk, client_drained_cb, p);
-    /* moved to the connection's output; left there only when it is gone */
-    evbuffer_drain(p->w->chunk, evbuffer_get_length(p->w->chunk));
     return 0;
 }
 
@@ -409,28 +353,18 @@ static void on_done(void *arg, enum upstream_result res, const char *detail)
             if (!p->sse) {
                 /* No way to say it in-band: cut the connection so the
                  * client sees a truncated answer, not a complete one. */
-                struct evhttp_connection *evcon = p->evcon;
-                if (p->watching) { /* before its socket closes */
-                    event_del(&p->watch);
-                    p->watching = 0;
-                }
-                evhttp_connection_set_closecb(evcon, NULL, NULL);
-                p->evcon = NULL;
-                /* the access log first: freeing the connection frees
-                 * the request, its path and headers */
-                proxy_finish(p, 0);
-                evhttp_connection_free(evcon);
+                proxy_finish(p, 0, http_resp_abort);
                 return;
             }
             char *e = http_error_json(502, "upstream_error",
                                       "the backend failed while streaming the answer");
-            evbuffer_add_printf(p->w->chunk, "data: %s\n\n", e ? e : "{\"error\":{}}");
+            char event[1024];
+            int n = snprintf(event, sizeof event, "data: %s\n\n", e ? e : "{\"error\":{}}");
             free(e);
-            evhttp_send_reply_chunk(p->req, p->w->chunk);
-            evbuffer_drain(p->w->chunk, evbuffer_get_length(p->w->chunk));
+            if (n > 0 && (size_t)n < sizeof event)
+                http_resp_body(p->req, event, (size_t)n);
         }
-        evhttp_send_reply_end(p->req);
-        proxy_finish(p, 0);
+        proxy_finish(p, 0, http_resp_finish);
         return;
     }
     /* The attempt failed before any byte reached the client. */
@@ -487,24 +421,25 @@ static void emit(struct header_sink *k, const char *name, const char *value)
  * to count, then to fill one block of the counted size. */
 static void collect_headers(struct proxy *p, struct backend *b, struct header_sink *k)
 {
-    struct evkeyvalq *in = evhttp_request_get_input_headers(p->req);
-    const char *conn = evhttp_find_header(in, "Connection");
-    struct evkeyval *h;
+    const struct http_req *r = p->req;
+    const char *conn = http_req_header(r, "Connection");
     int has_ct = 0, has_accept = 0;
 
-    TAILQ_FOREACH(h, in, next) {
-        if (http_skip_request_header(h->key, conn))
+    for (size_t i = 0; i < r->nfields; i++) {
+        const char *name = r->buf + r->fields[i].name;
+        const char *value = r->buf + r->fields[i].value;
+        if (http_skip_request_header(name, conn))
             continue;
         /* the backend's own key replaces the client's; and a key for the
          * router itself (api_keys) is never passed on to a backend */
         if ((b->auth_header != NULL || p->s->cfg->napi_keys > 0) &&
-            strcasecmp(h->key, "Authorization") == 0)
+            strcasecmp(name, "Authorization") == 0)
             continue;
-        if (model_header(p->model, h->key))
+        if (model_header(p->model, name))
             continue; /* the model's configured value wins */
-        has_ct |= strcasecmp(h->key, "Content-Type") == 0;
-        has_accept |= strcasecmp(h->key, "Accept") == 0;
-        emit(k, h->key, h->value);
+        has_ct |= strcasecmp(name, "Content-Type") == 0;
+        has_accept |= strcasecmp(name, "Accept") == 0;
+        emit(k, name, value);
     }
     emit(k, "X-Request-Id", p->view.id);
     /* Stop curl from adding headers the client did not send. */
@@ -698,11 +633,9 @@ static int switch_model(struct proxy *p, struct model *m)
 {
     char *nb = NULL;
     size_t nlen = 0;
-    struct evbuffer *in = evhttp_request_get_input_buffer(p->req);
 
     /* always from the client's bytes, so only `model` ever differs */
-    if (request_rewrite_model((const char *)evbuffer_pullup(in, -1),
-                              evbuffer_get_length(in), m->name, &nb, &nlen) != 0)
+    if (request_rewrite_model(p->req->body, p->req->body_len, m->name, &nb, &nlen) != 0)
         return -1;
     free(p->rewritten);
     p->rewritten = nb;
@@ -835,12 +768,9 @@ static void advance(struct proxy *p)
 
 /* --- arrival --- */
 
-void dispatch_request(struct worker *w, struct evhttp_request *req,
-                      const char *path)
+void dispatch_request(struct worker *w, struct http_req *req)
 {
     struct proxy *p = calloc(1, sizeof *p);
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    struct evkeyvalq *hdrs = evhttp_request_get_input_headers(req);
     const char *model = NULL;
     struct body_info info;
     char err[256];
@@ -856,22 +786,21 @@ void dispatch_request(struct worker *w, struct evhttp_request *req,
     p->req = req;
     p->start = now_seconds();
     p->ttfb = -1;
-    request_make_id(evhttp_find_header(hdrs, "X-Request-Id"), p->view.id);
-    p->view.path = path;
-    p->view.headers = hdrs;
-    p->uri = strdup(evhttp_request_get_uri(req));
+    request_make_id(http_req_header(req, "X-Request-Id"), p->view.id);
+    p->view.path = req->path;
+    p->view.http = req;
+    p->uri = req->target;
     evtimer_assign(&p->delay, w->base, delay_done_cb, p);
-    evtimer_assign(&p->watch_later, w->base, watch_client_cb, p);
     if ((size_t)p->s->cfg->max_attempts + 1 <= sizeof p->tried_inline / sizeof p->tried_inline[0])
         p->tried_backends = p->tried_inline;
     else
         p->tried_backends = calloc((size_t)p->s->cfg->max_attempts + 1, sizeof *p->tried_backends);
-    if (p->uri == NULL || p->tried_backends == NULL) {
+    if (p->tried_backends == NULL) {
         fail_request(p, 500, "out of memory", 0);
         return;
     }
-    p->body_len = evbuffer_get_length(in);
-    p->body = (const char *)evbuffer_pullup(in, -1);
+    p->body_len = req->body_len;
+    p->body = req->body ? req->body : "";
     if (request_parse_body(p->body, p->body_len, &info, err, sizeof err) != BODY_OK) {
         fail_request(p, 400, err, 0);
         return;
@@ -905,8 +834,8 @@ void dispatch_request(struct worker *w, struct evhttp_request *req,
     p->tried[0] = p->model;
     p->tried_names[0] = p->model->name;
     p->ntried = 1;
-    p->evcon = evhttp_request_get_connection(req);
-    evhttp_connection_set_closecb(p->evcon, client_closed_cb, p);
-    watch_client(p);
+    /* from here the answer may come later: the connection tells us when
+     * the client leaves, and when a slow one has taken its bytes */
+    http_req_set_owner(req, client_gone, client_drained, p);
     advance(p);
 }

@@ -9,12 +9,11 @@
 #define SY_DISPATCH_H
 
 struct worker;
-struct evhttp_request;
+struct http_req;
 
 /* Paths proxied by the body's model. */
 int dispatch_is_proxied_path(const char *path);
-/* Take over `req` (a POST to a proxied path). */
-void dispatch_request(struct worker *w, struct evhttp_request *req,
-                      const char *path);
+/* Take over `req` (a POST to a proxied path) until its answer ends. */
+void dispatch_request(struct worker *w, struct http_req *req);
 
 #endif

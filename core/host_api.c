@@ -1,6 +1,6 @@
 #include "host_api.h"
 
-#include <event2/http.h>
+#include "http_conn.h"
 #include <json-c/json.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -182,7 +182,7 @@ static const char *req_path(const sy_request *r) { return r->path; }
 
 static const char *req_header(const sy_request *r, const char *name)
 {
-    return r->headers ? evhttp_find_header(r->headers, name) : NULL;
+    return r->http ? http_req_header(r->http, name) : NULL;
 }
 
 static const char *req_body_string(const sy_request *r, const char *field)

@@ -11,7 +11,7 @@
 #include <stddef.h>
 
 struct json_object;
-struct evkeyvalq;
+struct http_req;
 
 #define SY_REQUEST_ID_MAX 128
 
@@ -22,7 +22,7 @@ struct sy_request {
     const char *path;                /* e.g. "/v1/chat/completions" */
     const char *body;                /* the client's body: a valid JSON object */
     size_t body_len;
-    const struct evkeyvalq *headers; /* the client's headers */
+    const struct http_req *http;     /* the client's request: its headers */
     struct json_object *json;        /* request_json()'s cache */
     int json_state;                  /* 0: not parsed, 1: parsed, -1: failed */
     char *prompt;                    /* request_prompt_text()'s cache */

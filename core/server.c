@@ -3,8 +3,6 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <json-c/json.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -13,12 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/queue.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "dispatch.h"
+#include "http_conn.h"
 #include "http_headers.h"
 #include "log.h"
 #include "metrics.h"
@@ -31,53 +30,56 @@ struct server {
     struct worker *workers;
     int nworkers;
     time_t started;
+    atomic_int nconns; /* client connections open, all workers */
 };
 
-void reply_json(struct evhttp_request *req, int code, const char *json)
+void reply_json(struct http_req *req, int code, const char *json)
 {
-    struct evbuffer *b = evbuffer_new();
-
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-                      "application/json");
-    if (b != NULL)
-        evbuffer_add(b, json, strlen(json));
-    /* libevent 2.1 knows no reason phrase past 417 */
-    evhttp_send_reply(req, code, code == 431 ? "Request Header Fields Too Large" : NULL, b);
-    if (b != NULL)
-        evbuffer_free(b);
+    http_resp_send(req, code, "application/json", json, strlen(json));
 }
 
-void reply_error(struct evhttp_request *req, int code, const char *message,
-                 int retry_after)
+void reply_error(struct http_req *req, int code, const char *message, int retry_after)
 {
     char *body = http_error_json(code, NULL, message);
-    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
-
-    /* every answer carries a request id, the router's own errors too */
-    if (evhttp_find_header(out, "X-Request-Id") == NULL) {
-        char id[SY_REQUEST_ID_MAX];
-        request_make_id(evhttp_find_header(evhttp_request_get_input_headers(req),
-                                           "X-Request-Id"), id);
-        evhttp_add_header(out, "X-Request-Id", id);
-    }
 
     if (retry_after > 0) {
         char v[16];
         snprintf(v, sizeof v, "%d", retry_after);
-        evhttp_add_header(out, "Retry-After", v);
+        http_resp_header(req, "Retry-After", v);
     }
     reply_json(req, code, body ? body : "{\"error\":{\"message\":\"out of memory\"}}");
     free(body);
 }
 
-static void reply_buffer(struct evhttp_request *req, const char *type,
-                         struct evbuffer *b)
+int server_connection_cap(int configured)
 {
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", type);
-    evhttp_send_reply(req, 200, NULL, b);
+    struct rlimit rl;
+
+    if (configured > 0)
+        return configured;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+        rl.rlim_cur > 2000000)
+        return 1000000;
+    /* the rest: listeners, probes, logs, plugin files */
+    return rl.rlim_cur > 256 ? (int)(rl.rlim_cur - 64) / 2 : 64;
 }
 
-static void serve_models(struct worker *w, struct evhttp_request *req)
+static void limits_of_cfg(const struct sy_cfg *cfg, struct http_limits *lim)
+{
+    lim->max_head = cfg->max_header_size;
+    lim->max_fields = (size_t)cfg->max_headers;
+    lim->max_body = cfg->max_body;
+    lim->client_timeout = cfg->client_timeout;
+    lim->max_connections = server_connection_cap(cfg->max_client_connections);
+}
+
+static void reply_buffer(struct http_req *req, const char *type, struct evbuffer *b)
+{
+    size_t len = evbuffer_get_length(b);
+    http_resp_send(req, 200, type, (const char *)evbuffer_pullup(b, -1), len);
+}
+
+static void serve_models(struct worker *w, struct http_req *req)
 {
     const struct setup *s = w->setup;
     struct json_object *root = json_object_new_object();
@@ -99,40 +101,25 @@ static void serve_models(struct worker *w, struct evhttp_request *req)
     json_object_put(root);
 }
 
-static const char *method_name(enum evhttp_cmd_type cmd)
+/* The router's own refusal of a request before any routing (no key, a
+ * limit, a wrong method or path): answered, and logged as an access line
+ * like every proxied request, with the reason. */
+static void refuse(struct http_req *req, int code, const char *msg, int retry_after)
 {
-    switch (cmd) {
-    case EVHTTP_REQ_GET: return "GET";
-    case EVHTTP_REQ_POST: return "POST";
-    case EVHTTP_REQ_HEAD: return "HEAD";
-    case EVHTTP_REQ_PUT: return "PUT";
-    case EVHTTP_REQ_DELETE: return "DELETE";
-    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
-    case EVHTTP_REQ_PATCH: return "PATCH";
-    default: return "OTHER";
-    }
-}
-
-/* The router's own refusal of a request before any routing (bad framing,
- * no key, a limit, a wrong method or path): answered, and logged as an
- * access line like every proxied request, with the reason. */
-static void refuse(struct evhttp_request *req, int code, const char *msg, int retry_after)
-{
-    const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
-    const char *path = u ? evhttp_uri_get_path(u) : NULL;
     char id[SY_REQUEST_ID_MAX];
 
-    request_make_id(evhttp_find_header(evhttp_request_get_input_headers(req), "X-Request-Id"), id);
-    evhttp_add_header(evhttp_request_get_output_headers(req), "X-Request-Id", id);
+    request_make_id(http_req_header(req, "X-Request-Id"), id);
+    http_resp_header(req, "X-Request-Id", id);
     struct access_entry e = {
-        .id = id, .method = method_name(evhttp_request_get_command(req)),
-        .path = path && *path ? path : "-", .status = code, .ttfb = -1, .error = msg,
+        .id = id, .method = req->method_name,
+        .path = req->path && *req->path ? req->path : "-", .status = code, .ttfb = -1,
+        .error = msg,
     };
     log_access(&e);
     reply_error(req, code, msg, retry_after);
 }
 
-static void serve_get(struct worker *w, struct evhttp_request *req, const char *path)
+static void serve_get(struct worker *w, struct http_req *req, const char *path)
 {
     struct evbuffer *b;
 
@@ -145,7 +132,7 @@ static void serve_get(struct worker *w, struct evhttp_request *req, const char *
     } else if (strcmp(path, "/metrics") == 0 || strcmp(path, "/engines") == 0) {
         b = evbuffer_new();
         if (b == NULL) {
-            reply_error(req, 500, "out of memory", 0);
+            refuse(req, 500, "out of memory", 0);
             return;
         }
         if (path[1] == 'm') {
@@ -171,7 +158,7 @@ static int is_get_path(const char *path)
 /* With api_keys set, everything but /health and /version wants a key; with
  * an admin listener, /metrics and /engines live only there.  Answers and
  * returns 0 when the request may not go on. */
-static int authorized(const struct sy_cfg *cfg, struct evhttp_request *req, const char *path)
+static int authorized(const struct sy_cfg *cfg, struct http_req *req, const char *path)
 {
     int admin = strcmp(path, "/metrics") == 0 || strcmp(path, "/engines") == 0;
 
@@ -181,80 +168,50 @@ static int authorized(const struct sy_cfg *cfg, struct evhttp_request *req, cons
     }
     if (cfg->napi_keys == 0 || strcmp(path, "/health") == 0 || strcmp(path, "/version") == 0)
         return 1;
-    if (http_bearer_matches(evhttp_find_header(evhttp_request_get_input_headers(req),
-                                               "Authorization"),
-                            cfg->api_keys, cfg->napi_keys))
+    if (http_bearer_matches(http_req_header(req, "Authorization"), cfg->api_keys,
+                            cfg->napi_keys))
         return 1;
-    evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
+    http_resp_header(req, "WWW-Authenticate", "Bearer");
     refuse(req, 401, "Incorrect or missing API key: send Authorization: Bearer <key>", 0);
     return 0;
 }
 
-static void handle_request(struct evhttp_request *req, void *arg)
+/* A request read whole by http_conn, its framing checked there. */
+static void handle_request(struct http_req *req, void *arg)
 {
     struct worker *w = arg;
-    const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
-    const char *path = u ? evhttp_uri_get_path(u) : NULL;
-    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    const char *path = req->path;
 
     atomic_fetch_add_explicit(&w->setup->worker_requests[w->id], 1, memory_order_relaxed);
-    if (atomic_load_explicit(&w->draining, memory_order_relaxed))
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
-
-    const char *target = evhttp_request_get_uri(req);
-    struct http_framing framing;
-    struct evkeyval *h;
-    const char *bad;
-
     /* only origin-form targets: an absolute URI is a proxy request, which
-     * this is not; and a body whose length is told two ways is refused (no
-     * request smuggling).  Either way the connection is closed after. */
-    int nheaders = 0;
-    memset(&framing, 0, sizeof framing);
-    TAILQ_FOREACH(h, evhttp_request_get_input_headers(req), next) {
-        http_framing_add(&framing, h->key, h->value);
-        nheaders++;
-    }
-    /* many tiny headers cost more to check and forward than their bytes
-     * say (max_header_size): a count of its own */
-    if (nheaders > w->setup->cfg->max_headers) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "too many header lines: %d (at most %d)", nheaders,
-                 w->setup->cfg->max_headers);
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
-        refuse(req, 431, msg, 0);
-        return;
-    }
-    bad = http_framing_error(&framing);
-    if (bad == NULL && (target == NULL || target[0] != '/' || path == NULL || path[0] != '/'))
-        bad = "malformed request target: expected a path such as /v1/chat/completions";
-    if (bad != NULL) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
-        refuse(req, 400, bad, 0);
+     * this is not */
+    if (path[0] != '/') {
+        http_resp_close_after(req);
+        refuse(req, 400, "malformed request target: expected a path such as /v1/chat/completions", 0);
         return;
     }
     if (!authorized(w->setup->cfg, req, path))
         return;
     if (dispatch_is_proxied_path(path)) {
-        if (cmd == EVHTTP_REQ_POST) {
+        if (req->method == HTTP_METHOD_POST) {
             int limit = w->setup->cfg->max_inflight;
             if (limit > 0 && server_active(w->srv) >= limit) {
                 refuse(req, 503, "the router is at its limit of requests in flight; retry later", 1);
                 return;
             }
-            dispatch_request(w, req, path);
+            dispatch_request(w, req);
             return;
         }
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "POST");
+        http_resp_header(req, "Allow", "POST");
         refuse(req, 405, "method not allowed; use POST", 0);
         return;
     }
     if (is_get_path(path)) {
-        if (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD) {
+        if (req->method == HTTP_METHOD_GET || req->method == HTTP_METHOD_HEAD) {
             serve_get(w, req, path);
             return;
         }
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET");
+        http_resp_header(req, "Allow", "GET");
         refuse(req, 405, "method not allowed; use GET", 0);
         return;
     }
@@ -331,42 +288,29 @@ static int worker_init(struct worker *w, struct setup *s, int id, int fd,
     w->setup = s;
     w->listen_fd = fd;
     w->base = worker_base_new();
-    w->http = w->base ? evhttp_new(w->base) : NULL;
     w->upstream = w->base ? upstream_pool_new(w->base, s->cfg->upstream_max_connections) : NULL;
-    w->chunk = evbuffer_new();
-    if (w->http == NULL || w->upstream == NULL || w->chunk == NULL) {
+    if (w->upstream == NULL) {
         snprintf(err, errlen, "worker %d: out of memory", id);
         return -1;
     }
-    evhttp_set_max_body_size(w->http, (ev_ssize_t)s->cfg->max_body);
-    evhttp_set_max_headers_size(w->http, (ev_ssize_t)s->cfg->max_header_size);
-    evhttp_set_timeout(w->http, (int)(s->cfg->client_timeout + 0.5));
-    evhttp_set_default_content_type(w->http, NULL);
-    evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-                                            EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-                                            EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
-    /* evhttp reads 4 KiB a turn of the loop (libevent 2.1's evbuffer_read
-     * caps every read there, whatever bufferevent_set_max_single_read
-     * says): a 1 MiB body takes 256 turns.  See docs/performance.md. */
-    evhttp_set_gencb(w->http, handle_request, w);
-    w->listener = evhttp_accept_socket_with_handle(w->http, fd);
-    if (w->listener == NULL) {
+    struct http_limits lim;
+    limits_of_cfg(s->cfg, &lim);
+    w->http = http_server_new(w->base, fd, &lim, &w->srv->nconns, handle_request, w);
+    if (w->http == NULL) {
         snprintf(err, errlen, "worker %d: cannot accept on the listening socket", id);
         return -1;
     }
-    w->listen_fd = -1; /* evhttp owns it now */
+    w->listen_fd = -1; /* the HTTP server owns it now */
     return 0;
 }
 
 static void worker_free(struct worker *w)
 {
-    /* evhttp first: closing its connections cancels their transfers. */
+    /* connections first: closing them cancels their transfers */
     if (w->http != NULL)
-        evhttp_free(w->http);
+        http_server_free(w->http);
     if (w->upstream != NULL)
         upstream_pool_free(w->upstream);
-    if (w->chunk != NULL)
-        evbuffer_free(w->chunk);
     if (w->base != NULL)
         event_base_free(w->base);
     if (w->listen_fd >= 0)
@@ -452,7 +396,11 @@ static void adopt_cb(evutil_socket_t fd, short what, void *arg)
     struct handover *h = a->h;
     struct setup *old = a->w->setup;
 
+    struct http_limits lim;
+
     a->w->setup = h->s;
+    limits_of_cfg(h->s->cfg, &lim);
+    http_server_set_limits(a->w->http, &lim);
     atomic_fetch_sub(&old->refs, 1);
     free(a);
     pthread_mutex_lock(&h->lock);
@@ -497,10 +445,7 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct worker *w = arg;
 
-    if (w->listener != NULL) {
-        evhttp_del_accept_socket(w->http, w->listener);
-        w->listener = NULL;
-    }
+    http_server_drain(w->http);
 }
 
 void server_drain(struct server *srv)

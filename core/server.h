@@ -1,7 +1,8 @@
 /*
  * server: the HTTP side.  N worker threads, each with its own event_base,
- * evhttp on its own SO_REUSEPORT listening socket, and upstream pool; a
- * request lives and dies on one worker, so its path takes no locks.
+ * HTTP server (http_conn) on its own SO_REUSEPORT listening socket, and
+ * upstream pool; a request lives and dies on one worker, so its path takes
+ * no locks.
  */
 #ifndef SY_SERVER_H
 #define SY_SERVER_H
@@ -10,17 +11,14 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
-struct evhttp_request;
+struct http_req;
 struct setup;
 
 struct worker {
     int id;
     struct event_base *base;
-    struct evhttp *http;
-    struct evhttp_bound_socket *listener;
+    struct http_server *http;
     struct upstream_pool *upstream;
-    struct evbuffer *chunk;  /* body bytes on their way to a client, empty
-                                between callbacks: shared by the requests */
     struct setup *setup;     /* the one this worker serves from (see adopt) */
     int listen_fd;
     pthread_t thread;
@@ -49,9 +47,13 @@ void server_drain(struct server *srv);
 int server_active(struct server *srv);
 
 /* Answers made by the router itself. */
-void reply_json(struct evhttp_request *req, int code, const char *json);
-/* OpenAI-shaped error; adds Retry-After when retry_after > 0. */
-void reply_error(struct evhttp_request *req, int code, const char *message,
+void reply_json(struct http_req *req, int code, const char *json);
+/* OpenAI-shaped error; adds Retry-After when retry_after > 0.  The caller
+ * has added X-Request-Id. */
+void reply_error(struct http_req *req, int code, const char *message,
                  int retry_after);
+/* max_client_connections as configured, or when 0 (the default) half the
+ * open-files limit: each client connection may hold a backend one too. */
+int server_connection_cap(int configured);
 
 #endif

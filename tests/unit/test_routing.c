@@ -1,10 +1,7 @@
 /* The routing plugins (session, least_loaded, weighted, prefixaware), loaded
  * by the real loader against the real host API of a setup built from a
  * config string, and called the way the dispatcher calls them. */
-#include <sys/queue.h>
 
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <json-c/json.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -13,6 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "http_conn.h"
 #include "request.h"
 #include "setup.h"
 #include "unit.h"
@@ -227,6 +225,32 @@ static void test_session_replicas_agree(void)
     setup_destroy(s2);
 }
 
+/* A client request with one header line (none when name is NULL), read
+ * by the router's own parser as the server reads it. */
+struct header_req {
+    char buf[512];
+    struct http_field fields[4];
+    struct http_req req;
+};
+
+static void set_header(struct header_req *h, const char *name, const char *value)
+{
+    struct http_head head;
+    size_t scanned = 0;
+    const char *why = NULL;
+
+    memset(h, 0, sizeof *h);
+    if (name != NULL)
+        snprintf(h->buf, sizeof h->buf, "POST / HTTP/1.1\r\n%s: %s\r\n\r\n", name, value);
+    else
+        snprintf(h->buf, sizeof h->buf, "POST / HTTP/1.1\r\n\r\n");
+    CU_ASSERT_EQUAL_FATAL(http_parse_head(h->buf, strlen(h->buf), sizeof h->buf, &head,
+                                          h->fields, 4, &scanned, &why), HTTP_PARSE_DONE);
+    h->req.buf = h->buf;
+    h->req.fields = h->fields;
+    h->req.nfields = head.nfields;
+}
+
 static void test_session_header_body_and_decline(void)
 {
     struct setup *s = must_setup("routing: [session, least_loaded]\n"
@@ -236,42 +260,41 @@ static void test_session_header_body_and_decline(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     const struct plugin_slot *slot = slot_named(s, "session");
     const sy_backend *c[3] = { be(s, B1), be(s, B2), be(s, B3) };
-    struct evkeyvalq headers = { 0 };
+    struct header_req headers;
     struct sy_request r;
     struct json_object *body;
     const char *first = NULL;
     int differ = 0;
 
-    headers.tqh_last = &headers.tqh_first; /* TAILQ_INIT */
+    set_header(&headers, NULL, NULL);
     req_init(&r, &body);
     CU_ASSERT_PTR_NULL(route(slot, 0, &r, c, 3)); /* no key: declined */
-    r.headers = &headers;
+    r.http = &headers.req;
     CU_ASSERT_PTR_NULL(route(slot, 0, &r, c, 3));
-    evhttp_add_header(&headers, "X-Session-Id", "");
+    set_header(&headers, "X-Session-Id", "");
     CU_ASSERT_PTR_NULL(route(slot, 0, &r, c, 3)); /* empty: declined */
-    evhttp_clear_headers(&headers);
+    set_header(&headers, NULL, NULL);
 
     /* the header, any case, on any worker, every time */
-    evhttp_add_header(&headers, "x-session-id", "conversation-17");
+    set_header(&headers, "x-session-id", "conversation-17");
     first = route(slot, 0, &r, c, 3);
     CU_ASSERT_PTR_NOT_NULL_FATAL(first);
     for (int i = 0; i < 20; i++)
         CU_ASSERT_PTR_EQUAL(route(slot, i % 2, &r, c, 3), first);
     /* the same value as a body field picks the same backend */
-    evhttp_clear_headers(&headers);
+    set_header(&headers, NULL, NULL);
     req_set(body, "X-Session-Id", "conversation-17");
     CU_ASSERT_PTR_EQUAL(route(slot, 1, &r, c, 3), first);
     /* the header wins over the body */
     for (int i = 0; i < 50; i++) {
         char v[32];
         snprintf(v, sizeof v, "other-%d", i);
-        evhttp_clear_headers(&headers);
-        evhttp_add_header(&headers, "X-Session-Id", v);
+        set_header(&headers, "X-Session-Id", v);
         differ += route(slot, 0, &r, c, 3) != first;
     }
     CU_ASSERT_TRUE(differ > 10);
     /* a non-string body field is no key */
-    evhttp_clear_headers(&headers);
+    set_header(&headers, NULL, NULL);
     json_object_object_add(body, "X-Session-Id", json_object_new_int(5));
     CU_ASSERT_PTR_NULL(route(slot, 0, &r, c, 3));
     /* a candidate set without the session's backend: another one */
