@@ -4,10 +4,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "log.h"
+#include "server.h"
 #include "unit.h"
 
 #define HAS(hay, needle) CU_ASSERT_PTR_NOT_NULL(strstr((hay), (needle)))
@@ -183,6 +185,7 @@ static void test_config_defaults(void)
     CU_ASSERT_PTR_NULL(cfg->plugin_dir);
     CU_ASSERT_EQUAL(cfg->max_body, SY_DEFAULT_MAX_BODY);
     CU_ASSERT_EQUAL(cfg->max_headers, SY_DEFAULT_MAX_HEADERS);
+    CU_ASSERT_EQUAL(cfg->max_client_connections, 0); /* half the open-files limit */
     CU_ASSERT_DOUBLE_EQUAL(cfg->upstream_timeout, SY_DEFAULT_UPSTREAM_TIMEOUT, 0);
     CU_ASSERT_DOUBLE_EQUAL(cfg->connect_timeout, SY_DEFAULT_CONNECT_TIMEOUT, 0);
     CU_ASSERT_EQUAL(cfg->reroute_attempts, SY_DEFAULT_REROUTE_ATTEMPTS);
@@ -294,6 +297,25 @@ static void test_config_listen_forms(void)
     load_fails("host: \"\"\n", "t.yaml:1: host:", "empty value");
 }
 
+/* max_client_connections: as set, or half the open-files limit. */
+static void test_connection_cap(void)
+{
+    struct sy_cfg *cfg = load_ok("max_client_connections: 5000\n"
+                                 "models:\n  m:\n    backends: [http://h:1]\n");
+    struct rlimit rl;
+
+    if (cfg == NULL)
+        return;
+    CU_ASSERT_EQUAL(cfg->max_client_connections, 5000);
+    CU_ASSERT_EQUAL(server_connection_cap(cfg->max_client_connections), 5000);
+    config_free(cfg);
+    CU_ASSERT_EQUAL_FATAL(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    int cap = server_connection_cap(0);
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 256 && rl.rlim_cur <= 2000000)
+        CU_ASSERT_EQUAL(cap, (int)(rl.rlim_cur - 64) / 2);
+    CU_ASSERT_TRUE(cap >= 64);
+}
+
 static void test_config_scalar_errors(void)
 {
     load_fails("\n\nworkers: 300\n", "t.yaml:3: workers:", "0..256, got '300'");
@@ -304,6 +326,9 @@ static void test_config_scalar_errors(void)
     load_fails("max_body_size: 0\n", "t.yaml:1: max_body_size:", "more than 0");
     load_fails("max_headers: 0\n", "t.yaml:1: max_headers:", "1..10000, got '0'");
     load_fails("max_headers: 20000\n", "t.yaml:1: max_headers:", "1..10000, got '20000'");
+    load_fails("max_client_connections: -1\n", "t.yaml:1: max_client_connections:", "got '-1'");
+    load_fails("max_client_connections: lots\n", "t.yaml:1: max_client_connections:",
+               "got 'lots'");
     load_fails("upstream_timeout: 0\n", "t.yaml:1: upstream_timeout:",
                "more than 0");
     load_fails("upstream_timeout: -5s\n", "t.yaml:1: upstream_timeout:",
@@ -667,6 +692,7 @@ void register_config_tests(void)
     UNIT_SUITE("config",
                UNIT_TEST(test_config_full),
                UNIT_TEST(test_config_defaults),
+               UNIT_TEST(test_connection_cap),
                UNIT_TEST(test_config_fallback_defaults),
                UNIT_TEST(test_config_listen_forms),
                UNIT_TEST(test_config_scalar_errors),
