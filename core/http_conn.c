@@ -59,6 +59,7 @@ struct http_conn {
     size_t fields_cap;
     char *path_copy;         /* the path, when the target has a query */
     int keep_alive;
+    struct http_head head;   /* offsets of the request's parts in `in` */
     struct http_req req;
     /* output: bytes for the socket, from out_off to out_len */
     char *out;
@@ -579,6 +580,18 @@ static int parse_length(const char *v, size_t *out)
     return 0;
 }
 
+/* Point the request at its parts in the input buffer: again after the
+ * buffer moved (it grows to hold a body). */
+static void conn_bind_req(struct http_conn *c)
+{
+    struct http_req *r = &c->req;
+
+    r->method_name = c->in + c->head.method_off;
+    r->target = c->in + c->head.target;
+    r->path = c->path_copy ? c->path_copy : r->target;
+    r->buf = c->in;
+}
+
 /* The head is read: check its framing, then read the body its way. */
 static void conn_head_done(struct http_conn *c, const struct http_head *h)
 {
@@ -599,25 +612,19 @@ static void conn_head_done(struct http_conn *c, const struct http_head *h)
     if (h->nfields > 0)
         memcpy(c->fields, s->scratch, h->nfields * sizeof *c->fields);
     c->head_len = h->head_len;
+    c->head = *h;
     r->conn = c;
     r->method = h->method;
-    r->method_name = c->in + h->method_off;
-    r->target = c->in + h->target;
     r->minor = h->minor;
-    r->buf = c->in;
     r->fields = c->fields;
     r->nfields = h->nfields;
-    const char *q = memchr(r->target, '?', h->target_len);
-    if (q == NULL) {
-        r->path = r->target;
-    } else {
-        c->path_copy = strndup(r->target, (size_t)(q - r->target));
-        if (c->path_copy == NULL) {
-            conn_refuse(c, 500, "out of memory");
-            return;
-        }
-        r->path = c->path_copy;
+    const char *q = memchr(c->in + h->target, '?', h->target_len);
+    if (q != NULL &&
+        (c->path_copy = strndup(c->in + h->target, (size_t)(q - (c->in + h->target)))) == NULL) {
+        conn_refuse(c, 500, "out of memory");
+        return;
     }
+    conn_bind_req(c);
 
     memset(&framing, 0, sizeof framing);
     for (size_t i = 0; i < h->nfields; i++)
@@ -697,7 +704,8 @@ static int in_reserve(struct http_conn *c)
     }
     if (c->in_cap >= limit)
         return -1;
-    size_t cap = c->in_cap ? c->in_cap * 2 : IN_INITIAL;
+    /* a body of known length gets its room at once, not by doubling */
+    size_t cap = c->state == ST_BODY ? limit : c->in_cap ? c->in_cap * 2 : IN_INITIAL;
     if (cap > limit)
         cap = limit;
     if (cap < IN_INITIAL)
@@ -707,6 +715,8 @@ static int in_reserve(struct http_conn *c)
         return -1;
     c->in = n;
     c->in_cap = cap;
+    if (c->state == ST_BODY || c->state == ST_CHUNKED)
+        conn_bind_req(c); /* the head moved with the buffer */
     return 0;
 }
 

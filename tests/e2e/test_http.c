@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <json-c/json.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -223,6 +224,57 @@ static void test_keep_alive_many(void)
     CU_ASSERT_EQUAL(ok, 50);
 }
 
+/* A JSON chat body of about `size` bytes. */
+static char *big_body(size_t size)
+{
+    char *b = malloc(size + 64);
+    int n = snprintf(b, size + 64, "{\"model\":\"model-a\",\"pad\":\"");
+    memset(b + n, 'x', size);
+    strcpy(b + n + size, "\"}");
+    return b;
+}
+
+/* Bodies far past the first read: read whole (the buffer grows under the
+ * head), forwarded whole. */
+static void test_large_bodies(void)
+{
+    struct resp r;
+    char *b = big_body(300 * 1024);
+
+    CU_ASSERT_EQUAL(http_post(hr.port, CHAT, b, NULL, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    resp_free(&r);
+    /* the backend got every byte, unchanged */
+    CU_ASSERT_EQUAL(mock_last(&hm, &r), 0);
+    struct json_object *last = r.body ? json_tokener_parse(r.body) : NULL, *got;
+    CU_ASSERT_TRUE(last != NULL && json_object_object_get_ex(last, "body", &got) &&
+                   strcmp(json_object_get_string(got), b) == 0);
+    json_object_put(last);
+    resp_free(&r);
+    free(b);
+
+    /* chunked, in many chunks, arriving in pieces */
+    b = big_body(100 * 1024);
+    size_t blen = strlen(b), n = 0, cap = blen + 4096;
+    char *raw = malloc(cap), out[8192];
+    n += (size_t)snprintf(raw, cap, "POST " CHAT " HTTP/1.1\r\nHost: x\r\n"
+                          "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+                          "Connection: close\r\n\r\n");
+    for (size_t off = 0; off < blen; off += 7000) {
+        size_t len = blen - off < 7000 ? blen - off : 7000;
+        n += (size_t)snprintf(raw + n, cap - n, "%zx\r\n", len);
+        memcpy(raw + n, b + off, len);
+        n += len;
+        memcpy(raw + n, "\r\n", 2);
+        n += 2;
+    }
+    n += (size_t)snprintf(raw + n, cap - n, "0\r\n\r\n");
+    CU_ASSERT_TRUE(tcp_exchange(hr.port, raw, n, out, sizeof out, 5000) > 0);
+    CU_ASSERT_TRUE(strncmp(out, "HTTP/1.1 200", 12) == 0);
+    free(raw);
+    free(b);
+}
+
 void register_http_e2e_tests(void)
 {
     CU_pSuite s = CU_add_suite("e2e http: the client side of HTTP/1.1", http_setup, http_teardown);
@@ -231,5 +283,6 @@ void register_http_e2e_tests(void)
     CU_add_test(s, "HTTP/1.0 with and without keep-alive", test_http10);
     CU_add_test(s, "HEAD: head and length, no body", test_head_request);
     CU_add_test(s, "50 requests on one keep-alive connection", test_keep_alive_many);
+    CU_add_test(s, "large bodies, by length and chunked", test_large_bodies);
     CU_add_test(s, "max_client_connections: 503 JSON past the cap", test_connection_cap);
 }
