@@ -1002,14 +1002,22 @@ struct http_server *http_server_new(struct event_base *base, int listen_fd,
     s->handler = handler;
     s->arg = arg;
     http_server_set_limits(s, lim);
-    event_assign(&s->accept_ev, base, listen_fd, EV_READ | EV_PERSIST, accept_cb, s);
     evtimer_assign(&s->accept_pause, base, accept_resume_cb, s);
+    if (listen_fd < 0)
+        return s; /* connections come through http_server_add_connection */
+    event_assign(&s->accept_ev, base, listen_fd, EV_READ | EV_PERSIST, accept_cb, s);
     if (event_add(&s->accept_ev, NULL) != 0) {
         free(s);
         return NULL;
     }
     s->accepting = 1;
     return s;
+}
+
+void http_server_add_connection(struct http_server *s, int fd)
+{
+    atomic_fetch_add(s->nconns, 1);
+    conn_new(s, fd);
 }
 
 void http_server_set_limits(struct http_server *s, const struct http_limits *lim)
@@ -1050,7 +1058,8 @@ void http_server_free(struct http_server *s)
         return;
     while (s->conns != NULL)
         conn_close(s->conns);
-    event_del(&s->accept_ev);
+    if (s->accepting)
+        event_del(&s->accept_ev);
     event_del(&s->accept_pause);
     if (s->listen_fd >= 0)
         close(s->listen_fd);

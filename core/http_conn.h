@@ -54,11 +54,15 @@ struct http_req {
 
 typedef void (*http_handler)(struct http_req *r, void *arg);
 
-/* A server on an already listening, non-blocking socket, which it owns.
+/* A server on an already listening, non-blocking socket, which it owns
+ * (-1: none; connections come from http_server_add_connection).
  * `nconns` counts open connections across the workers that share the cap. */
 struct http_server *http_server_new(struct event_base *base, int listen_fd,
                                     const struct http_limits *lim, atomic_int *nconns,
                                     http_handler handler, void *arg);
+/* Serve a connected, non-blocking socket (which it owns) as if accepted;
+ * the cap is not applied.  For tests and fuzzing. */
+void http_server_add_connection(struct http_server *s, int fd);
 /* Close every connection (owners of requests in flight are told: `gone`)
  * and the listening socket. */
 void http_server_free(struct http_server *s);
