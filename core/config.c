@@ -57,6 +57,7 @@ struct sy_cfg *config_new(void)
     cfg->drain_timeout = SY_DEFAULT_DRAIN_TIMEOUT;
     cfg->access_log = 1;
     cfg->client_timeout = 120;
+    cfg->stream_buffer = 256 * 1024;
     cfg->max_header_size = 64 * 1024;
     cfg->max_headers = SY_DEFAULT_MAX_HEADERS;
     return cfg;
@@ -677,6 +678,23 @@ static int ld_client_timeout(struct loader *ld, const char *key, const struct cf
     return get_seconds(ld, v, key, &ld->cfg->client_timeout);
 }
 
+static int ld_client_idle_timeout(struct loader *ld, const char *key, const struct cfg_node *v)
+{
+    return get_seconds(ld, v, key, &ld->cfg->client_idle_timeout);
+}
+
+static int ld_stream_buffer(struct loader *ld, const char *key, const struct cfg_node *v)
+{
+    const char *s = NULL;
+    size_t n;
+    if (get_string(ld, v, key, &s) < 0)
+        return -1;
+    if (cfg_parse_bytes(s, &n) < 0 || n < 4096 || n > (size_t)1 << 30)
+        return lerr(ld, v->line, key, "expected a size from 4KiB to 1GiB, got '%s'", s);
+    ld->cfg->stream_buffer = n;
+    return 0;
+}
+
 static int ld_max_header_size(struct loader *ld, const char *key, const struct cfg_node *v)
 {
     const char *s = NULL;
@@ -1063,6 +1081,8 @@ static const struct {
     {"log_file", ld_log_file},
     {"access_log", ld_access_log},
     {"client_timeout", ld_client_timeout},
+    {"client_idle_timeout", ld_client_idle_timeout},
+    {"stream_buffer_size", ld_stream_buffer},
     {"max_header_size", ld_max_header_size},
     {"max_headers", ld_max_headers},
     {"max_inflight", ld_max_inflight},

@@ -86,6 +86,8 @@ struct sy_cfg {
     int access_log;          /* one line per proxied request */
     /* Limits and access (docs/security.md) */
     double client_timeout;   /* seconds a client may stay silent/unread */
+    double client_idle_timeout; /* seconds of keep-alive idleness, 0: client_timeout */
+    size_t stream_buffer;    /* answer bytes held for a slow client */
     size_t max_header_size;  /* bytes of a request's head */
     int max_headers;         /* header lines of a request */
     int max_inflight;        /* proxied requests at once, 0: no limit */

@@ -330,7 +330,7 @@ static int on_body(void *arg, const char *data, size_t len)
     struct proxy *p = arg;
 
     /* Back-pressure: leave the bytes in curl until the client catches up. */
-    if (http_resp_pending(p->req) > HTTP_RESP_HIGH_WATER) {
+    if (http_resp_over_high_water(p->req)) {
         p->paused = 1;
         return 1;
     }

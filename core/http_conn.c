@@ -80,7 +80,8 @@ struct http_server {
     struct event accept_ev, accept_pause;
     int accepting;
     struct http_limits lim;
-    const struct timeval *client_tv; /* a common timeout: O(1) per add */
+    const struct timeval *client_tv; /* common timeouts: O(1) per add */
+    const struct timeval *idle_tv;
     atomic_int *nconns;
     http_handler handler;
     void *arg;
@@ -98,24 +99,29 @@ static void conn_refuse(struct http_conn *c, int status, const char *why);
 
 /* --- timers --- */
 
-static void set_client_tv(struct http_server *s)
+/* A common timeout of t seconds; `plain` is used when libevent has none
+ * left. */
+static const struct timeval *common_tv(struct http_server *s, double t, struct timeval *plain)
 {
-    struct timeval tv;
-    double t = s->lim.client_timeout > 0 ? s->lim.client_timeout : 120;
+    const struct timeval *tv;
 
-    tv.tv_sec = (time_t)t;
-    tv.tv_usec = (suseconds_t)((t - (double)tv.tv_sec) * 1e6);
-    s->client_tv = event_base_init_common_timeout(s->base, &tv);
-    if (s->client_tv == NULL) { /* out of common timeouts: a plain one */
-        static _Thread_local struct timeval plain;
-        plain = tv;
-        s->client_tv = &plain;
-    }
+    if (t <= 0)
+        t = 120;
+    plain->tv_sec = (time_t)t;
+    plain->tv_usec = (suseconds_t)((t - (double)plain->tv_sec) * 1e6);
+    tv = event_base_init_common_timeout(s->base, plain);
+    return tv ? tv : plain;
 }
 
 static void conn_arm(struct http_conn *c)
 {
     event_add(&c->timer, c->srv->client_tv);
+}
+
+/* Keep-alive idleness between requests. */
+static void conn_arm_idle(struct http_conn *c)
+{
+    event_add(&c->timer, c->srv->idle_tv);
 }
 
 static void conn_disarm(struct http_conn *c)
@@ -436,7 +442,7 @@ void http_resp_body(struct http_req *r, const void *data, size_t len)
     } else {
         out_add(c, data, len);
     }
-    if (c->out_len - c->out_off > HTTP_RESP_HIGH_WATER)
+    if (c->out_len - c->out_off > c->srv->lim.high_water)
         c->above_high = 1;
     conn_schedule_flush(c);
 }
@@ -444,6 +450,11 @@ void http_resp_body(struct http_req *r, const void *data, size_t len)
 size_t http_resp_pending(const struct http_req *r)
 {
     return r->conn->out_len - r->conn->out_off;
+}
+
+int http_resp_over_high_water(const struct http_req *r)
+{
+    return http_resp_pending(r) > r->conn->srv->lim.high_water;
 }
 
 /* The request is over: forget it, keep what the client sent after it. */
@@ -731,7 +742,7 @@ static void conn_process(struct http_conn *c)
         case ST_IDLE:
             if (c->in_len == 0 || c->out_len - c->out_off > PIPELINE_OUT_LIMIT) {
                 if (c->out_len == c->out_off)
-                    conn_arm(c); /* keep-alive idleness */
+                    conn_arm_idle(c);
                 return;
             }
             if (s->draining) {
@@ -950,7 +961,7 @@ static void conn_new(struct http_server *s, int fd)
     s->conns = c;
     event_add(&c->rd, NULL);
     c->rd_on = 1;
-    conn_arm(c);
+    conn_arm_idle(c);
 }
 
 static void accept_cb(evutil_socket_t lfd, short what, void *arg)
@@ -1022,15 +1033,21 @@ void http_server_add_connection(struct http_server *s, int fd)
 
 void http_server_set_limits(struct http_server *s, const struct http_limits *lim)
 {
-    int new_tv = s->client_tv == NULL || lim->client_timeout != s->lim.client_timeout;
+    static _Thread_local struct timeval plain_client, plain_idle;
+    int new_client = s->client_tv == NULL || lim->client_timeout != s->lim.client_timeout;
+    int new_idle = s->idle_tv == NULL || lim->idle_timeout != s->lim.idle_timeout;
 
     s->lim = *lim;
     if (s->lim.max_fields == 0)
         s->lim.max_fields = 1;
     if (s->lim.max_head > UINT32_MAX - 1)
         s->lim.max_head = UINT32_MAX - 1;
-    if (new_tv)
-        set_client_tv(s);
+    if (s->lim.high_water == 0)
+        s->lim.high_water = HTTP_RESP_HIGH_WATER;
+    if (new_client)
+        s->client_tv = common_tv(s, s->lim.client_timeout, &plain_client);
+    if (new_idle)
+        s->idle_tv = common_tv(s, s->lim.idle_timeout, &plain_idle);
 }
 
 void http_server_drain(struct http_server *s)

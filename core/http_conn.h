@@ -32,8 +32,11 @@ struct http_limits {
     size_t max_head;        /* bytes of a request head: 431 past it */
     size_t max_fields;      /* header lines of a request: 431 past it */
     size_t max_body;        /* bytes of a body: 413 past it */
-    double client_timeout;  /* seconds for a head, between body reads, between
-                               answer writes, and of keep-alive idleness */
+    double client_timeout;  /* seconds for a head, between body reads, and
+                               between answer writes */
+    double idle_timeout;    /* seconds of keep-alive idleness */
+    size_t high_water;      /* unsent answer bytes past which a relay pauses
+                               (http_resp_over_high_water); 0: the default */
     int max_connections;    /* open client connections, all workers: 0 no cap */
 };
 
@@ -97,6 +100,9 @@ void http_resp_start(struct http_req *r, int status, long long length);
 void http_resp_body(struct http_req *r, const void *data, size_t len);
 /* Bytes of the answer not yet taken by the client's socket. */
 size_t http_resp_pending(const struct http_req *r);
+/* More than the high-water mark is unsent: a relay should pause its
+ * source until `drained`. */
+int http_resp_over_high_water(const struct http_req *r);
 /* The answer is complete; the request is dead after this. */
 void http_resp_finish(struct http_req *r);
 /* The answer cannot be completed (a backend died mid-body): send what is
@@ -107,8 +113,8 @@ void http_resp_abort(struct http_req *r);
 void http_resp_send(struct http_req *r, int status, const char *content_type,
                     const char *body, size_t len);
 
-/* The high-water mark of unsent answer bytes past which a relay should
- * pause its source; once they passed it, `drained` runs when all are sent. */
+/* The default high-water mark of unsent answer bytes; once they passed
+ * it, `drained` runs when all are sent. */
 #define HTTP_RESP_HIGH_WATER (256 * 1024)
 
 #endif

@@ -275,6 +275,41 @@ static void test_large_bodies(void)
     free(b);
 }
 
+/* client_idle_timeout cuts idle keep-alive connections; a client in the
+ * middle of its request has client_timeout. */
+static void test_idle_timeout(void)
+{
+    struct router r2;
+    char yaml[1024], out[8192];
+    static const char req[] = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+    static const char rest[] = "Host: x\r\nConnection: close\r\n\r\n";
+
+    snprintf(yaml, sizeof yaml,
+             "workers: 1\n"
+             "client_timeout: 30s\n"
+             "client_idle_timeout: 1s\n"
+             "models:\n"
+             "  model-a:\n"
+             "    backends: [%s]\n",
+             hm.url);
+    CU_ASSERT_EQUAL_FATAL(router_start(&r2, yaml, NULL), 0);
+    int idle = tcp_open(r2.port), partial = tcp_open(r2.port);
+    CU_ASSERT_FATAL(idle >= 0 && partial >= 0);
+    CU_ASSERT_EQUAL(write(idle, req, sizeof req - 1), (ssize_t)(sizeof req - 1));
+    CU_ASSERT_EQUAL(write(partial, "GET /health HTTP/1.1\r\n", 22), 22);
+    double t0 = mono_seconds();
+    /* the answer, then the close after a second of idleness */
+    CU_ASSERT_TRUE(tcp_read_close(idle, out, sizeof out, 5000) > 0);
+    double took = mono_seconds() - t0;
+    CU_ASSERT_TRUE(strncmp(out, "HTTP/1.1 200", 12) == 0);
+    CU_ASSERT_TRUE(took > 0.8 && took < 3.0);
+    /* the half-sent request is still welcome */
+    CU_ASSERT_EQUAL(write(partial, rest, sizeof rest - 1), (ssize_t)(sizeof rest - 1));
+    CU_ASSERT_TRUE(tcp_read_close(partial, out, sizeof out, 3000) > 0);
+    CU_ASSERT_TRUE(strncmp(out, "HTTP/1.1 200", 12) == 0);
+    CU_ASSERT_EQUAL(router_stop(&r2), 0);
+}
+
 void register_http_e2e_tests(void)
 {
     CU_pSuite s = CU_add_suite("e2e http: the client side of HTTP/1.1", http_setup, http_teardown);
@@ -284,5 +319,6 @@ void register_http_e2e_tests(void)
     CU_add_test(s, "HEAD: head and length, no body", test_head_request);
     CU_add_test(s, "50 requests on one keep-alive connection", test_keep_alive_many);
     CU_add_test(s, "large bodies, by length and chunked", test_large_bodies);
+    CU_add_test(s, "client_idle_timeout apart from client_timeout", test_idle_timeout);
     CU_add_test(s, "max_client_connections: 503 JSON past the cap", test_connection_cap);
 }

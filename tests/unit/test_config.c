@@ -307,6 +307,8 @@ static void test_connection_cap(void)
     if (cfg == NULL)
         return;
     CU_ASSERT_EQUAL(cfg->max_client_connections, 5000);
+    CU_ASSERT_EQUAL(cfg->stream_buffer, 256 * 1024); /* the default */
+    CU_ASSERT_DOUBLE_EQUAL(cfg->client_idle_timeout, 0, 0); /* follows client_timeout */
     CU_ASSERT_EQUAL(server_connection_cap(cfg->max_client_connections), 5000);
     config_free(cfg);
     CU_ASSERT_EQUAL_FATAL(getrlimit(RLIMIT_NOFILE, &rl), 0);
@@ -314,6 +316,17 @@ static void test_connection_cap(void)
     if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 256 && rl.rlim_cur <= 2000000)
         CU_ASSERT_EQUAL(cap, (int)(rl.rlim_cur - 64) / 2);
     CU_ASSERT_TRUE(cap >= 64);
+}
+
+static void test_client_buffers_and_idle(void)
+{
+    struct sy_cfg *cfg = load_ok("stream_buffer_size: 64KiB\nclient_idle_timeout: 15s\n"
+                                 "models:\n  m:\n    backends: [http://h:1]\n");
+    if (cfg == NULL)
+        return;
+    CU_ASSERT_EQUAL(cfg->stream_buffer, 64 * 1024);
+    CU_ASSERT_DOUBLE_EQUAL(cfg->client_idle_timeout, 15, 1e-9);
+    config_free(cfg);
 }
 
 static void test_config_scalar_errors(void)
@@ -327,6 +340,9 @@ static void test_config_scalar_errors(void)
     load_fails("max_headers: 0\n", "t.yaml:1: max_headers:", "1..10000, got '0'");
     load_fails("max_headers: 20000\n", "t.yaml:1: max_headers:", "1..10000, got '20000'");
     load_fails("max_client_connections: -1\n", "t.yaml:1: max_client_connections:", "got '-1'");
+    load_fails("stream_buffer_size: 1KiB\n", "t.yaml:1: stream_buffer_size:",
+               "4KiB to 1GiB, got '1KiB'");
+    load_fails("client_idle_timeout: soon\n", "t.yaml:1: client_idle_timeout:", "got 'soon'");
     load_fails("max_client_connections: lots\n", "t.yaml:1: max_client_connections:",
                "got 'lots'");
     load_fails("upstream_timeout: 0\n", "t.yaml:1: upstream_timeout:",
@@ -693,6 +709,7 @@ void register_config_tests(void)
                UNIT_TEST(test_config_full),
                UNIT_TEST(test_config_defaults),
                UNIT_TEST(test_connection_cap),
+               UNIT_TEST(test_client_buffers_and_idle),
                UNIT_TEST(test_config_fallback_defaults),
                UNIT_TEST(test_config_listen_forms),
                UNIT_TEST(test_config_scalar_errors),
