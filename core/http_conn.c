@@ -805,8 +805,16 @@ static void conn_process(struct http_conn *c)
             enum http_parse_result pr = http_chunked_decode(&c->chunked, c->in, &c->chunk_in,
                                                             c->in_len, &c->chunk_out,
                                                             s->lim.max_body, &why);
-            if (pr == HTTP_PARSE_MORE)
+            if (pr == HTTP_PARSE_MORE) {
+                /* the framing read is of no more use: the next read lands
+                 * just past the decoded body, so the buffer holds the body,
+                 * not its (unbounded) chunk framing */
+                size_t tail = c->in_len - c->chunk_in;
+                memmove(c->in + c->chunk_out, c->in + c->chunk_in, tail);
+                c->in_len = c->chunk_out + tail;
+                c->chunk_in = c->chunk_out;
                 return;
+            }
             if (pr == HTTP_PARSE_TOO_LARGE) {
                 char msg[128];
                 snprintf(msg, sizeof msg, "request body too large (at most %zu bytes)",

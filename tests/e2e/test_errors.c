@@ -307,6 +307,29 @@ static void test_413_chunked_body_over_limit(void)
     check_still_serving();
 }
 
+/* max_body_size counts the body, not its chunk framing: a body under the
+ * limit in 1-byte chunks with long extensions (~100x its size) is served. */
+static void test_chunked_framing_not_counted(void)
+{
+    static const char body[] = "{\"model\":\"model-a\",\"pad\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}";
+    size_t cap = 200000, n = 0;
+    char *req = malloc(cap), out[4096], ext[128];
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(req);
+    memset(ext, 'e', sizeof ext - 1);
+    ext[sizeof ext - 1] = '\0';
+    n += (size_t)snprintf(req, cap, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                          "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+                          "Connection: close\r\n\r\n");
+    for (size_t i = 0; i + 1 < sizeof body; i++)
+        n += (size_t)snprintf(req + n, cap - n, "1;%s\r\n%c\r\n", ext, body[i]);
+    n += (size_t)snprintf(req + n, cap - n, "0\r\n\r\n");
+    CU_ASSERT_TRUE(n > 20 * 1024); /* far past max_body_size (1KiB) */
+    CU_ASSERT_TRUE(tcp_exchange(rt.port, req, n, out, sizeof out, 5000) > 0);
+    CU_ASSERT_TRUE(strncmp(out, "HTTP/1.1 200", 12) == 0);
+    free(req);
+}
+
 /* --- 503 --- */
 
 static void test_503_backend_refuses(void)
@@ -739,6 +762,7 @@ void register_error_tests(void)
     CU_add_test(s, "405 wrong method, with Allow", test_405_wrong_method);
     CU_add_test(s, "413 body over max_body_size", test_413_body_over_limit);
     CU_add_test(s, "413 chunked body over max_body_size", test_413_chunked_body_over_limit);
+    CU_add_test(s, "chunk framing not counted as body", test_chunked_framing_not_counted);
     CU_add_test(s, "503 with Retry-After when the backend refuses", test_503_backend_refuses);
     CU_add_test(s, "errors keep the client's X-Request-Id", test_errors_keep_client_request_id);
     CU_add_test(s, "generated request ids differ", test_generated_request_ids_differ);
