@@ -94,6 +94,16 @@ struct http_server {
     time_t refusal_logged;
 };
 
+/* For /metrics: over every server of the process. */
+static atomic_int open_connections;
+static atomic_uint_fast64_t refused_connections;
+
+void http_conn_counts(int *open, unsigned long long *refused)
+{
+    *open = atomic_load_explicit(&open_connections, memory_order_relaxed);
+    *refused = atomic_load_explicit(&refused_connections, memory_order_relaxed);
+}
+
 static void conn_process(struct http_conn *c);
 static void conn_refuse(struct http_conn *c, int status, const char *why);
 
@@ -146,6 +156,7 @@ static void conn_free(struct http_conn *c)
         c->next->prev = c->prev;
     close(c->fd);
     atomic_fetch_sub(s->nconns, 1);
+    atomic_fetch_sub_explicit(&open_connections, 1, memory_order_relaxed);
     free(c->in);
     free(c->out);
     free(c->hdr);
@@ -956,6 +967,7 @@ static void conn_new(struct http_server *s, int fd)
         atomic_fetch_sub(s->nconns, 1);
         return;
     }
+    atomic_fetch_add_explicit(&open_connections, 1, memory_order_relaxed);
     c->srv = s;
     c->fd = fd;
     c->state = ST_IDLE;
@@ -998,6 +1010,7 @@ static void accept_cb(evutil_socket_t lfd, short what, void *arg)
         int open = atomic_fetch_add(s->nconns, 1) + 1;
         if (s->lim.max_connections > 0 && open > s->lim.max_connections) {
             atomic_fetch_sub(s->nconns, 1);
+            atomic_fetch_add_explicit(&refused_connections, 1, memory_order_relaxed);
             refuse_connection(s, fd);
             continue;
         }

@@ -74,6 +74,10 @@ void http_server_set_limits(struct http_server *s, const struct http_limits *lim
  * connection after the answer in progress. */
 void http_server_drain(struct http_server *s);
 
+/* Client connections open now, and refused at the cap so far, over the
+ * whole process (for /metrics). */
+void http_conn_counts(int *open, unsigned long long *refused);
+
 /* The first header named `name` (case-insensitive), NULL when none. */
 const char *http_req_header(const struct http_req *r, const char *name);
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "http_conn.h"
 #include "setup.h"
 
 /* Label values escaped as the text format wants: \\, \" and \n. */
@@ -160,6 +161,16 @@ void metrics_render(const struct setup *s, struct evbuffer *out)
         "# HELP switchyard_build_info switchyard version.\n"
         "# TYPE switchyard_build_info gauge\n"
         "switchyard_build_info{version=\"%s\"} 1\n", PACKAGE_VERSION);
+    int open;
+    unsigned long long refused;
+    http_conn_counts(&open, &refused);
+    evbuffer_add_printf(out,
+        "# HELP switchyard_client_connections Client connections open.\n"
+        "# TYPE switchyard_client_connections gauge\n"
+        "switchyard_client_connections %d\n"
+        "# HELP switchyard_client_connections_refused_total Client connections refused at max_client_connections.\n"
+        "# TYPE switchyard_client_connections_refused_total counter\n"
+        "switchyard_client_connections_refused_total %llu\n", open, refused);
     render_requests(s, out);
     render_model_counter(s, out, "switchyard_retries_total",
                          "Attempts retried on another backend of the same model.",

@@ -182,6 +182,9 @@ static void test_connection_cap(void)
                  strncmp(out, "HTTP/1.1 200", 12) == 0;
     }
     CU_ASSERT_TRUE(served);
+    /* counted: the refusal, and the open connections (this one at least) */
+    CU_ASSERT_TRUE(metric_value(hr.port, "switchyard_client_connections_refused_total", 0) >= 1);
+    CU_ASSERT_TRUE(metric_value(hr.port, "switchyard_client_connections", 0) >= 1);
 }
 
 /* Many requests on one keep-alive connection, answered one by one. */
