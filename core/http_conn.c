@@ -46,6 +46,7 @@ struct http_conn {
     enum conn_state state;
     struct event rd, wr, timer;
     int rd_on, wr_on;
+    int eof;                 /* the client shut its side: nothing more comes */
     /* input: the head, parsed in place, then the body right after it */
     char *in;
     size_t in_len, in_cap;
@@ -495,7 +496,7 @@ static void conn_next_request(struct http_conn *c)
     c->hdr_len = 0;
     c->above_high = 0;
     c->state = ST_IDLE;
-    if (!c->rd_on) {
+    if (!c->rd_on && !c->eof) {
         event_add(&c->rd, NULL);
         c->rd_on = 1;
     }
@@ -742,7 +743,29 @@ static int in_reserve(struct http_conn *c)
     return 0;
 }
 
-/* Read what the buffer holds as far as it goes. */
+/* conn_process needs more of a request.  Read on; but when the client has
+ * shut its side nothing more comes: close once what was answered has left
+ * (the flush lingers and closes).  Returns 1 when the connection is done
+ * with (it may be freed). */
+static int conn_need_input(struct http_conn *c)
+{
+    if (!c->eof) {
+        if (!c->rd_on) {
+            event_add(&c->rd, NULL);
+            c->rd_on = 1;
+        }
+        return 0;
+    }
+    if (c->out_len > c->out_off) {
+        c->state = ST_CLOSING;
+        return 1;
+    }
+    conn_free(c);
+    return 1;
+}
+
+/* Read what the buffer holds as far as it goes.  The connection may be
+ * freed when this returns. */
 static void conn_process(struct http_conn *c)
 {
     struct http_server *s = c->srv;
@@ -751,14 +774,20 @@ static void conn_process(struct http_conn *c)
     for (;;) {
         switch (c->state) {
         case ST_IDLE:
-            if (c->in_len == 0 || c->out_len - c->out_off > PIPELINE_OUT_LIMIT) {
+            if (c->out_len - c->out_off > PIPELINE_OUT_LIMIT)
+                return; /* the flush comes back here */
+            if (c->in_len == 0) {
                 if (c->out_len == c->out_off)
                     conn_arm_idle(c);
+                conn_need_input(c);
                 return;
             }
             if (s->draining) {
-                c->state = ST_CLOSING; /* let the connection go; unanswered */
-                conn_linger(c);
+                /* let the connection go, the next request unanswered, once
+                 * the answers before it have left */
+                c->state = ST_CLOSING;
+                if (c->out_len == c->out_off)
+                    conn_linger(c);
                 return;
             }
             c->state = ST_HEAD;
@@ -781,6 +810,7 @@ static void conn_process(struct http_conn *c)
                                  s->lim.max_fields, &c->scanned, &why);
             switch (pr) {
             case HTTP_PARSE_MORE:
+                conn_need_input(c);
                 return;
             case HTTP_PARSE_DONE:
                 conn_head_done(c, &h);
@@ -807,8 +837,10 @@ static void conn_process(struct http_conn *c)
             }
         }
         case ST_BODY:
-            if (c->in_len - c->head_len < c->body_need)
+            if (c->in_len - c->head_len < c->body_need) {
+                conn_need_input(c);
                 return;
+            }
             c->consumed = c->head_len + c->body_need;
             conn_dispatch(c, c->body_need ? c->in + c->head_len : NULL, c->body_need);
             return;
@@ -824,6 +856,7 @@ static void conn_process(struct http_conn *c)
                 memmove(c->in + c->chunk_out, c->in + c->chunk_in, tail);
                 c->in_len = c->chunk_out + tail;
                 c->chunk_in = c->chunk_out;
+                conn_need_input(c);
                 return;
             }
             if (pr == HTTP_PARSE_TOO_LARGE) {
@@ -860,8 +893,10 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     if (in_reserve(c) != 0) {
-        if (c->state == ST_HANDLING || c->state == ST_CLOSING) {
-            /* pipelined bytes fill the buffer: they wait in the socket */
+        if (c->state == ST_HANDLING || c->state == ST_CLOSING || c->state == ST_IDLE) {
+            /* pipelined bytes fill the buffer (while a request is served,
+             * or its answers wait for a slow reader): the rest waits in the
+             * socket, read again when more is needed */
             event_del(&c->rd);
             c->rd_on = 0;
             return;
@@ -873,13 +908,18 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     n = recv(fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+    if (n == 0 && c->state != ST_HANDLING) {
+        /* the client shut its side: what it sent is still answered */
+        c->eof = 1;
+        event_del(&c->rd);
+        c->rd_on = 0;
+        if (c->state != ST_CLOSING)
+            conn_process(c);
+        return;
+    }
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-        /* the client left (or, mid-request, gave up): nobody to answer */
-        if (n == 0 && c->state == ST_CLOSING) {
-            event_del(&c->rd); /* it half-closed: its answer still goes */
-            c->rd_on = 0;
-            return;
-        }
+        /* gone while its request is served (a half-close cannot be told
+         * from a close here), or an error: nobody to answer */
         conn_close(c);
         return;
     }
