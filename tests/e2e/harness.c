@@ -495,7 +495,7 @@ int tcp_read_close(int fd, char *out, size_t outlen, long timeout_ms)
     return (int)got;
 }
 
-int tcp_exchange(int port, const char *data, size_t len, char *out, size_t outlen, long timeout_ms)
+int tcp_connect(int port)
 {
     struct sockaddr_in a;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -504,11 +504,27 @@ int tcp_exchange(int port, const char *data, size_t len, char *out, size_t outle
     a.sin_family = AF_INET;
     a.sin_port = htons((unsigned short)port);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        if (fd >= 0)
-            close(fd);
-        return -1;
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        fd = -1;
     }
+    return fd;
+}
+
+int count_substr(const char *s, const char *needle)
+{
+    int n = 0;
+    for (const char *p = s; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    return n;
+}
+
+int tcp_exchange(int port, const char *data, size_t len, char *out, size_t outlen, long timeout_ms)
+{
+    int fd = tcp_connect(port);
+
+    if (fd < 0)
+        return -1;
     if (len > 0 && write(fd, data, len) != (ssize_t)len) {
         close(fd);
         return -1;

@@ -88,6 +88,10 @@ void resp_free(struct resp *r);
 const char *resp_header(const struct resp *r, const char *name);
 /* Raw bytes over TCP, returns what came back until close or timeout. */
 int tcp_exchange(int port, const char *data, size_t len, char *out, size_t outlen, long timeout_ms);
+/* A TCP connection to 127.0.0.1:port, or -1. */
+int tcp_connect(int port);
+/* How many times needle stands in s, not overlapping. */
+int count_substr(const char *s, const char *needle);
 /* Read fd until the peer closes or timeout_ms pass; closes fd.  Bytes read
  * (out is NUL-terminated). */
 int tcp_read_close(int fd, char *out, size_t outlen, long timeout_ms);

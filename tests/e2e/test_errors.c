@@ -498,22 +498,6 @@ static void test_oversized_headers(void)
     check_still_serving();
 }
 
-static int connect_to(int port)
-{
-    struct sockaddr_in a;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons((unsigned short)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        fd = -1;
-    }
-    return fd;
-}
-
 static void test_half_request_then_disconnect(void)
 {
     static const char *const halves[] = {
@@ -527,7 +511,7 @@ static void test_half_request_then_disconnect(void)
 
     for (int round = 0; round < 5; round++) {
         for (int i = 0; halves[i]; i++) {
-            int fd = connect_to(rt.port);
+            int fd = tcp_connect(rt.port);
             CU_ASSERT_TRUE_FATAL(fd >= 0);
             CU_ASSERT_EQUAL(write(fd, halves[i], strlen(halves[i])), (ssize_t)strlen(halves[i]));
             if (round % 2)
@@ -536,7 +520,7 @@ static void test_half_request_then_disconnect(void)
         }
     }
     /* a connection that just sits there does not block anyone else */
-    int idle = connect_to(rt.port);
+    int idle = tcp_connect(rt.port);
     CU_ASSERT_TRUE(idle >= 0);
     if (idle >= 0)
         CU_ASSERT_EQUAL(write(idle, halves[0], strlen(halves[0])), (ssize_t)strlen(halves[0]));

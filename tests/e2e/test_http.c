@@ -46,30 +46,6 @@ static int http_teardown(void)
     return st == 0 ? 0 : -1;
 }
 
-static int tcp_open(int port)
-{
-    struct sockaddr_in a;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons((unsigned short)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        fd = -1;
-    }
-    return fd;
-}
-
-static int count_substr(const char *s, const char *needle)
-{
-    int n = 0;
-    for (const char *p = strstr(s, needle); p; p = strstr(p + 1, needle))
-        n++;
-    return n;
-}
-
 /* "POST ... HTTP/1.<minor>" with the chat body and extra header lines. */
 static int chat_request(char *buf, size_t len, int minor, const char *extra)
 {
@@ -101,7 +77,7 @@ static void test_pipelined_requests(void)
 static void test_expect_continue(void)
 {
     char head[512], out[8192];
-    int fd = tcp_open(hr.port);
+    int fd = tcp_connect(hr.port);
     int n = snprintf(head, sizeof head,
                      "POST " CHAT " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                      "Content-Length: %zu\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
@@ -159,7 +135,7 @@ static void test_connection_cap(void)
     static const char req[] = "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
 
     for (int i = 0; i < CAP; i++) {
-        fds[i] = tcp_open(hr.port);
+        fds[i] = tcp_connect(hr.port);
         CU_ASSERT_FATAL(fds[i] >= 0);
     }
     sleep_ms(200); /* all accepted */
@@ -190,7 +166,7 @@ static void test_connection_cap(void)
 /* Many requests on one keep-alive connection, answered one by one. */
 static void test_keep_alive_many(void)
 {
-    int fd = tcp_open(hr.port);
+    int fd = tcp_connect(hr.port);
     char req[2048], out[8192];
     int ok = 0;
 
@@ -296,7 +272,7 @@ static void test_idle_timeout(void)
              "    backends: [%s]\n",
              hm.url);
     CU_ASSERT_EQUAL_FATAL(router_start(&r2, yaml, NULL), 0);
-    int idle = tcp_open(r2.port), partial = tcp_open(r2.port);
+    int idle = tcp_connect(r2.port), partial = tcp_connect(r2.port);
     CU_ASSERT_FATAL(idle >= 0 && partial >= 0);
     CU_ASSERT_EQUAL(write(idle, req, sizeof req - 1), (ssize_t)(sizeof req - 1));
     CU_ASSERT_EQUAL(write(partial, "GET /health HTTP/1.1\r\n", 22), 22);

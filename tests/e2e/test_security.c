@@ -80,14 +80,6 @@ static int wait_file_contains(const char *path, const char *needle, int ms)
     return 0;
 }
 
-static int count_substr(const char *s, const char *needle)
-{
-    int n = 0;
-    for (const char *p = s; (p = strstr(p, needle)) != NULL; p += strlen(needle))
-        n++;
-    return n;
-}
-
 /* No ASan/UBSan/LSan report in a daemon's output. */
 static void check_no_sanitizer_report(const char *log)
 {
@@ -180,16 +172,10 @@ static long post_status(int port, const char *body, const char *const *headers)
 /* Raw HTTP over TCP, the socket left open for reading later. */
 static int tcp_send(int port, const char *data)
 {
-    struct sockaddr_in a;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int fd = tcp_connect(port);
     size_t len = strlen(data);
 
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons((unsigned short)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        write(fd, data, len) != (ssize_t)len) {
+    if (fd < 0 || write(fd, data, len) != (ssize_t)len) {
         if (fd >= 0)
             close(fd);
         return -1;
