@@ -12,6 +12,8 @@
 
 #include <string.h>
 
+#include "http_headers.h"
+
 /* RFC 9110 tchar: "!#$%&'*+-.^_`|~", digits and letters, as a bitmap */
 static const uint32_t tchar_map[8] = {
     0x00000000, 0x03FF6CFA, 0xC7FFFFFE, 0x57FFFFFF, 0, 0, 0, 0,
@@ -282,39 +284,12 @@ const char *http_head_field(const char *buf, const struct http_field *fields,
     return NULL;
 }
 
-/* Does the comma-separated list name `token` (blanks around items, any case)? */
-static int lists(const char *list, const char *token)
-{
-    size_t n = strlen(token);
-
-    for (const char *p = list; *p;) {
-        const char *b = p, *e;
-        while (*p && *p != ',')
-            p++;
-        e = p;
-        while (b < e && is_blank((unsigned char)*b))
-            b++;
-        while (e > b && is_blank((unsigned char)e[-1]))
-            e--;
-        if ((size_t)(e - b) == n) {
-            size_t j = 0;
-            while (j < n && ascii_lower((unsigned char)b[j]) == (unsigned char)token[j])
-                j++;
-            if (j == n)
-                return 1;
-        }
-        if (*p)
-            p++;
-    }
-    return 0;
-}
-
 int http_keep_alive(int minor, const char *connection)
 {
     /* "close" wins over "keep-alive" when both are listed */
-    if (connection != NULL && lists(connection, "close"))
+    if (http_connection_lists(connection, "close"))
         return 0;
-    return minor >= 1 || (connection != NULL && lists(connection, "keep-alive"));
+    return minor >= 1 || http_connection_lists(connection, "keep-alive");
 }
 
 /* --- chunked bodies --- */
