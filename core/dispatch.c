@@ -156,16 +156,22 @@ static void write_access_log(const struct proxy *p)
     log_access(&e);
 }
 
-/* The request is over: count it, log it, then end its answer with `end`
- * (http_resp_finish or http_resp_abort; the request, its path and headers
- * die there, so the log comes first) and free it.
+/* The request is over: count it and log it, before its answer ends (the
+ * request, its path and headers die there).
  * status: the router's own answer to count, or 0 when on_head counted it. */
-static void proxy_finish(struct proxy *p, int status, void (*end)(struct http_req *))
+static void proxy_account(struct proxy *p, int status)
 {
     setup_count_status(p->s, p->asked, status);
     if (status != 0)
         p->status = status;
     write_access_log(p);
+}
+
+/* ... then end its answer with `end` (http_resp_finish or http_resp_abort)
+ * and free it. */
+static void proxy_finish(struct proxy *p, int status, void (*end)(struct http_req *))
+{
+    proxy_account(p, status);
     end(p->req);
     proxy_free(p);
 }
@@ -204,21 +210,11 @@ static void add_router_headers(struct proxy *p)
 static void fail_request(struct proxy *p, int code, const char *msg,
                          int retry_after)
 {
-    char *body = http_error_json(code, NULL, msg);
-    const char *b = body ? body : "{\"error\":{\"message\":\"out of memory\"}}";
-
     add_router_headers(p);
-    if (retry_after > 0) {
-        char v[16];
-        snprintf(v, sizeof v, "%d", retry_after);
-        http_resp_header(p->req, "Retry-After", v);
-    }
-    http_resp_header(p->req, "Content-Type", "application/json");
-    http_resp_start(p->req, code, (long long)strlen(b));
-    http_resp_body(p->req, b, strlen(b));
-    free(body);
-    p->router_error = msg; /* lives until proxy_finish has logged it */
-    proxy_finish(p, code, http_resp_finish);
+    p->router_error = msg; /* lives until it is logged */
+    proxy_account(p, code);
+    http_resp_error(p->req, code, msg, retry_after);
+    proxy_free(p);
 }
 
 /* --- attempts --- */
@@ -776,7 +772,7 @@ void dispatch_request(struct worker *w, struct http_req *req)
     char err[256];
 
     if (p == NULL) {
-        reply_error(req, 500, "out of memory", 0);
+        http_refuse(req, 500, "out of memory", 0);
         return;
     }
     p->w = w;

@@ -543,6 +543,35 @@ void http_resp_send(struct http_req *r, int status, const char *content_type,
     http_resp_finish(r);
 }
 
+void http_resp_error(struct http_req *r, int status, const char *message, int retry_after)
+{
+    char *body = http_error_json(status, NULL, message);
+    const char *b = body ? body : "{\"error\":{\"message\":\"out of memory\"}}";
+
+    if (retry_after > 0) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", retry_after);
+        http_resp_header(r, "Retry-After", v);
+    }
+    http_resp_send(r, status, "application/json", b, strlen(b));
+    free(body);
+}
+
+void http_refuse(struct http_req *r, int status, const char *message, int retry_after)
+{
+    char id[SY_REQUEST_ID_MAX];
+
+    request_make_id(http_req_header(r, "X-Request-Id"), id);
+    struct access_entry e = {
+        .id = id, .method = r->method_name ? r->method_name : "-",
+        .path = r->path && *r->path ? r->path : "-", .status = status, .ttfb = -1,
+        .error = message,
+    };
+    log_access(&e);
+    http_resp_header(r, "X-Request-Id", id);
+    http_resp_error(r, status, message, retry_after);
+}
+
 void http_req_set_owner(struct http_req *r, void (*gone)(void *arg),
                         void (*drained)(void *arg), void *arg)
 {
@@ -563,28 +592,11 @@ const char *http_req_header(const struct http_req *r, const char *name)
  * closed after it (what follows the bad bytes cannot be trusted). */
 static void conn_refuse(struct http_conn *c, int status, const char *why)
 {
-    struct http_req *r = &c->req;
-    char id[SY_REQUEST_ID_MAX];
-    char *body = http_error_json(status, NULL, why);
-
-    request_make_id(http_req_header(r, "X-Request-Id"), id);
-    struct access_entry e = {
-        .id = id, .method = r->method_name ? r->method_name : "-",
-        .path = r->path ? r->path : "-", .status = status, .ttfb = -1, .error = why,
-    };
-    log_access(&e);
-    r->conn = c;
+    c->req.conn = c;
     c->state = ST_HANDLING;
     conn_disarm(c);
-    http_resp_header(r, "X-Request-Id", id);
-    if (status == 503)
-        http_resp_header(r, "Retry-After", "1");
-    http_resp_close_after(r);
-    if (body != NULL)
-        http_resp_send(r, status, "application/json", body, strlen(body));
-    else
-        http_resp_send(r, status, NULL, NULL, 0);
-    free(body);
+    http_resp_close_after(&c->req);
+    http_refuse(&c->req, status, why, 0);
 }
 
 /* Content-Length as the framing check left it: digits only. */

@@ -116,6 +116,13 @@ void http_resp_abort(struct http_req *r);
 /* A whole answer at once: start, body, finish. */
 void http_resp_send(struct http_req *r, int status, const char *content_type,
                     const char *body, size_t len);
+/* The router's own error as a whole answer: OpenAI-shaped JSON, and
+ * Retry-After when retry_after > 0. */
+void http_resp_error(struct http_req *r, int status, const char *message, int retry_after);
+/* A request the router refuses before any routing: an access-log line with
+ * the reason, X-Request-Id (the client's if safe, else a new one), and
+ * http_resp_error. */
+void http_refuse(struct http_req *r, int status, const char *message, int retry_after);
 
 /* The default high-water mark of unsent answer bytes; once they passed
  * it, `drained` runs when all are sent. */

@@ -38,19 +38,6 @@ void reply_json(struct http_req *req, int code, const char *json)
     http_resp_send(req, code, "application/json", json, strlen(json));
 }
 
-void reply_error(struct http_req *req, int code, const char *message, int retry_after)
-{
-    char *body = http_error_json(code, NULL, message);
-
-    if (retry_after > 0) {
-        char v[16];
-        snprintf(v, sizeof v, "%d", retry_after);
-        http_resp_header(req, "Retry-After", v);
-    }
-    reply_json(req, code, body ? body : "{\"error\":{\"message\":\"out of memory\"}}");
-    free(body);
-}
-
 int server_connection_cap(int configured)
 {
     struct rlimit rl;
@@ -104,24 +91,6 @@ static void serve_models(struct worker *w, struct http_req *req)
     json_object_put(root);
 }
 
-/* The router's own refusal of a request before any routing (no key, a
- * limit, a wrong method or path): answered, and logged as an access line
- * like every proxied request, with the reason. */
-static void refuse(struct http_req *req, int code, const char *msg, int retry_after)
-{
-    char id[SY_REQUEST_ID_MAX];
-
-    request_make_id(http_req_header(req, "X-Request-Id"), id);
-    http_resp_header(req, "X-Request-Id", id);
-    struct access_entry e = {
-        .id = id, .method = req->method_name,
-        .path = req->path && *req->path ? req->path : "-", .status = code, .ttfb = -1,
-        .error = msg,
-    };
-    log_access(&e);
-    reply_error(req, code, msg, retry_after);
-}
-
 static void serve_get(struct worker *w, struct http_req *req, const char *path)
 {
     struct evbuffer *b;
@@ -135,7 +104,7 @@ static void serve_get(struct worker *w, struct http_req *req, const char *path)
     } else if (strcmp(path, "/metrics") == 0 || strcmp(path, "/engines") == 0) {
         b = evbuffer_new();
         if (b == NULL) {
-            refuse(req, 500, "out of memory", 0);
+            http_refuse(req, 500, "out of memory", 0);
             return;
         }
         if (path[1] == 'm') {
@@ -147,7 +116,7 @@ static void serve_get(struct worker *w, struct http_req *req, const char *path)
         }
         evbuffer_free(b);
     } else {
-        refuse(req, 404, "no such endpoint", 0);
+        http_refuse(req, 404, "no such endpoint", 0);
     }
 }
 
@@ -166,7 +135,7 @@ static int authorized(const struct sy_cfg *cfg, struct http_req *req, const char
     int admin = strcmp(path, "/metrics") == 0 || strcmp(path, "/engines") == 0;
 
     if (admin && cfg->admin_listen != NULL) {
-        refuse(req, 404, "no such endpoint", 0);
+        http_refuse(req, 404, "no such endpoint", 0);
         return 0;
     }
     if (cfg->napi_keys == 0 || strcmp(path, "/health") == 0 || strcmp(path, "/version") == 0)
@@ -175,7 +144,7 @@ static int authorized(const struct sy_cfg *cfg, struct http_req *req, const char
                             cfg->napi_keys))
         return 1;
     http_resp_header(req, "WWW-Authenticate", "Bearer");
-    refuse(req, 401, "Incorrect or missing API key: send Authorization: Bearer <key>", 0);
+    http_refuse(req, 401, "Incorrect or missing API key: send Authorization: Bearer <key>", 0);
     return 0;
 }
 
@@ -190,7 +159,7 @@ static void handle_request(struct http_req *req, void *arg)
      * this is not */
     if (path[0] != '/') {
         http_resp_close_after(req);
-        refuse(req, 400, "malformed request target: expected a path such as /v1/chat/completions", 0);
+        http_refuse(req, 400, "malformed request target: expected a path such as /v1/chat/completions", 0);
         return;
     }
     if (!authorized(w->setup->cfg, req, path))
@@ -199,14 +168,14 @@ static void handle_request(struct http_req *req, void *arg)
         if (req->method == HTTP_METHOD_POST) {
             int limit = w->setup->cfg->max_inflight;
             if (limit > 0 && server_active(w->srv) >= limit) {
-                refuse(req, 503, "the router is at its limit of requests in flight; retry later", 1);
+                http_refuse(req, 503, "the router is at its limit of requests in flight; retry later", 1);
                 return;
             }
             dispatch_request(w, req);
             return;
         }
         http_resp_header(req, "Allow", "POST");
-        refuse(req, 405, "method not allowed; use POST", 0);
+        http_refuse(req, 405, "method not allowed; use POST", 0);
         return;
     }
     if (is_get_path(path)) {
@@ -215,10 +184,10 @@ static void handle_request(struct http_req *req, void *arg)
             return;
         }
         http_resp_header(req, "Allow", "GET");
-        refuse(req, 405, "method not allowed; use GET", 0);
+        http_refuse(req, 405, "method not allowed; use GET", 0);
         return;
     }
-    refuse(req, 404, "no such endpoint", 0);
+    http_refuse(req, 404, "no such endpoint", 0);
 }
 
 /* A listening socket of its own per worker: the kernel spreads new

@@ -48,10 +48,6 @@ int server_active(struct server *srv);
 
 /* Answers made by the router itself. */
 void reply_json(struct http_req *req, int code, const char *json);
-/* OpenAI-shaped error; adds Retry-After when retry_after > 0.  The caller
- * has added X-Request-Id. */
-void reply_error(struct http_req *req, int code, const char *message,
-                 int retry_after);
 /* max_client_connections as configured, or when 0 (the default) half the
  * open-files limit: each client connection may hold a backend one too. */
 int server_connection_cap(int configured);
