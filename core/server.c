@@ -424,11 +424,8 @@ void server_drain(struct server *srv)
 {
     struct timeval now = { 0, 0 };
 
-    for (int i = 0; i < srv->nworkers; i++) {
-        struct worker *w = &srv->workers[i];
-        atomic_store(&w->draining, 1);
-        event_base_once(w->base, -1, EV_TIMEOUT, drain_cb, w, &now);
-    }
+    for (int i = 0; i < srv->nworkers; i++)
+        event_base_once(srv->workers[i].base, -1, EV_TIMEOUT, drain_cb, &srv->workers[i], &now);
 }
 
 int server_active(struct server *srv)

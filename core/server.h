@@ -24,7 +24,6 @@ struct worker {
     pthread_t thread;
     int running;             /* thread started */
     atomic_int active;       /* proxied requests in flight on this worker */
-    atomic_int draining;     /* shutting down: answers close the connection */
     struct server *srv;
 };
 
