@@ -84,7 +84,7 @@ const char *http_req_header(const struct http_req *r, const char *name);
 /* The request's owner, for a request answered later than its handler call:
  * `gone` runs when the client leaves before the answer is finished (the
  * request is dead after it); `drained` when the answer's unsent bytes, after
- * passing HTTP_RESP_HIGH_WATER, are all sent. */
+ * passing the high-water mark (limits), are all sent. */
 void http_req_set_owner(struct http_req *r, void (*gone)(void *arg),
                         void (*drained)(void *arg), void *arg);
 
