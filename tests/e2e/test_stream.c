@@ -61,7 +61,7 @@ static int instrumented(void)
 #endif
 }
 
-static int connect_router(void)
+static int connect_router(int port)
 {
     struct sockaddr_in a;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -71,7 +71,7 @@ static int connect_router(void)
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
     memset(&a, 0, sizeof a);
     a.sin_family = AF_INET;
-    a.sin_port = htons((unsigned short)rt.port);
+    a.sin_port = htons((unsigned short)port);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
         close(fd);
@@ -154,7 +154,10 @@ static int dechunk_feed(struct dechunk *d, const char *b, size_t n)
     return 0;
 }
 
-static void test_slow_reader_pauses_upstream(void)
+/* A client that reads nothing for 2 s of a ~15 MB stream, then all of it:
+ * the router's RSS growth meanwhile is within [min_kib, max_kib) (not
+ * checked under ASan or valgrind), and nothing is lost. */
+static void slow_reader(const struct router *r, long min_kib, long max_kib)
 {
     const char *body = "{\"model\":\"s\",\"stream\":true}";
     char req[512], buf[65536];
@@ -166,22 +169,21 @@ static void test_slow_reader_pauses_upstream(void)
     int fd, bad = 0;
 
     memset(&d, 0, sizeof d);
-    fd = connect_router();
+    fd = connect_router(r->port);
     CU_ASSERT_TRUE_FATAL(fd >= 0);
-    before = rss_kib(rt.pid);
+    before = rss_kib(r->pid);
     snprintf(req, sizeof req,
              "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
              "X-Mock-Chunks: %d\r\nContent-Length: %zu\r\n\r\n%s", chunks, strlen(body), body);
     CU_ASSERT_EQUAL_FATAL(write(fd, req, strlen(req)), (ssize_t)strlen(req));
     /* read nothing for a while: the backend keeps producing meanwhile */
     sleep(2);
-    during = rss_kib(rt.pid);
+    during = rss_kib(r->pid);
     CU_ASSERT_TRUE(before > 0 && during > 0);
-    /* bounded by the high-water mark (256 KiB) plus slack, not 15 MB; under
-     * ASan or valgrind the allocator's own bookkeeping blurs RSS */
+    /* under ASan or valgrind the allocator's own bookkeeping blurs RSS */
     if (!instrumented()) {
-        CU_ASSERT_TRUE(during - before < 8 * 1024);
-        if (during - before >= 8 * 1024)
+        CU_ASSERT_TRUE(during - before >= min_kib && during - before < max_kib);
+        if (during - before < min_kib || during - before >= max_kib)
             fprintf(stderr, "router RSS grew from %ld to %ld KiB\n", before, during);
     }
     /* now read it all: nothing lost while paused */
@@ -205,6 +207,28 @@ static void test_slow_reader_pauses_upstream(void)
     CU_ASSERT_EQUAL(d.state, 4); /* the last chunk came */
     CU_ASSERT_PTR_NOT_NULL(strstr(d.tail, "data: [DONE]"));
     CU_ASSERT_TRUE(d.body > (size_t)chunks * 100);
+}
+
+/* Bounded by the default stream_buffer_size (256 KiB) plus slack, not
+ * 15 MB. */
+static void test_slow_reader_pauses_upstream(void)
+{
+    slow_reader(&rt, 0, 8 * 1024);
+}
+
+/* stream_buffer_size is the mark: at 32 MiB the router holds megabytes of
+ * the same stream for its slow reader. */
+static void test_stream_buffer_size(void)
+{
+    struct router r2;
+    char yaml[1024];
+
+    snprintf(yaml, sizeof yaml,
+             "workers: 1\nstream_buffer_size: 32MiB\nmodels:\n  s:\n    backends: [%s]\n",
+             mk.url);
+    CU_ASSERT_EQUAL_FATAL(router_start(&r2, yaml, NULL), 0);
+    slow_reader(&r2, 4 * 1024, 64 * 1024);
+    CU_ASSERT_EQUAL(router_stop(&r2), 0);
 }
 
 static void test_every_worker_serves(void)
@@ -231,5 +255,7 @@ void register_stream_e2e_tests(void)
     CU_pSuite s = CU_add_suite("e2e streaming and workers", setup_suite, teardown_suite);
     CU_add_test(s, "a slow reader pauses the upstream, memory stays bounded",
                 test_slow_reader_pauses_upstream);
+    CU_add_test(s, "stream_buffer_size sets how much a slow reader may hold",
+                test_stream_buffer_size);
     CU_add_test(s, "every worker serves", test_every_worker_serves);
 }
