@@ -71,6 +71,7 @@ struct proxy {
     int reported;               /* the attempt was told to health plugins */
     enum sy_attempt_error last_error;
     int last_status;
+    int last_malformed;         /* the last attempt's answer was malformed */
     char last_detail[160];
     const char *router_error;   /* the router's own answer's message, while it is logged */
     double retry_after;         /* the wait honoured before the next try */
@@ -254,7 +255,8 @@ static enum upstream_body_mode on_head(void *arg,
 {
     struct proxy *p = arg;
     const char *conn = NULL;
-    long long length = -1;
+    /* checked by upstream: the body that comes is exactly this long */
+    long long length = r->content_length;
 
     if (retry_status_fails(r->status)) {
         p->last_status = r->status;
@@ -289,13 +291,8 @@ static enum upstream_body_mode on_head(void *arg,
         if (strcasecmp(h->name, "Content-Type") == 0 &&
             strncasecmp(h->value, "text/event-stream", 17) == 0)
             p->sse = 1;
-        if (strcasecmp(h->name, "Content-Length") == 0) {
-            char *end;
-            long long n = strtoll(h->value, &end, 10);
-            if (end != h->value && *end == '\0' && n >= 0)
-                length = n; /* libcurl checks the body against it */
-            continue;       /* the answer's framing is the router's */
-        }
+        if (strcasecmp(h->name, "Content-Length") == 0)
+            continue; /* the answer's framing is the router's */
         http_resp_header(p->req, h->name, h->value);
     }
     /* An SSE answer is framed by chunks: a length would be a lie if the
@@ -341,6 +338,7 @@ static void on_done(void *arg, enum upstream_result res, const char *detail)
     struct backend *b = p->backend;
 
     p->xfer = NULL;
+    p->last_malformed = res == UP_MALFORMED;
     atomic_fetch_sub(&b->inflight, 1);
     if (p->committed) {
         if (res != UP_OK) {
@@ -366,6 +364,9 @@ static void on_done(void *arg, enum upstream_result res, const char *detail)
     /* The attempt failed before any byte reached the client. */
     switch (res) {
     case UP_TIMEOUT: p->last_error = SY_ATTEMPT_TIMEOUT; p->last_status = 0; break;
+    case UP_MALFORMED: /* the backend answered, unreadably: for the plugins, a
+                          connection that ended without a usable answer */
+        p->last_error = SY_ATTEMPT_CLOSED; p->last_status = 0; break;
     case UP_CONNECT: p->last_error = SY_ATTEMPT_CONNECT; p->last_status = 0; break;
     case UP_OK:
     case UP_ABORTED:
@@ -507,6 +508,7 @@ static void start_attempt(struct proxy *p, struct backend *b)
     p->tried_backends[p->ntried_backends++] = b;
     p->last_error = SY_ATTEMPT_NONE;
     p->last_status = 0;
+    p->last_malformed = 0;
     p->attempt_start = now_seconds();
     atomic_fetch_add(&b->inflight, 1);
     LOG_DEBUG("request %s: model %s attempt %d to backend %s",
@@ -653,7 +655,10 @@ static void give_up(struct proxy *p)
 {
     char msg[1024];
     size_t used;
-    int code = retry_give_up_status(p->last_error == SY_ATTEMPT_TIMEOUT);
+    int code = retry_give_up_status(p->last_error == SY_ATTEMPT_TIMEOUT
+                                        ? RETRY_LAST_TIMEOUT
+                                        : p->last_malformed ? RETRY_LAST_MALFORMED
+                                                            : RETRY_LAST_OTHER);
 
     atomic_fetch_add(&p->asked->stats.exhausted, 1);
     used = (size_t)snprintf(msg, sizeof msg, "no backend could serve model '%s' (tried: ",

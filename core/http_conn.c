@@ -69,6 +69,8 @@ struct http_conn {
     size_t hdr_len, hdr_cap;
     int has_date;
     int resp_started, resp_chunked, resp_no_body, resp_close;
+    long long resp_left;     /* body bytes the Content-Length sent still
+                                promises; -1: not framed by a length */
     int above_high;
     void (*gone)(void *);
     void (*drained)(void *);
@@ -414,6 +416,8 @@ void http_resp_start(struct http_req *r, int status, long long length)
     } else if (length >= 0) {
         n = snprintf(line, sizeof line, "Content-Length: %lld\r\n", length);
         out_add(c, line, (size_t)n);
+        if (!c->resp_no_body)
+            c->resp_left = length;
     } else if (r->minor >= 1) {
         if (r->method != HTTP_METHOD_HEAD) {
             out_add(c, "Transfer-Encoding: chunked\r\n", 28);
@@ -443,6 +447,16 @@ void http_resp_body(struct http_req *r, const void *data, size_t len)
 
     if (c->resp_no_body || len == 0)
         return;
+    if (c->resp_left >= 0 && (unsigned long long)len > (unsigned long long)c->resp_left) {
+        /* never past the length the head told: the rest would be read as
+         * the next answer on this connection */
+        LOG_WARN("answer body longer than its Content-Length: %zu bytes cut, closing",
+                 len - (size_t)c->resp_left);
+        len = (size_t)c->resp_left;
+        c->resp_close = 1;
+    }
+    if (c->resp_left >= 0)
+        c->resp_left -= (long long)len;
     if (c->resp_chunked) {
         char size[24];
         int n = snprintf(size, sizeof size, "%zx\r\n", len);
@@ -492,6 +506,7 @@ static void conn_next_request(struct http_conn *c)
     memset(&c->req, 0, sizeof c->req);
     c->req.conn = c;
     c->resp_started = c->resp_chunked = c->resp_no_body = c->resp_close = 0;
+    c->resp_left = -1;
     c->has_date = 0;
     c->hdr_len = 0;
     c->above_high = 0;
@@ -508,6 +523,8 @@ void http_resp_finish(struct http_req *r)
 
     if (c->resp_chunked)
         out_add(c, "0\r\n\r\n", 5);
+    if (c->resp_left > 0) /* short of its Content-Length: only a close says so */
+        c->resp_close = 1;
     c->above_high = 0;
     c->gone = NULL;
     c->drained = NULL;
@@ -666,6 +683,16 @@ static void conn_head_done(struct http_conn *c, const struct http_head *h)
         http_framing_add(&framing, c->in + c->fields[i].name, c->in + c->fields[i].value);
     if ((bad = http_framing_error(&framing)) != NULL) {
         conn_refuse(c, 400, bad);
+        return;
+    }
+    /* RFC 9112 3.2: an HTTP/1.1 request without Host, or any request with
+     * two, is a 400 (which one would a backend or a front proxy read?) */
+    size_t hosts = 0;
+    for (size_t i = 0; i < h->nfields; i++)
+        hosts += c->fields[i].name_len == 4 &&
+                 strcasecmp(c->in + c->fields[i].name, "Host") == 0;
+    if (hosts > 1 || (hosts == 0 && h->minor >= 1)) {
+        conn_refuse(c, 400, hosts ? "more than one Host header" : "no Host header");
         return;
     }
     c->keep_alive = http_keep_alive(h->minor, http_req_header(r, "Connection"));
@@ -1024,6 +1051,7 @@ static void conn_new(struct http_server *s, int fd)
     c->fd = fd;
     c->state = ST_IDLE;
     c->req.conn = c;
+    c->resp_left = -1;
     event_assign(&c->rd, s->base, fd, EV_READ | EV_PERSIST, read_cb, c);
     event_assign(&c->wr, s->base, fd, EV_WRITE | EV_PERSIST, write_cb, c);
     evtimer_assign(&c->timer, s->base, timer_cb, c);

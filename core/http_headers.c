@@ -1,6 +1,7 @@
 #include "http_headers.h"
 
 #include <json-c/json.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,11 +130,31 @@ static int trimmed_equals(const char *value, const char *word)
     return 1;
 }
 
+int http_parse_content_length(const char *value, long long *out)
+{
+    long long n = 0;
+
+    if (*value == '\0')
+        return -1;
+    for (; *value; value++) {
+        if (*value < '0' || *value > '9' || n > (LLONG_MAX - (*value - '0')) / 10)
+            return -1;
+        n = n * 10 + (*value - '0');
+    }
+    *out = n;
+    return 0;
+}
+
 void http_framing_add(struct http_framing *f, const char *name, const char *value)
 {
     if (strcasecmp(name, "Content-Length") == 0) {
-        if (f->content_lengths++ == 0)
+        long long n = -1;
+        if (http_parse_content_length(value, &n) != 0)
+            f->length_invalid = 1;
+        if (f->content_lengths++ == 0) {
             snprintf(f->first_length, sizeof f->first_length, "%s", value);
+            f->length = n;
+        }
         /* first_length keeps 23 characters: a value that long cannot be
          * shown to agree (the first may have been cut to match it) */
         else if (strlen(value) >= sizeof f->first_length - 1 ||
@@ -150,6 +171,8 @@ const char *http_framing_error(const struct http_framing *f)
 {
     if (f->transfer_encodings > 0 && f->content_lengths > 0)
         return "both Content-Length and Transfer-Encoding: the body's length is ambiguous";
+    if (f->length_invalid)
+        return "malformed Content-Length";
     if (f->lengths_differ)
         return "Content-Length headers that disagree";
     if (f->transfer_encodings > 1)

@@ -33,11 +33,16 @@ int http_join_url(const char *base, const char *uri, char *out, size_t len);
 struct http_framing {
     int content_lengths;      /* Content-Length headers seen */
     int lengths_differ;
+    int length_invalid;       /* one is not plain digits below 2^63 */
+    long long length;         /* the (first) Content-Length's value */
     char first_length[24];
     int transfer_encodings;   /* Transfer-Encoding headers seen */
     int encoding_not_chunked; /* anything but exactly "chunked" */
 };
 void http_framing_add(struct http_framing *f, const char *name, const char *value);
+/* A Content-Length value: one or more digits, nothing else, below 2^63.
+ * 0 with *out, or -1. */
+int http_parse_content_length(const char *value, long long *out);
 const char *http_framing_error(const struct http_framing *f);
 
 /* Does an Authorization header carry "Bearer K" for one of the n keys?

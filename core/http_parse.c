@@ -292,6 +292,80 @@ int http_keep_alive(int minor, const char *connection)
     return minor >= 1 || http_connection_lists(connection, "keep-alive");
 }
 
+/* --- response heads --- */
+
+int http_parse_status_line(const char *line, size_t len, int *minor, const char **why)
+{
+    const unsigned char *s = (const unsigned char *)line;
+    size_t i;
+    int status;
+
+    if (len >= 8 && memcmp(s, "HTTP/1.", 7) == 0 && s[7] >= '0' && s[7] <= '9') {
+        *minor = s[7] == '0' ? 0 : 1;
+        i = 8;
+    } else if (len >= 6 && (memcmp(s, "HTTP/2", 6) == 0 || memcmp(s, "HTTP/3", 6) == 0)) {
+        *minor = 1;
+        i = 6;
+    } else {
+        *why = "malformed status line (no HTTP/1.x version)";
+        return -1;
+    }
+    if (len < i + 4 || s[i] != ' ' || s[i + 1] < '0' || s[i + 1] > '9' ||
+        s[i + 2] < '0' || s[i + 2] > '9' || s[i + 3] < '0' || s[i + 3] > '9') {
+        *why = "malformed status line (no three-digit status)";
+        return -1;
+    }
+    status = (s[i + 1] - '0') * 100 + (s[i + 2] - '0') * 10 + (s[i + 3] - '0');
+    i += 4;
+    if (status < 100 || status > 599) {
+        *why = "status code out of range";
+        return -1;
+    }
+    if (i < len && s[i] != ' ') {
+        *why = "malformed status line (no space after the status)";
+        return -1;
+    }
+    for (; i < len; i++)
+        if (!is_value(s[i])) {
+            *why = "invalid character in the status line";
+            return -1;
+        }
+    return status;
+}
+
+int http_parse_field_line(const char *line, size_t len, size_t *name_len,
+                          size_t *value_off, size_t *value_len, const char **why)
+{
+    const unsigned char *s = (const unsigned char *)line;
+    size_t i = 0, end;
+
+    if (len > 0 && is_blank(s[0])) {
+        *why = "obsolete line folding in a header";
+        return -1;
+    }
+    while (i < len && is_tchar(s[i]))
+        i++;
+    if (i == 0 || i == len || s[i] != ':') {
+        *why = i < len && i > 0 && is_blank(s[i]) ? "space before a header's colon"
+                                                   : "malformed header line";
+        return -1;
+    }
+    *name_len = i++;
+    while (i < len && is_blank(s[i]))
+        i++;
+    end = len;
+    while (end > i && is_blank(s[end - 1]))
+        end--;
+    for (size_t k = i; k < end; k++)
+        if (!is_value(s[k])) {
+            *why = "invalid character in a header value";
+            return -1;
+        }
+    *value_off = i;
+    *value_len = end - i;
+    return 0;
+}
+
 /* --- chunked bodies --- */
 
 #define CHUNK_LINE_MAX 8192 /* bytes of a chunk-size line; of the trailer section */
@@ -374,8 +448,8 @@ enum http_parse_result http_chunked_decode(struct http_chunked *c, char *buf,
                 c->state = CH_SIZE_LF;
             else if (ch == '\n')
                 c->state = c->left ? CH_DATA : CH_TRAILER;
-            else if (c->line_bytes++ == CHUNK_LINE_MAX)
-                FAIL(HTTP_PARSE_TOO_LARGE, "chunk size line too long");
+            else if (c->line_bytes++ == CHUNK_LINE_MAX) /* malformed, not a body too large */
+                FAIL(HTTP_PARSE_BAD, "chunk extension too long");
             break;
         case CH_SIZE_LF:
             if (ch != '\n')

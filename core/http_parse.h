@@ -92,6 +92,28 @@ const char *http_head_field(const char *buf, const struct http_field *fields,
 int http_keep_alive(int minor, const char *connection);
 
 /*
+ * Response heads from backends, one line at a time, as an HTTP client
+ * library hands them over (the line without its CRLF or LF).  A backend's
+ * answer is untrusted input: it is held to the same grammar as a client's
+ * request, so nothing it sends can be read two ways on the client's side.
+ *
+ * http_parse_status_line: "HTTP/" DIGIT "." DIGIT SP 3DIGIT [SP reason],
+ * the major version 1 (libcurl reports "HTTP/2" and "HTTP/3" for https
+ * backends: accepted too, as minor 1), the status 100-599, the reason
+ * HTAB, SP, VCHAR or obs-text.  Returns the status, with *minor (0 for
+ * HTTP/1.0), or -1 with *why.
+ *
+ * http_parse_field_line: a header line, by the request rules above (a
+ * token name, ':' at once, a value of HTAB, SP, VCHAR and obs-text; a line
+ * starting with SP or HTAB is obs-fold and refused).  0 with the name's
+ * length and the value's offset and length (blanks around it trimmed), or
+ * -1 with *why.
+ */
+int http_parse_status_line(const char *line, size_t len, int *minor, const char **why);
+int http_parse_field_line(const char *line, size_t len, size_t *name_len,
+                          size_t *value_off, size_t *value_len, const char **why);
+
+/*
  * A chunked request body, decoded in place as it arrives.  The raw bytes
  * are buf[*in, len); the decoded body is written from buf[*out] on, and
  * *out <= *in always holds, so decoding never overwrites what is still to
@@ -103,10 +125,11 @@ int http_keep_alive(int minor, const char *connection);
  * section are read: *in is then just past them (where a pipelined next
  * request starts) and the body is buf[start, *out).  Trailer fields are
  * read and dropped.  HTTP_PARSE_TOO_LARGE when the decoded body would
- * pass max_body bytes, or a chunk-size line, extension or trailer section
- * passes 8 KiB; HTTP_PARSE_BAD with *why for a malformed size line (no hex
- * digit, a size that does not fit in 63 bits), data not followed by CRLF,
- * a bare CR, or a malformed trailer line.  Chunk extensions (";name=val")
+ * pass max_body bytes, or the trailer section passes 8 KiB;
+ * HTTP_PARSE_BAD with *why for a malformed size line (no hex digit, a size
+ * that does not fit in 63 bits, a chunk-size line with its extension over
+ * 8 KiB), data not followed by CRLF, a bare CR, or a malformed trailer
+ * line.  Chunk extensions (";name=val")
  * are allowed and ignored.  Lines end in CRLF or a bare LF.
  */
 struct http_chunked {

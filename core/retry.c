@@ -55,7 +55,11 @@ double retry_after_delay(const char *value, time_t now, double cap,
     return d;
 }
 
-int retry_give_up_status(int last_attempt_timed_out)
+int retry_give_up_status(enum retry_last last)
 {
-    return last_attempt_timed_out ? 504 : 503;
+    switch (last) {
+    case RETRY_LAST_TIMEOUT: return 504;
+    case RETRY_LAST_MALFORMED: return 502;
+    default: return 503;
+    }
 }

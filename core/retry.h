@@ -51,8 +51,16 @@ int retry_may_fall_back(const struct retry_limits *lim, int depth,
 double retry_after_delay(const char *value, time_t now, double cap,
                          double time_left);
 
+/* How the last attempt ended, for the router's own answer. */
+enum retry_last {
+    RETRY_LAST_OTHER,     /* refused, dropped, a 5xx/429, or no attempt */
+    RETRY_LAST_TIMEOUT,   /* timed out */
+    RETRY_LAST_MALFORMED  /* the backend answered, outside HTTP's grammar */
+};
+
 /* Status of the router's own answer when nothing served: 504 when the last
- * attempt timed out, else 503. */
-int retry_give_up_status(int last_attempt_timed_out);
+ * attempt timed out, 502 when its answer was malformed (a bad gateway, as
+ * nginx says of an invalid upstream header), else 503. */
+int retry_give_up_status(enum retry_last last);
 
 #endif

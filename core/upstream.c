@@ -9,6 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "http_headers.h"
+#include "http_parse.h"
 #include "log.h"
 
 #define MAX_RESPONSE_HEADERS 128
@@ -22,6 +24,8 @@ struct upstream_pool {
     struct event *timer;
     CURL *easy_cache[EASY_CACHE]; /* reset handles, reused to save setup */
     size_t neasy;
+    int (*connect)(void *arg);    /* tests: connections come from here */
+    void *connect_arg;
 };
 
 struct upstream_headers {
@@ -39,7 +43,11 @@ struct upstream_xfer {
     struct event timer;       /* first-byte, then idle timeout */
     struct timeval idle_tv;
     int status;
+    int minor;                /* HTTP/1.<minor> of the head being read */
+    int in_head;              /* a status line came; its blank line not yet */
     int head_done;
+    const char *malformed;    /* why the answer was refused, or NULL */
+    struct http_framing framing;
     int timed_out;
     int sent;                 /* the request went out once */
     int resend;               /* curl wanted to send it again: stopped */
@@ -79,6 +87,7 @@ const char *upstream_result_name(enum upstream_result r)
     case UP_TIMEOUT: return "timeout";
     case UP_CLOSED: return "closed";
     case UP_ABORTED: return "aborted";
+    case UP_MALFORMED: return "malformed";
     case UP_ERROR: return "error";
     }
     return "?";
@@ -306,52 +315,91 @@ static void xfer_timeout_cb(evutil_socket_t fd, short what, void *arg)
     ops->on_done(cb_arg, UP_TIMEOUT, what_timed);
 }
 
-/* Header lines arrive one by one; the blank line ends a head. */
+/* The answer is refused: the transfer ends with UP_MALFORMED. */
+static size_t refuse(struct upstream_xfer *x, const char *why)
+{
+    x->malformed = why;
+    return 0;
+}
+
+/* The blank line ended a final head: check its framing, hand it over. */
+static size_t head_complete(struct upstream_xfer *x, size_t len)
+{
+    struct upstream_header h[MAX_RESPONSE_HEADERS];
+    const char *f = x->head, *bad;
+    long long length = -1;
+
+    if ((bad = http_framing_error(&x->framing)) != NULL)
+        return refuse(x, bad);
+    if (x->framing.transfer_encodings > 0 && x->minor == 0)
+        return refuse(x, "Transfer-Encoding in an HTTP/1.0 answer");
+    if (x->framing.content_lengths > 0)
+        length = x->framing.length;
+    for (size_t i = 0; i < x->nheaders; i++) {
+        h[i].name = f;
+        f += strlen(f) + 1;
+        h[i].value = f;
+        f += strlen(f) + 1;
+    }
+    x->head_done = 1;
+    struct upstream_response r = { x->status, h, x->nheaders, length };
+    x->mode = x->ops->on_head(x->arg, &r);
+    /* a held stream keeps no copy of its head */
+    free(x->head);
+    x->head = NULL;
+    x->head_len = x->head_cap = 0;
+    if (x->mode == UP_BODY_ABORT)
+        return 0;
+    evtimer_add(&x->timer, &x->idle_tv);
+    return len;
+}
+
+/*
+ * Header lines arrive one by one, each checked as http_parse checks a
+ * client's (see upstream_start); the blank line ends a head.  Lines after
+ * the final head are a chunked body's trailer fields: dropped.
+ */
 static size_t header_cb(char *data, size_t size, size_t n, void *arg)
 {
     struct upstream_xfer *x = arg;
-    size_t len = size * n, l = len;
+    size_t len = size * n, l = len, nl, voff, vl;
+    const char *why;
 
-    while (l > 0 && (data[l - 1] == '\r' || data[l - 1] == '\n'))
+    if (x->head_done)
+        return len;
+    /* one line ending: LF or CRLF; any other CR is refused below */
+    if (l > 0 && data[l - 1] == '\n')
         l--;
-    if (l >= 5 && strncmp(data, "HTTP/", 5) == 0) {
-        const char *sp = memchr(data, ' ', l);
+    if (l > 0 && data[l - 1] == '\r')
+        l--;
+    if (!x->in_head) {
+        int status = http_parse_status_line(data, l, &x->minor, &why);
+        if (status < 0)
+            return refuse(x, why);
+        if (status == 101)
+            return refuse(x, "101 Switching Protocols to a request that asked for no upgrade");
+        if (status < 200 && status != 100 && status != 102 && status != 103)
+            return refuse(x, "an unknown 1xx interim answer");
         clear_headers(x);
-        x->status = sp != NULL ? atoi(sp + 1) : 0;
+        memset(&x->framing, 0, sizeof x->framing);
+        x->status = status;
+        x->in_head = 1;
         return len;
     }
     if (l == 0) {
-        if (x->status >= 100 && x->status < 200)
-            return len; /* interim answer: a real head follows */
-        struct upstream_header h[MAX_RESPONSE_HEADERS];
-        const char *f = x->head;
-        for (size_t i = 0; i < x->nheaders; i++) {
-            h[i].name = f;
-            f += strlen(f) + 1;
-            h[i].value = f;
-            f += strlen(f) + 1;
-        }
-        x->head_done = 1;
-        struct upstream_response r = { x->status, h, x->nheaders };
-        x->mode = x->ops->on_head(x->arg, &r);
-        /* a held stream keeps no copy of its head */
-        free(x->head);
-        x->head = NULL;
-        x->head_len = x->head_cap = 0;
-        if (x->mode == UP_BODY_ABORT)
-            return 0;
-        evtimer_add(&x->timer, &x->idle_tv);
-        return len;
+        x->in_head = 0;
+        if (x->status < 200)
+            return len; /* interim answer: the real head follows */
+        return head_complete(x, len);
     }
-    const char *colon = memchr(data, ':', l);
-    if (colon == NULL || x->nheaders == MAX_RESPONSE_HEADERS)
-        return len; /* obs-fold or too many: dropped */
-    const char *v = colon + 1;
-    while (v < data + l && (*v == ' ' || *v == '\t'))
-        v++;
-    if (head_keep(x, data, (size_t)(colon - data)) != 0 ||
-        head_keep(x, v, (size_t)(data + l - v)) != 0)
-        return 0; /* a head over 64 KiB, or no memory: the attempt fails */
+    if (http_parse_field_line(data, l, &nl, &voff, &vl, &why) != 0)
+        return refuse(x, why);
+    if (x->nheaders == MAX_RESPONSE_HEADERS)
+        return refuse(x, "more than 128 header lines");
+    if (head_keep(x, data, nl) != 0 || head_keep(x, data + voff, vl) != 0)
+        return refuse(x, "response head over 64 KiB");
+    const char *value = x->head + x->head_len - vl - 1;
+    http_framing_add(&x->framing, value - nl - 1, value);
     x->nheaders++;
     return len;
 }
@@ -361,6 +409,8 @@ static size_t write_cb(char *data, size_t size, size_t n, void *arg)
     struct upstream_xfer *x = arg;
     size_t len = size * n;
 
+    if (!x->head_done) /* bytes that no checked head announced */
+        return refuse(x, "body bytes before a response head");
     if (x->mode == UP_BODY_DISCARD) {
         x->discarded += len;
         return x->discarded > MAX_DISCARD_BYTES ? 0 : len;
@@ -399,6 +449,8 @@ static enum upstream_result classify(CURLcode rc, const struct upstream_xfer *x)
 {
     if (x->resend)
         return UP_CLOSED;
+    if (x->malformed != NULL)
+        return UP_MALFORMED;
     switch (rc) {
     case CURLE_OK:
         return UP_OK;
@@ -412,6 +464,10 @@ static enum upstream_result classify(CURLcode rc, const struct upstream_xfer *x)
         return UP_TIMEOUT;
     case CURLE_WRITE_ERROR:
         return UP_ABORTED;
+    case CURLE_WEIRD_SERVER_REPLY:   /* e.g. no status line (HTTP/0.9) */
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_BAD_CONTENT_ENCODING: /* e.g. a malformed chunk */
+        return UP_MALFORMED;
     case CURLE_GOT_NOTHING:
     case CURLE_RECV_ERROR:
     case CURLE_SEND_ERROR:
@@ -436,13 +492,35 @@ static void check_multi_info(struct upstream_pool *p)
         enum upstream_result res = classify(rc, x);
         const struct upstream_ops *ops = x->ops;
         void *arg = x->arg;
-        if (res == UP_CLOSED && !x->head_done && x->status == 0 && rc == CURLE_SEND_ERROR)
-            res = UP_CLOSED;
-        const char *detail = res == UP_OK ? "" : x->resend
-            ? "the connection closed before an answer" : curl_easy_strerror(rc);
+        const char *detail = res == UP_OK ? ""
+            : x->resend ? "the connection closed before an answer"
+            : x->malformed ? x->malformed : curl_easy_strerror(rc);
         xfer_free(x); /* msg is invalid from here on */
         ops->on_done(arg, res, detail);
     }
+}
+
+/* --- connections from a test's connector --- */
+
+static curl_socket_t open_socket_cb(void *arg, curlsocktype purpose,
+                                    struct curl_sockaddr *address)
+{
+    struct upstream_pool *p = arg;
+    int fd = p->connect(p->connect_arg);
+
+    return fd < 0 ? CURL_SOCKET_BAD : fd;
+}
+
+static int sockopt_cb(void *arg, curl_socket_t fd, curlsocktype purpose)
+{
+    return CURL_SOCKOPT_ALREADY_CONNECTED;
+}
+
+void upstream_pool_set_connector(struct upstream_pool *p, int (*connect)(void *arg),
+                                 void *arg)
+{
+    p->connect = connect;
+    p->connect_arg = arg;
 }
 
 /* libcurl's built-in CA bundle (the system's), for transfers without a
@@ -517,6 +595,11 @@ struct upstream_xfer *upstream_start(struct upstream_pool *p,
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(req->connect_timeout * 1000));
     /* handles are reused: always say which CA bundle, the default included */
     curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_file ? req->ca_file : default_ca_file());
+    if (p->connect != NULL) {
+        curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket_cb);
+        curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, p);
+        curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, sockopt_cb);
+    }
     struct timeval first = seconds_tv(req->first_byte_timeout);
     if (curl_multi_add_handle(p->multi, e) != CURLM_OK ||
         evtimer_add(&x->timer, &first) != 0) {

@@ -23,10 +23,14 @@ struct upstream_header {
     const char *value;
 };
 
+/* A final response head, checked (see upstream_start): its framing is
+ * sound, so the body the relay gets is exactly the body the backend sent. */
 struct upstream_response {
     int status;
     const struct upstream_header *headers;
     size_t nheaders;
+    long long content_length; /* the body's declared length; -1: chunked or
+                                 up to the close */
 };
 
 enum upstream_body_mode {
@@ -41,6 +45,7 @@ enum upstream_result {
     UP_TIMEOUT, /* connect, first-byte or idle timeout */
     UP_CLOSED,  /* the backend closed or reset the connection early */
     UP_ABORTED, /* on_head asked to abort, or a discarded body was too big */
+    UP_MALFORMED, /* the answer broke HTTP's grammar or framing (see detail) */
     UP_ERROR    /* anything else (see detail) */
 };
 
@@ -89,11 +94,33 @@ int upstream_headers_add(struct upstream_headers *h, const char *name, const cha
 void upstream_headers_free(struct upstream_headers *h);
 
 /* Start a POST (a GET without body).  NULL on failure (req->headers is
- * freed then too). */
+ * freed then too).
+ *
+ * The backend's answer is untrusted input, held to the rules a client's
+ * request is (http_parse.h): a status line, header line or framing that
+ * could be read two ways ends the transfer with UP_MALFORMED before
+ * on_head, so nothing of it reaches a client.  That is: a status line or
+ * header line outside the grammar, more than 128 header lines or a head
+ * over 64 KiB, Content-Length and Transfer-Encoding together, a
+ * Content-Length that is not plain digits below 2^63 (or several that
+ * differ), a Transfer-Encoding other than "chunked" (or on HTTP/1.0), and
+ * a 101 or any 1xx other than 100, 102 and 103 (interim heads, skipped:
+ * the router never asks for an upgrade).  Trailer fields after a chunked
+ * body are dropped.  A body shorter than its Content-Length ends with
+ * UP_CLOSED after on_body saw what came. */
 struct upstream_xfer *upstream_start(struct upstream_pool *p,
                                      const struct upstream_request *req,
                                      const struct upstream_ops *ops,
                                      void *arg);
+/*
+ * For tests and fuzzing: each connection the pool would open to a backend
+ * is instead the socket connect(arg) returns, connected already (e.g. one
+ * end of a socketpair; the pool owns and closes it), or -1 for a refused
+ * connection.  connect NULL: real connections.
+ */
+void upstream_pool_set_connector(struct upstream_pool *p, int (*connect)(void *arg),
+                                 void *arg);
+
 /* Stop a transfer; no callback follows.  Not from inside on_head/on_body. */
 void upstream_cancel(struct upstream_xfer *x);
 /* Resume a transfer paused by on_body; may call on_body at once. */

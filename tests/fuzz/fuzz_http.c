@@ -73,7 +73,7 @@ static void check_framing(const struct header *h, size_t n)
     struct http_framing f;
     size_t ncl = 0, nte = 0, long_cl = 0;
     const char *first_cl = NULL;
-    int differ = 0, te_bad = 0;
+    int differ = 0, te_bad = 0, cl_bad = 0;
 
     memset(&f, 0, sizeof f);
     for (size_t i = 0; i < n; i++) {
@@ -85,6 +85,13 @@ static void check_framing(const struct header *h, size_t n)
                 differ = 1;
             if (strlen(h[i].value) >= sizeof f.first_length - 1)
                 long_cl = 1;
+            /* plain digits, below 2^63 (at most 19 digits past leading 0s) */
+            const char *v = h[i].value, *d = v;
+            while (*d == '0')
+                d++;
+            if (*v == '\0' || strspn(v, "0123456789") != strlen(v) || strlen(d) > 19 ||
+                (strlen(d) == 19 && strcmp(d, "9223372036854775807") > 0))
+                cl_bad = 1;
         } else if (strcasecmp(h[i].name, "Transfer-Encoding") == 0) {
             nte++;
             if (!ref_trimmed_equals(h[i].value, "chunked"))
@@ -92,12 +99,12 @@ static void check_framing(const struct header *h, size_t n)
         }
     }
     const char *err = http_framing_error(&f);
-    int want = (ncl && nte) || differ || nte > 1 || te_bad;
+    int want = (ncl && nte) || differ || nte > 1 || te_bad || cl_bad;
     /* sound: every ambiguous framing is refused */
     FUZZ_CHECK(!want || err != NULL,
                "ambiguous framing accepted (%zu Content-Length, %zu "
-               "Transfer-Encoding, lengths differ %d, not chunked %d)",
-               ncl, nte, differ, te_bad);
+               "Transfer-Encoding, lengths differ %d, not chunked %d, bad length %d)",
+               ncl, nte, differ, te_bad, cl_bad);
     /* and nothing sound is refused, save repeated lengths too long to keep */
     FUZZ_CHECK(want || err == NULL || (ncl > 1 && long_cl),
                "sound framing refused: %s", err);

@@ -97,6 +97,13 @@ static void test_framing(void)
     const char *two_te[] = { "Transfer-Encoding", "chunked", "Transfer-Encoding", "chunked", NULL };
     const char *gzip[] = { "Transfer-Encoding", "gzip, chunked", NULL };
     const char *obfuscated[] = { "Transfer-Encoding", "xchunked", NULL };
+    const char *huge[] = { "Content-Length", "99999999999999999999", NULL };
+    const char *max[] = { "Content-Length", "9223372036854775807", NULL };
+    const char *past_max[] = { "Content-Length", "9223372036854775808", NULL };
+    const char *negative[] = { "Content-Length", "-1", NULL };
+    const char *list[] = { "Content-Length", "1, 1", NULL };
+    const char *empty[] = { "Content-Length", "", NULL };
+    const char *plus[] = { "Content-Length", "+5", NULL };
     CU_ASSERT_PTR_NULL(framing(ok1));
     CU_ASSERT_PTR_NULL(framing(ok2));
     CU_ASSERT_PTR_NULL(framing(ok3));
@@ -105,6 +112,29 @@ static void test_framing(void)
     CU_ASSERT_PTR_NOT_NULL(framing(two_te));
     CU_ASSERT_PTR_NOT_NULL(framing(gzip));
     CU_ASSERT_PTR_NOT_NULL(framing(obfuscated));
+    CU_ASSERT_PTR_NOT_NULL(framing(huge));
+    CU_ASSERT_PTR_NULL(framing(max));
+    CU_ASSERT_PTR_NOT_NULL(framing(past_max));
+    CU_ASSERT_PTR_NOT_NULL(framing(negative));
+    CU_ASSERT_PTR_NOT_NULL(framing(list));
+    CU_ASSERT_PTR_NOT_NULL(framing(empty));
+    CU_ASSERT_PTR_NOT_NULL(framing(plus));
+}
+
+static void test_content_length(void)
+{
+    long long n = -1;
+    CU_ASSERT_EQUAL(http_parse_content_length("0", &n), 0);
+    CU_ASSERT_EQUAL(n, 0);
+    CU_ASSERT_EQUAL(http_parse_content_length("00012", &n), 0);
+    CU_ASSERT_EQUAL(n, 12);
+    CU_ASSERT_EQUAL(http_parse_content_length("9223372036854775807", &n), 0);
+    CU_ASSERT_EQUAL(n, 9223372036854775807LL);
+    CU_ASSERT_EQUAL(http_parse_content_length("9223372036854775808", &n), -1);
+    CU_ASSERT_EQUAL(http_parse_content_length("", &n), -1);
+    CU_ASSERT_EQUAL(http_parse_content_length(" 1", &n), -1);
+    CU_ASSERT_EQUAL(http_parse_content_length("1 ", &n), -1);
+    CU_ASSERT_EQUAL(http_parse_content_length("0x10", &n), -1);
 }
 
 /* Found by tests/fuzz/fuzz_http: first_length keeps 23 characters, so a
@@ -132,5 +162,5 @@ void register_http_headers_tests(void)
                UNIT_TEST(test_request_headers), UNIT_TEST(test_response_headers),
                UNIT_TEST(test_error_json), UNIT_TEST(test_value_safety),
                UNIT_TEST(test_join_url), UNIT_TEST(test_framing),
-               UNIT_TEST(test_framing_long_lengths));
+               UNIT_TEST(test_framing_long_lengths), UNIT_TEST(test_content_length));
 }

@@ -705,8 +705,8 @@ static void test_chunked_line_limits(void)
     memset(b, 'x', n);
     memcpy(b, "1;", 2);
     memcpy(b + 8193, "\r\na\r\n0\r\n\r\n", 11);
-    CU_ASSERT_EQUAL(decode_n(&d, b, 0, 100), HTTP_PARSE_TOO_LARGE);
-    CU_ASSERT_STRING_EQUAL(WHY(d.why), "chunk size line too long");
+    CU_ASSERT_EQUAL(decode_n(&d, b, 0, 100), HTTP_PARSE_BAD);
+    CU_ASSERT_STRING_EQUAL(WHY(d.why), "chunk extension too long");
     free(d.buf);
     /* trailers: 8192 bytes, the blank line included */
     memset(b, 'v', n);
@@ -723,6 +723,73 @@ static void test_chunked_line_limits(void)
     free(b);
 }
 
+/* --- response heads from backends --- */
+
+static int status_of(const char *line, int *minor)
+{
+    const char *why = NULL;
+    int st = http_parse_status_line(line, strlen(line), minor, &why);
+    CU_ASSERT_TRUE(st >= 0 || why != NULL);
+    return st;
+}
+
+static void test_status_lines(void)
+{
+    int minor = -1;
+
+    CU_ASSERT_EQUAL(status_of("HTTP/1.1 200 OK", &minor), 200);
+    CU_ASSERT_EQUAL(minor, 1);
+    CU_ASSERT_EQUAL(status_of("HTTP/1.0 503 Service Unavailable", &minor), 503);
+    CU_ASSERT_EQUAL(minor, 0);
+    CU_ASSERT_EQUAL(status_of("HTTP/1.1 204", &minor), 204);   /* no reason */
+    CU_ASSERT_EQUAL(status_of("HTTP/1.1 200 ", &minor), 200);  /* empty reason */
+    CU_ASSERT_EQUAL(status_of("HTTP/1.1 200 caf\xc3\xa9\tok", &minor), 200);
+    CU_ASSERT_EQUAL(status_of("HTTP/2 200", &minor), 200);     /* libcurl's https */
+    CU_ASSERT_EQUAL(status_of("HTTP/1.1 100 Continue", &minor), 100);
+    CU_ASSERT_EQUAL(status_of("HTTP/1.1 599 x", &minor), 599);
+    const char *bad[] = {
+        "", "HTTP/1.1", "HTTP/1.1 ", "HTTP/1.1 20 OK", "HTTP/1.1 2000 OK", "HTTP/1.1 099 X",
+        "HTTP/1.1 600 X", "HTTP/1.1  200 OK", "HTTP/1.1 200OK", "http/1.1 200 OK",
+        "HTTP/1.x 200 OK", "FOO 200", "HTTP/0.9 200 OK", "HTTP/1.1 -20 OK",
+        "HTTP/1.1 200 O\rK", "HTTP/1.1 200 O\x01K", "ICY 200 OK", "HTTP/11 200 OK",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *why = NULL;
+        if (http_parse_status_line(bad[i], strlen(bad[i]), &minor, &why) != -1 || why == NULL)
+            CU_FAIL(bad[i]);
+    }
+}
+
+static void test_field_lines(void)
+{
+    size_t nl, vo, vl;
+    const char *why = NULL;
+    const char *l = "Content-Type:  text/event-stream \t";
+
+    CU_ASSERT_EQUAL(http_parse_field_line(l, strlen(l), &nl, &vo, &vl, &why), 0);
+    CU_ASSERT_EQUAL(nl, 12);
+    CU_ASSERT_EQUAL(vl, 17);
+    CU_ASSERT_EQUAL(strncmp(l + vo, "text/event-stream", vl), 0);
+    l = "X-Empty:";
+    CU_ASSERT_EQUAL(http_parse_field_line(l, strlen(l), &nl, &vo, &vl, &why), 0);
+    CU_ASSERT_EQUAL(vl, 0);
+    l = "X-Obs: caf\xc3\xa9";
+    CU_ASSERT_EQUAL(http_parse_field_line(l, strlen(l), &nl, &vo, &vl, &why), 0);
+    const char *bad[] = {
+        "", " folded: x", "\tfolded", "Bad Name: x", "X(: y", "Name : x", "no colon",
+        ":novalue", "X: a\rb", "X: a\x00b", "X: a\x7f", "X\x80: y",
+    };
+    size_t lens[sizeof bad / sizeof bad[0]];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        lens[i] = strlen(bad[i]);
+    lens[9] = 7; /* the NUL inside */
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        why = NULL;
+        if (http_parse_field_line(bad[i], lens[i], &nl, &vo, &vl, &why) != -1 || why == NULL)
+            CU_FAIL(bad[i]);
+    }
+}
+
 void register_http_parse_tests(void)
 {
     UNIT_SUITE("http_parse", UNIT_TEST(test_simple_get), UNIT_TEST(test_post_with_fields),
@@ -737,5 +804,6 @@ void register_http_parse_tests(void)
                UNIT_TEST(test_chunked_extensions_and_trailers),
                UNIT_TEST(test_chunked_pipelined), UNIT_TEST(test_chunked_done_stays),
                UNIT_TEST(test_chunked_max_body), UNIT_TEST(test_chunked_bad),
-               UNIT_TEST(test_chunked_line_limits));
+               UNIT_TEST(test_chunked_line_limits), UNIT_TEST(test_status_lines),
+               UNIT_TEST(test_field_lines));
 }

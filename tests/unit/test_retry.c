@@ -85,8 +85,9 @@ static void test_retry_after_not_a_number(void)
 
 static void test_give_up_status(void)
 {
-    CU_ASSERT_EQUAL(retry_give_up_status(1), 504);
-    CU_ASSERT_EQUAL(retry_give_up_status(0), 503);
+    CU_ASSERT_EQUAL(retry_give_up_status(RETRY_LAST_TIMEOUT), 504);
+    CU_ASSERT_EQUAL(retry_give_up_status(RETRY_LAST_MALFORMED), 502);
+    CU_ASSERT_EQUAL(retry_give_up_status(RETRY_LAST_OTHER), 503);
 }
 
 void register_retry_tests(void)
