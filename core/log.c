@@ -100,6 +100,69 @@ static size_t json_escape(char *buf, size_t len, size_t room, const char *s)
     return len;
 }
 
+/* A value needs quotes unless it is all bytes 0x21-0x7E other than the
+ * quote, the backslash and '=' (empty needs them too). */
+static int logfmt_bare(const char *s)
+{
+    if (*s == '\0')
+        return 0;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c <= 0x20 || c >= 0x7F || c == '"' || c == '\\' || c == '=')
+            return 0;
+    }
+    return 1;
+}
+
+size_t log_quote_value(char *buf, size_t len, size_t room, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+
+    if (len + 3 > room)
+        return len;
+    if (s == NULL) {
+        buf[len++] = '-';
+        return len;
+    }
+    if (logfmt_bare(s)) {
+        size_t n = strlen(s);
+        if (n > room - 1 - len)
+            n = room - 1 - len;
+        memcpy(buf + len, s, n);
+        return len + n;
+    }
+    buf[len++] = '"';
+    /* room for the longest escape and the closing quote, always */
+    for (; *s && len + 8 < room; s++) {
+        unsigned char c = (unsigned char)*s;
+        const char *esc = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\n' ? "\\n"
+                        : c == '\r' ? "\\r" : c == '\t' ? "\\t" : NULL;
+        if (esc != NULL) {
+            buf[len++] = esc[0];
+            buf[len++] = esc[1];
+        } else if (c < 0x20 || c == 0x7F || c == '=') {
+            /* '=' too: no key=value can be read inside a quoted value,
+             * even by a parser that knows nothing of quotes */
+            memcpy(buf + len, "\\u00", 4);
+            buf[len + 4] = hex[c >> 4];
+            buf[len + 5] = hex[c & 15];
+            len += 6;
+        } else {
+            buf[len++] = (char)c;
+        }
+    }
+    buf[len++] = '"';
+    return len;
+}
+
+/* " key=value", the value by log_quote_value. */
+static size_t logfmt_field(char *buf, size_t len, size_t room, const char *key,
+                           const char *value)
+{
+    len += written(snprintf(buf + len, room - len, " %s=", key), room - len);
+    return log_quote_value(buf, len, room, value);
+}
+
 static size_t timestamp(char *buf, size_t room)
 {
     struct timespec ts;
@@ -217,27 +280,22 @@ void log_access(const struct access_entry *e)
             len += written(snprintf(buf + len, room - len, "null}"), room - len);
     } else {
         len = timestamp(buf, room);
+        len += written(snprintf(buf + len, room - len, " ACCESS"), room - len);
+        len = logfmt_field(buf, len, room, "id", e->id);
+        len = logfmt_field(buf, len, room, "method", e->method);
+        len = logfmt_field(buf, len, room, "path", e->path);
+        len = logfmt_field(buf, len, room, "model", e->model);
+        len = logfmt_field(buf, len, room, "served", e->model_served);
+        len = logfmt_field(buf, len, room, "backend", e->backend);
+        len += written(snprintf(buf + len, room - len, " status=%d attempts=%d", e->status,
+                                e->attempts), room - len);
+        len = logfmt_field(buf, len, room, "fallback", e->fallback);
         len += written(snprintf(buf + len, room - len,
-                                " ACCESS id=%s method=%s path=%s model=%s served=%s backend=%s"
-                                " status=%d attempts=%d fallback=%s bytes=%llu latency_ms=%.3f"
-                                " ttfb_ms=%.3f",
-                                e->id, e->method, e->path, e->model ? e->model : "-",
-                                e->model_served ? e->model_served : "-",
-                                e->backend ? e->backend : "-", e->status, e->attempts,
-                                e->fallback ? e->fallback : "-", e->bytes, e->duration * 1e3,
-                                e->ttfb >= 0 ? e->ttfb * 1e3 : -1.0),
+                                " bytes=%llu latency_ms=%.3f ttfb_ms=%.3f", e->bytes,
+                                e->duration * 1e3, e->ttfb >= 0 ? e->ttfb * 1e3 : -1.0),
                        room - len);
-        /* the router's own error, quoted: it has spaces (JSON's escapes
-         * keep a quote in it from ending the value) */
-        if (e->error != NULL && len + 10 < room) {
-            len += written(snprintf(buf + len, room - len, " error=\""), room - len);
-            len = json_escape(buf, len, room - 2, e->error);
-            buf[len++] = '"';
-        }
-        /* client-chosen text (model names) must not split the line */
-        for (size_t i = 0; i < len; i++)
-            if ((unsigned char)buf[i] < 0x20)
-                buf[i] = ' ';
+        if (e->error != NULL)
+            len = logfmt_field(buf, len, room, "error", e->error);
     }
     buf[len++] = '\n';
     write_line(buf, len);

@@ -33,7 +33,15 @@ struct access_entry {
     double ttfb;              /* seconds to the first byte sent, or < 0 */
     const char *error;        /* the router's own error message, or NULL */
 };
+/* The text format writes one record per line whatever the values hold:
+ * each is written as log_quote_value says. */
 void log_access(const struct access_entry *e);
+/* Append a value for a key=value line at buf[len] (room: the buffer's
+ * size) and return the new length: "-" for NULL; bare when it is all
+ * bytes 0x21-0x7E other than '"', '\' and '='; otherwise in double quotes
+ * with JSON's escapes, '=' and control bytes as \u00XX (so neither a line
+ * break nor a "key=" can stand inside a value).  Cut to fit, quotes kept. */
+size_t log_quote_value(char *buf, size_t len, size_t room, const char *s);
 
 /* "debug", "info", "warning" (or "warn"), "error" -> level; -1 if unknown. */
 int log_parse_level(const char *name);
