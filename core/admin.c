@@ -97,8 +97,19 @@ static void handle(struct evhttp_request *req, void *arg)
     }
 }
 
-int admin_start(struct event_base *base, const char *listen, const struct admin_ops *ops,
-                struct admin **out, char *err, size_t errlen)
+void admin_set_timeout(struct admin *a, double timeout)
+{
+    struct timeval tv;
+
+    if (a == NULL || timeout <= 0)
+        return;
+    tv.tv_sec = (time_t)timeout;
+    tv.tv_usec = (suseconds_t)((timeout - (double)tv.tv_sec) * 1e6);
+    evhttp_set_timeout_tv(a->http, &tv);
+}
+
+int admin_start(struct event_base *base, const char *listen, double timeout,
+                const struct admin_ops *ops, struct admin **out, char *err, size_t errlen)
 {
     struct admin *a = calloc(1, sizeof *a);
     char host[256];
@@ -133,6 +144,7 @@ int admin_start(struct event_base *base, const char *listen, const struct admin_
     evhttp_set_default_content_type(a->http, NULL);
     evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
     evhttp_set_gencb(a->http, handle, a);
+    admin_set_timeout(a, timeout);
     *out = a;
     return 0;
 }

@@ -20,9 +20,13 @@ struct admin_ops {
     void *arg;
 };
 
-/* Listen on "host:port".  -1 with the reason in err. */
-int admin_start(struct event_base *base, const char *listen, const struct admin_ops *ops,
-                struct admin **out, char *err, size_t errlen);
+/* Listen on "host:port".  A connection silent for `timeout` seconds (idle
+ * between requests, or stalled mid-request) is closed.  -1 with the reason
+ * in err. */
+int admin_start(struct event_base *base, const char *listen, double timeout,
+                const struct admin_ops *ops, struct admin **out, char *err, size_t errlen);
+/* A new timeout (after a reload), for connections accepted from now on. */
+void admin_set_timeout(struct admin *a, double timeout);
 void admin_stop(struct admin *a);
 
 #endif

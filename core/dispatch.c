@@ -183,6 +183,19 @@ static void client_gone(void *arg)
 {
     struct proxy *p = arg;
 
+    if (http_req_cut_by_server(p->req)) {
+        /* the client did not leave: the shutdown's drain time ran out.  A
+         * started answer keeps its status; one never sent is a 503. */
+        LOG_DEBUG("request %s: cut at shutdown", p->view.id);
+        if (!p->committed) {
+            setup_count_status(p->s, p->asked, 503);
+            p->status = 503;
+        }
+        p->router_error = "cut at shutdown (drain_timeout ran out)";
+        write_access_log(p);
+        proxy_free(p);
+        return;
+    }
     LOG_DEBUG("request %s: client closed the connection", p->view.id);
     /* an answer already started was counted with its status */
     if (!p->committed)

@@ -92,6 +92,7 @@ struct http_server {
     struct http_field *scratch;      /* max_fields, for parsing */
     size_t scratch_cap;
     int draining;
+    int closing;                     /* http_server_free is cutting connections */
     time_t date_at;
     char date[40];
     time_t refusal_logged;
@@ -595,6 +596,11 @@ void http_req_set_owner(struct http_req *r, void (*gone)(void *arg),
     r->conn->gone = gone;
     r->conn->drained = drained;
     r->conn->owner = arg;
+}
+
+int http_req_cut_by_server(const struct http_req *r)
+{
+    return r->conn->srv->closing;
 }
 
 const char *http_req_header(const struct http_req *r, const char *name)
@@ -1174,6 +1180,7 @@ void http_server_free(struct http_server *s)
 {
     if (s == NULL)
         return;
+    s->closing = 1;
     while (s->conns != NULL)
         conn_close(s->conns);
     if (s->accepting)

@@ -87,6 +87,9 @@ const char *http_req_header(const struct http_req *r, const char *name);
  * passing the high-water mark (limits), are all sent. */
 void http_req_set_owner(struct http_req *r, void (*gone)(void *arg),
                         void (*drained)(void *arg), void *arg);
+/* During `gone`: 1 when the router itself is cutting the connection (its
+ * shutdown ran out of drain time), 0 when the client left. */
+int http_req_cut_by_server(const struct http_req *r);
 
 /* --- the answer, in this order: headers, start, body, finish --- */
 

@@ -148,6 +148,7 @@ static int reload(struct daemon *d, char *err, size_t errlen)
         LOG_ERROR("reload: %s; logging where it was", err);
     control_stop(d->current);
     server_adopt(d->srv, ns); /* returns when every worker serves from ns */
+    admin_set_timeout(d->admin, ns->cfg->client_timeout);
     d->retired[d->nretired++] = d->current;
     d->current = ns;
     LOG_INFO("configuration reloaded: %zu models, %zu backends", ns->nmodels, ns->nbackends);
@@ -346,7 +347,8 @@ int main(int argc, char **argv)
     if (server_start(d.current, d.host, d.port, d.nworkers, &d.srv, err, sizeof err) != 0 ||
         control_start(d.current, err, sizeof err) != 0 ||
         (d.current->cfg->admin_listen != NULL &&
-         admin_start(d.base, d.current->cfg->admin_listen, &aops, &d.admin, err, sizeof err) != 0)) {
+         admin_start(d.base, d.current->cfg->admin_listen, d.current->cfg->client_timeout,
+                     &aops, &d.admin, err, sizeof err) != 0)) {
         fprintf(stderr, "switchyard: %s\n", err);
         goto out;
     }

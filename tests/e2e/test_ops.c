@@ -214,6 +214,66 @@ static void test_sigterm_lets_a_stream_finish(void)
     CU_ASSERT_TRUE(log_contains(&rt, "drained: stopping"));
 }
 
+/* An answer whose head comes 5 s after the request. */
+static void *hung_request(void *arg)
+{
+    struct stream *s = arg;
+    const char *h[] = { "X-Mock-Delay-Ms: 5000", NULL };
+    s->rc = http_post(s->port, "/v1/chat/completions", "{\"model\":\"m\"}", h, &s->r);
+    return NULL;
+}
+
+/* Requests cut when drain_timeout runs out were not left by their
+ * clients: the access log says so, never 499. */
+static void test_drain_timeout_cut_is_not_499(void)
+{
+    struct router rt;
+    char yaml[512];
+    pthread_t stream, hung;
+    struct stream st = { 0 }, hu = { 0 };
+
+    snprintf(yaml, sizeof yaml, "drain_timeout: 300ms\nmodels:\n  m: {backends: [%s]}\n",
+             ma.url);
+    CU_ASSERT_EQUAL_FATAL(router_start(&rt, yaml, NULL), 0);
+    st.port = hu.port = rt.port;
+    pthread_create(&stream, NULL, long_stream, &st);
+    pthread_create(&hung, NULL, hung_request, &hu);
+    usleep(300 * 1000);
+    kill(rt.pid, SIGTERM);
+    pthread_join(stream, NULL);
+    pthread_join(hung, NULL);
+    resp_free(&st.r);
+    resp_free(&hu.r);
+    CU_ASSERT_EQUAL(router_wait(&rt, 3000), 0);
+    CU_ASSERT_TRUE(log_contains(&rt, "drain timeout: stopping"));
+    /* the stream had its 200 sent; the hung request never got an answer */
+    CU_ASSERT_TRUE(log_contains(&rt, "status=200 attempts=1"));
+    CU_ASSERT_TRUE(log_contains(&rt, "status=503 attempts=1"));
+    CU_ASSERT_TRUE(log_contains(&rt, "error=\"cut at shutdown (drain_timeout ran out)\""));
+    CU_ASSERT_FALSE(log_contains(&rt, "status=499"));
+}
+
+/* The admin listener closes a connection that stays silent for
+ * client_timeout. */
+static void test_admin_idle_timeout(void)
+{
+    struct router rt;
+    char yaml[512], out[256];
+    int admin = free_port();
+
+    snprintf(yaml, sizeof yaml,
+             "client_timeout: 1s\nadmin_listen: 127.0.0.1:%d\nmodels:\n  m: {backends: [%s]}\n",
+             admin, ma.url);
+    CU_ASSERT_EQUAL_FATAL(router_start(&rt, yaml, NULL), 0);
+    int fd = tcp_connect(admin);
+    CU_ASSERT_FATAL(fd >= 0);
+    double t0 = mono_seconds();
+    tcp_read_close(fd, out, sizeof out, 5000);
+    double took = mono_seconds() - t0;
+    CU_ASSERT_TRUE(took > 0.5 && took < 3.5);
+    CU_ASSERT_EQUAL(router_stop(&rt), 0);
+}
+
 static void test_dynamic_config_is_watched(void)
 {
     struct router rt;
@@ -250,5 +310,7 @@ void register_ops_e2e_tests(void)
     CU_add_test(s, "reload under load", test_reload_under_load);
     CU_add_test(s, "a broken config on reload changes nothing", test_broken_reload_changes_nothing);
     CU_add_test(s, "SIGTERM lets a stream finish", test_sigterm_lets_a_stream_finish);
+    CU_add_test(s, "requests cut at the drain timeout are not 499", test_drain_timeout_cut_is_not_499);
+    CU_add_test(s, "the admin listener closes idle connections", test_admin_idle_timeout);
     CU_add_test(s, "the dynamic config file is watched", test_dynamic_config_is_watched);
 }
