@@ -57,6 +57,7 @@ struct sy_cfg *config_new(void)
     cfg->drain_timeout = SY_DEFAULT_DRAIN_TIMEOUT;
     cfg->access_log = 1;
     cfg->client_timeout = 120;
+    cfg->client_request_timeout = 300;
     cfg->stream_buffer = 256 * 1024;
     cfg->max_header_size = 64 * 1024;
     cfg->max_headers = SY_DEFAULT_MAX_HEADERS;
@@ -678,6 +679,11 @@ static int ld_client_timeout(struct loader *ld, const char *key, const struct cf
     return get_seconds(ld, v, key, &ld->cfg->client_timeout);
 }
 
+static int ld_client_request_timeout(struct loader *ld, const char *key, const struct cfg_node *v)
+{
+    return get_seconds(ld, v, key, &ld->cfg->client_request_timeout);
+}
+
 static int ld_client_idle_timeout(struct loader *ld, const char *key, const struct cfg_node *v)
 {
     return get_seconds(ld, v, key, &ld->cfg->client_idle_timeout);
@@ -1082,6 +1088,7 @@ static const struct {
     {"access_log", ld_access_log},
     {"client_timeout", ld_client_timeout},
     {"client_idle_timeout", ld_client_idle_timeout},
+    {"client_request_timeout", ld_client_request_timeout},
     {"stream_buffer_size", ld_stream_buffer},
     {"max_header_size", ld_max_header_size},
     {"max_headers", ld_max_headers},

@@ -87,6 +87,7 @@ struct sy_cfg {
     /* Limits and access (docs/security.md) */
     double client_timeout;   /* seconds a client may stay silent/unread */
     double client_idle_timeout; /* seconds of keep-alive idleness, 0: client_timeout */
+    double client_request_timeout; /* seconds for a whole request, head and body */
     size_t stream_buffer;    /* answer bytes held for a slow client */
     size_t max_header_size;  /* bytes of a request's head */
     int max_headers;         /* header lines of a request */

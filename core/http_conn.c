@@ -54,6 +54,7 @@ struct http_conn {
     size_t head_len;
     size_t body_need;        /* Content-Length */
     size_t consumed;         /* raw bytes of the request being served */
+    struct timeval req_start; /* when its head began to arrive */
     struct http_chunked chunked;
     size_t chunk_in, chunk_out;
     struct http_field *fields;
@@ -136,6 +137,35 @@ static void conn_arm(struct http_conn *c)
 static void conn_arm_idle(struct http_conn *c)
 {
     event_add(&c->timer, c->srv->idle_tv);
+}
+
+/* Seconds left of request_timeout for the request being read (<= 0: none
+ * left), or -1 when there is no such limit. */
+static double request_time_left(struct http_conn *c)
+{
+    struct timeval now;
+    double t = c->srv->lim.request_timeout;
+
+    if (t <= 0)
+        return -1;
+    event_base_gettimeofday_cached(c->srv->base, &now);
+    t -= (double)(now.tv_sec - c->req_start.tv_sec) +
+         (double)(now.tv_usec - c->req_start.tv_usec) / 1e6;
+    return t > 0 ? t : 0;
+}
+
+/* While a request arrives: client_timeout of silence, and never past the
+ * whole request's deadline (a body trickling in a byte at a time). */
+static void conn_arm_request(struct http_conn *c)
+{
+    double left = request_time_left(c);
+
+    if (left < 0 || left >= c->srv->lim.client_timeout) {
+        conn_arm(c);
+    } else {
+        struct timeval tv = { (time_t)left, (suseconds_t)((left - (double)(time_t)left) * 1e6) };
+        event_add(&c->timer, &tv);
+    }
 }
 
 static void conn_disarm(struct http_conn *c)
@@ -837,7 +867,8 @@ static void conn_process(struct http_conn *c)
             }
             c->state = ST_HEAD;
             c->scanned = 0;
-            conn_arm(c); /* the whole head within client_timeout */
+            event_base_gettimeofday_cached(s->base, &c->req_start);
+            conn_arm_request(c); /* the whole head within client_timeout */
             /* fall through */
         case ST_HEAD: {
             struct http_head h;
@@ -974,7 +1005,7 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
     switch (c->state) {
     case ST_BODY:
     case ST_CHUNKED:
-        conn_arm(c); /* a body may take long; silence may not */
+        conn_arm_request(c); /* a body may take long; silence may not */
         /* fall through */
     case ST_IDLE:
     case ST_HEAD:
@@ -993,7 +1024,9 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     case ST_HEAD:
     case ST_BODY:
     case ST_CHUNKED:
-        conn_refuse(c, 408, "the request was not received in time (client_timeout)");
+        conn_refuse(c, 408, request_time_left(c) == 0
+                                ? "the request was not received in time (client_request_timeout)"
+                                : "the request was not received in time (client_timeout)");
         return;
     case ST_IDLE:
         if (c->out_len == c->out_off) {

@@ -35,6 +35,8 @@ struct http_limits {
     double client_timeout;  /* seconds for a head, between body reads, and
                                between answer writes */
     double idle_timeout;    /* seconds of keep-alive idleness */
+    double request_timeout; /* seconds for a whole request, head and body,
+                               however it trickles in; 0: none */
     size_t high_water;      /* unsent answer bytes past which a relay pauses
                                (http_resp_over_high_water); 0: the default */
     int max_connections;    /* open client connections, all workers: 0 no cap */

@@ -57,6 +57,7 @@ static void limits_of_cfg(const struct sy_cfg *cfg, struct http_limits *lim)
     lim->max_fields = (size_t)cfg->max_headers;
     lim->max_body = cfg->max_body;
     lim->client_timeout = cfg->client_timeout;
+    lim->request_timeout = cfg->client_request_timeout;
     lim->idle_timeout = cfg->client_idle_timeout > 0 ? cfg->client_idle_timeout
                                                      : cfg->client_timeout;
     lim->high_water = cfg->stream_buffer;

@@ -707,6 +707,7 @@ static int limits_setup(void)
     snprintf(yaml, sizeof yaml,
              "workers: 1\n"
              "client_timeout: 1s\n"
+             "client_request_timeout: 2s\n"
              "models:\n"
              "  model-a:\n"
              "    backends: [%s]\n",
@@ -875,6 +876,36 @@ static void test_client_timeout(void)
         CU_ASSERT_TRUE(strncmp(out, "HTTP/1.1 200", 12) == 0);
         CU_ASSERT_TRUE(t > 0.7 && t < 3.0);
     }
+    still_serving(tr.port);
+}
+
+/* A body that trickles in, never silent for client_timeout, is cut at
+ * client_request_timeout all the same: 408. */
+static void test_client_request_timeout(void)
+{
+    char out[4096];
+    const char *head = "POST " CHAT " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                       "Content-Length: 1000\r\n\r\n{\"model\":\"model-a\",\"pad\":\"";
+    int fd = tcp_connect(tr.port);
+    double t0 = mono_seconds(), t;
+    int n = 0;
+
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT_EQUAL(send(fd, head, strlen(head), MSG_NOSIGNAL), (ssize_t)strlen(head));
+    /* 10 bytes every 300 ms: never 1 s silent; until the answer comes, at
+     * most 6 s */
+    while (mono_seconds() - t0 < 6) {
+        struct pollfd pfd = { fd, POLLIN, 0 };
+        if (poll(&pfd, 1, 300) != 0)
+            break;
+        if (send(fd, "xxxxxxxxxx", 10, MSG_NOSIGNAL) != 10)
+            break;
+    }
+    t = mono_seconds() - t0;
+    n = tcp_read_close(fd, out, sizeof out, 3000);
+    CU_ASSERT_TRUE(t > 1.5 && t < 5.0);
+    CU_ASSERT_TRUE(n > 0 && strncmp(out, "HTTP/1.1 408", 12) == 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "client_request_timeout"));
     still_serving(tr.port);
 }
 
@@ -1482,6 +1513,7 @@ void register_security_e2e_tests(void)
     CU_add_test(s, "max_header_size: refused, still serving", test_max_header_size);
     CU_add_test(s, "max_headers: 431 by count", test_max_headers);
     CU_add_test(s, "client_timeout: silent clients cut", test_client_timeout);
+    CU_add_test(s, "client_request_timeout: a trickling body is cut", test_client_request_timeout);
     CU_add_test(s, "client_timeout: waiting on a slow backend is fine", test_client_timeout_spares_slow_backend);
 
     s = CU_add_suite("e2e security: request smuggling", smuggle_setup, smuggle_teardown);

@@ -326,6 +326,12 @@ static void test_client_buffers_and_idle(void)
         return;
     CU_ASSERT_EQUAL(cfg->stream_buffer, 64 * 1024);
     CU_ASSERT_DOUBLE_EQUAL(cfg->client_idle_timeout, 15, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(cfg->client_request_timeout, 300, 1e-9); /* the default */
+    config_free(cfg);
+    cfg = load_ok("client_request_timeout: 1.5s\nmodels:\n  m:\n    backends: [http://h:1]\n");
+    if (cfg == NULL)
+        return;
+    CU_ASSERT_DOUBLE_EQUAL(cfg->client_request_timeout, 1.5, 1e-9);
     config_free(cfg);
 }
 
@@ -343,6 +349,7 @@ static void test_config_scalar_errors(void)
     load_fails("stream_buffer_size: 1KiB\n", "t.yaml:1: stream_buffer_size:",
                "4KiB to 1GiB, got '1KiB'");
     load_fails("client_idle_timeout: soon\n", "t.yaml:1: client_idle_timeout:", "got 'soon'");
+    load_fails("client_request_timeout: 0\n", "t.yaml:1: client_request_timeout:", "more than 0");
     load_fails("max_client_connections: lots\n", "t.yaml:1: max_client_connections:",
                "got 'lots'");
     load_fails("upstream_timeout: 0\n", "t.yaml:1: upstream_timeout:",
