@@ -133,7 +133,14 @@ static int one_value(struct cli_opts *o, int c, const char *arg, char *err,
     switch (c) {
     case 'c': o->config_path = arg; break;
     case OPT_HOST: o->host = arg; break;
-    case OPT_PLUGIN_DIR: o->plugin_dir = arg; break;
+    case OPT_PLUGIN_DIR:
+        if (o->nplugin_dirs == (int)(sizeof o->plugin_dirs / sizeof o->plugin_dirs[0]))
+            return fail(err, errlen, "--plugin-dir: at most %zu directories",
+                        sizeof o->plugin_dirs / sizeof o->plugin_dirs[0]);
+        if (strchr(arg, ':') != NULL)
+            return fail(err, errlen, "--plugin-dir: a directory with ':' in its name cannot be searched, got '%s'", arg);
+        o->plugin_dirs[o->nplugin_dirs++] = arg;
+        break;
     case OPT_STATIC_BACKENDS: o->static_backends = arg; break;
     case OPT_STATIC_MODELS: o->static_models = arg; break;
     case OPT_STATIC_ALIASES: o->static_aliases = arg; break;
@@ -587,10 +594,19 @@ int cli_apply(const struct cli_opts *o, struct sy_cfg *cfg, char *err,
         free(cfg->host);
         cfg->host = h;
     }
-    if (o->plugin_dir) {
-        char *d = strdup(o->plugin_dir);
+    if (o->nplugin_dirs > 0) { /* the flags' list replaces the file's */
+        size_t len = 0;
+        for (int i = 0; i < o->nplugin_dirs; i++)
+            len += strlen(o->plugin_dirs[i]) + 1;
+        char *d = malloc(len);
         if (!d)
             return fail(err, errlen, "--plugin-dir: out of memory");
+        d[0] = '\0';
+        for (int i = 0; i < o->nplugin_dirs; i++) {
+            if (i > 0)
+                strcat(d, ":");
+            strcat(d, o->plugin_dirs[i]);
+        }
         free(cfg->plugin_dir);
         cfg->plugin_dir = d;
     }
@@ -667,7 +683,8 @@ void cli_usage(FILE *out, const char *argv0)
 "      --log-level LEVEL     debug, info, warning or error (default info)\n"
 "      --log-format FORMAT   text or json (default text)\n"
 "      --log-file FILE       log there instead of stderr (SIGUSR1 reopens it)\n"
-"      --plugin-dir DIR      where plugins NAME.so are loaded from\n"
+"      --plugin-dir DIR      where plugins NAME.so are searched, before the\n"
+"                            default directory; repeatable\n"
 "      --upstream-timeout S  seconds an attempt may wait for the backend's\n"
 "                            response headers (default %g; fractions allowed)\n"
 "      --max-instance-failover-reroute-attempts N\n"

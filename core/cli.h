@@ -20,7 +20,8 @@ struct cli_opts {
     const char *log_level;
     const char *log_format;      /* "text" or "json" */
     const char *log_file;
-    const char *plugin_dir;
+    const char *plugin_dirs[16]; /* --plugin-dir, repeatable: a search list */
+    int nplugin_dirs;
     double upstream_timeout;     /* < 0: not given */
     int reroute_attempts;
     const char *static_backends;

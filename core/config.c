@@ -6,6 +6,7 @@
  */
 #define _POSIX_C_SOURCE 200809L /* strdup, strndup, gmtime_r */
 #include "config.h"
+#include "plugin_loader.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -205,6 +206,10 @@ void config_free(struct sy_cfg *cfg)
 const struct cfg_node *config_plugin_section(const struct sy_cfg *cfg,
                                              const char *name)
 {
+    char own[MAX_PLUGIN_NAME + 1];
+    /* a plugin given by path has the section of its own name */
+    if (strchr(name, '/') != NULL && plugin_name_of(name, own, sizeof own) == 0)
+        name = own;
     const struct cfg_node *s = cfg ? cfg_map_get(cfg->plugin_config, name)
                                    : NULL;
     /* "name:" with nothing under it is an empty section too. */
@@ -337,6 +342,13 @@ static int plugin_name_ok(const char *s)
         return 0;
     return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                      "0123456789_-") == n;
+}
+
+/* A plugin by path: absolute, naming NAME.so with a good NAME. */
+static int plugin_path_ok(const char *s)
+{
+    char name[MAX_PLUGIN_NAME + 1];
+    return s[0] == '/' && plugin_name_of(s, name, sizeof name) == 0 && plugin_name_ok(name);
 }
 
 static int env_name_ok(const char *s)
@@ -555,7 +567,47 @@ static int ld_log_level(struct loader *ld, const char *key,
 static int ld_plugin_dir(struct loader *ld, const char *key,
                          const struct cfg_node *v)
 {
+    const char *s = NULL;
+    if (get_string(ld, v, key, &s) < 0)
+        return -1;
+    if (strchr(s, ':') != NULL)
+        return lerr(ld, v->line, key, "a directory with ':' in its name cannot be searched, got '%s'", s);
     return set_string(ld, v, key, &ld->cfg->plugin_dir);
+}
+
+/* plugin_path: [dir, ...]: kept as plugin_dir, the dirs joined by ':'. */
+static int ld_plugin_path(struct loader *ld, const char *key, const struct cfg_node *v)
+{
+    size_t n = v->kind == CFG_LIST ? v->n : 1, len = 0;
+    char *joined;
+
+    if (v->kind == CFG_MAP)
+        return lerr(ld, v->line, key, "expected a directory or a list of directories, got a map");
+    for (size_t i = 0; i < n; i++) {
+        const struct cfg_node *item = v->kind == CFG_LIST ? v->vals[i] : v;
+        if (item->kind != CFG_SCALAR || item->scalar[0] == '\0')
+            return lerr(ld, item->line, key, "expected a directory, got %s",
+                        item->kind != CFG_SCALAR ? kind_name(item) : "an empty value");
+        if (strchr(item->scalar, ':') != NULL)
+            return lerr(ld, item->line, key,
+                        "a directory with ':' in its name cannot be searched, got '%s'",
+                        item->scalar);
+        len += strlen(item->scalar) + 1;
+    }
+    if (n == 0)
+        return lerr(ld, v->line, key, "an empty list");
+    if ((joined = malloc(len)) == NULL)
+        return oom(ld, v->line, key);
+    joined[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        const struct cfg_node *item = v->kind == CFG_LIST ? v->vals[i] : v;
+        if (i > 0)
+            strcat(joined, ":");
+        strcat(joined, item->scalar);
+    }
+    free(ld->cfg->plugin_dir);
+    ld->cfg->plugin_dir = joined;
+    return 0;
 }
 
 static int ld_max_body(struct loader *ld, const char *key,
@@ -789,10 +841,10 @@ static int ld_plugins(struct loader *ld, const char *key,
         if (item->kind != CFG_SCALAR)
             return lerr(ld, item->line, key,
                         "expected a plugin name, got %s", kind_name(item));
-        if (!plugin_name_ok(item->scalar))
+        if (!plugin_name_ok(item->scalar) && !plugin_path_ok(item->scalar))
             return lerr(ld, item->line, key,
                         "bad plugin name '%s' (letters, digits, '_' and '-' "
-                        "only)", item->scalar);
+                        "only, or an absolute path to NAME.so)", item->scalar);
         for (size_t j = 0; j < pl->n; j++)
             if (strcmp(pl->names[j], item->scalar) == 0)
                 return lerr(ld, item->line, key, "plugin '%s' is listed twice",
@@ -1076,6 +1128,7 @@ static const struct {
     {"workers", ld_workers},
     {"log_level", ld_log_level},
     {"plugin_dir", ld_plugin_dir},
+    {"plugin_path", ld_plugin_path},
     {"max_body_size", ld_max_body},
     {"upstream_timeout", ld_upstream_timeout},
     {"connect_timeout", ld_connect_timeout},

@@ -67,7 +67,9 @@ struct sy_cfg {
     int port;
     int workers;         /* 0: one per CPU */
     int log_level;       /* SY_LOG_* */
-    char *plugin_dir;    /* NULL: the compiled-in default */
+    char *plugin_dir;    /* plugin_path (or plugin_dir, or --plugin-dir):
+                            directories joined by ':', searched before the
+                            compiled-in default; NULL: that alone */
     size_t max_body;     /* bytes */
     double upstream_timeout; /* seconds to the response headers */
     double connect_timeout;  /* seconds */

@@ -75,9 +75,16 @@ struct daemon {
     int dyn_known;
 };
 
+/* Where plugins are searched: the configured directories, then the
+ * compiled-in one (so the shipped plugins are found beside one's own). */
 static const char *plugin_dir_of(const struct sy_cfg *cfg)
 {
-    return cfg->plugin_dir ? cfg->plugin_dir : SY_PLUGIN_DIR;
+    static char search[8192];
+
+    if (cfg->plugin_dir == NULL)
+        return SY_PLUGIN_DIR;
+    snprintf(search, sizeof search, "%s:%s", cfg->plugin_dir, SY_PLUGIN_DIR);
+    return search;
 }
 
 /* Free the replaced setups nobody uses any more.  Main thread, so the

@@ -37,9 +37,10 @@ static int check_descriptor(const struct sy_plugin *d, const char *name,
                  d->abi_major, d->abi_minor, SY_ABI_MAJOR, SY_ABI_MINOR);
         return -1;
     }
-    /* A descriptor of ABI 1.x is at least as large as the 1.0 one, whose
-     * hooks end where 1.1's start() took a reserved slot. */
-    if (d->size < sizeof(struct sy_plugin)) {
+    /* A descriptor of ABI 1.x is at least as large as the 1.0 one (1.1
+     * took two of its reserved slots); later minors append fields, which
+     * an older plugin's descriptor lacks and the copy reads as NULL. */
+    if (d->size < SY_PLUGIN_SIZE_1_0) {
         snprintf(why, len, "descriptor size %u is smaller than ABI %u.%u allows",
                  (unsigned)d->size, d->abi_major, d->abi_minor);
         return -1;
@@ -50,7 +51,7 @@ static int check_descriptor(const struct sy_plugin *d, const char *name,
         return -1;
     }
     if (d->name == NULL || strcmp(d->name, name) != 0) {
-        snprintf(why, len, "descriptor names itself '%s', expected '%s'",
+        snprintf(why, len, "descriptor names itself '%.100s', expected '%.100s'",
                  d->name ? d->name : "(null)", name);
         return -1;
     }
@@ -79,20 +80,94 @@ static int check_descriptor(const struct sy_plugin *d, const char *name,
     return 0;
 }
 
-int plugin_load(const char *dir, const char *name, enum sy_plugin_kind kind,
+int plugin_name_of(const char *configured, char *buf, size_t len)
+{
+    const char *base = strrchr(configured, '/');
+    size_t n;
+
+    if (base == NULL) {
+        n = strlen(configured);
+    } else {
+        base++;
+        n = strlen(base);
+        if (n <= 3 || strcmp(base + n - 3, ".so") != 0)
+            return -1;
+        n -= 3;
+        configured = base;
+    }
+    if (n == 0 || n >= len)
+        return -1;
+    memcpy(buf, configured, n);
+    buf[n] = '\0';
+    return 0;
+}
+
+/* Where the plugin is: the configured path, or the first DIR/NAME.so of
+ * the search list.  -1 with the reason in err. */
+static int plugin_find(const char *search, const char *configured, const char *name,
+                       char *path, size_t len, char *err, size_t errlen)
+{
+    struct stat st;
+    size_t used;
+
+    if (strchr(configured, '/') != NULL) {
+        if (stat(configured, &st) != 0) {
+            snprintf(err, errlen, "plugin %s: %s: %s", name, configured, strerror(errno));
+            return -1;
+        }
+        snprintf(path, len, "%s", configured);
+        return 0;
+    }
+    used = (size_t)snprintf(err, errlen, "plugin %s: not found (searched", name);
+    for (const char *dir = search; dir != NULL && *dir != '\0';) {
+        const char *colon = strchr(dir, ':');
+        size_t dlen = colon ? (size_t)(colon - dir) : strlen(dir);
+        if (dlen > 0) {
+            snprintf(path, len, "%.*s/%s.so", (int)dlen, dir, name);
+            if (stat(path, &st) == 0)
+                return 0;
+            if (used < errlen)
+                used += (size_t)snprintf(err + used, errlen - used, " %s: %s;", path,
+                                         strerror(errno));
+        }
+        dir = colon ? colon + 1 : NULL;
+    }
+    if (used < errlen)
+        snprintf(err + used, errlen - used, ")");
+    return -1;
+}
+
+/* The descriptor as this core reads it (see struct loaded_plugin). */
+static void copy_descriptor(struct loaded_plugin *p, const struct sy_plugin *d)
+{
+    size_t n = d->size < sizeof p->copy ? d->size : sizeof p->copy;
+
+    memset(&p->copy, 0, sizeof p->copy);
+    memcpy(&p->copy, d, n);
+    /* hooks of a minor newer than the plugin's: reserved slots it kept
+     * NULL by the rules, read as NULL whatever they hold */
+    if (d->abi_minor < 1) {
+        p->copy.start = NULL;
+        p->copy.attempt_done = NULL;
+    }
+    p->desc = &p->copy;
+}
+
+int plugin_load(const char *search, const char *configured, enum sy_plugin_kind kind,
                 struct loaded_plugin **out, char *err, size_t errlen)
 {
     struct loaded_plugin *p = NULL;
+    const struct sy_plugin *d;
     char why[256] = "";
-    char path[4096];
-    struct stat st;
+    char path[4096], name[256];
 
     *out = NULL;
-    snprintf(path, sizeof path, "%s/%s.so", dir, name);
-    if (stat(path, &st) != 0) {
-        snprintf(err, errlen, "plugin %s: %s: %s", name, path, strerror(errno));
+    if (plugin_name_of(configured, name, sizeof name) != 0) {
+        snprintf(err, errlen, "plugin %s: a plugin path must name a NAME.so file", configured);
         return -1;
     }
+    if (plugin_find(search, configured, name, path, sizeof path, err, errlen) != 0)
+        return -1;
     p = calloc(1, sizeof *p);
     if (p == NULL)
         goto oom;
@@ -108,16 +183,17 @@ int plugin_load(const char *dir, const char *name, enum sy_plugin_kind kind,
         goto fail;
     }
     dlerror();
-    p->desc = dlsym(p->dl, SY_PLUGIN_SYMBOL);
-    if (p->desc == NULL) {
+    d = dlsym(p->dl, SY_PLUGIN_SYMBOL);
+    if (d == NULL) {
         snprintf(err, errlen, "plugin %s: %s: no '%s' symbol (not a switchyard plugin, or built for another ABI major)",
                  name, path, SY_PLUGIN_SYMBOL);
         goto fail;
     }
-    if (check_descriptor(p->desc, name, kind, why, sizeof why) != 0) {
+    if (check_descriptor(d, name, kind, why, sizeof why) != 0) {
         snprintf(err, errlen, "plugin %s: %s: %s", name, path, why);
         goto fail;
     }
+    copy_descriptor(p, d);
     *out = p;
     return 0;
 oom:

@@ -9,15 +9,31 @@
 #include <switchyard/plugin.h>
 
 struct loaded_plugin {
-    char *name;
+    char *name;              /* the descriptor's name: NAME of NAME.so */
     char *path;
     void *dl;
+    /* The descriptor as this core knows it: a copy of the plugin's, with
+     * the fields its ABI minor or size lacks read as NULL/0, so the core
+     * calls every hook of any 1.x plugin the same way. */
     const struct sy_plugin *desc;
+    struct sy_plugin copy;
 };
 
-/* Load DIR/NAME.so and check that it is a plugin of `kind`.  On error
- * returns -1 with "PATH: reason" in err. */
-int plugin_load(const char *dir, const char *name, enum sy_plugin_kind kind,
+/* The smallest descriptor the loader accepts: ABI 1.0's. */
+#define SY_PLUGIN_SIZE_1_0 sizeof(struct sy_plugin)
+
+/* A plugin named in the config: NAME (looked up in the search list), or a
+ * path to a shared object ("/opt/p/NAME.so", containing a '/').  Writes
+ * the plugin's own name (NAME) to buf; -1 when a path does not end in
+ * ".so" or the name is too long. */
+int plugin_name_of(const char *configured, char *buf, size_t len);
+
+/* Load a plugin and check that it is a plugin of `kind`: `name` as
+ * configured (see plugin_name_of), searched as DIR/NAME.so in each
+ * directory of `search`, a ':'-separated list, first found wins.  On error
+ * returns -1 with "plugin NAME: PATH: reason" in err (every directory
+ * searched, when none has it). */
+int plugin_load(const char *search, const char *name, enum sy_plugin_kind kind,
                 struct loaded_plugin **out, char *err, size_t errlen);
 void plugin_unload(struct loaded_plugin *p);
 const char *plugin_kind_name(enum sy_plugin_kind kind);

@@ -75,7 +75,7 @@ static void test_cli_defaults(void)
     CU_ASSERT_EQUAL(o.port, -1);
     CU_ASSERT_EQUAL(o.workers, -1);
     CU_ASSERT_PTR_NULL(o.log_level);
-    CU_ASSERT_PTR_NULL(o.plugin_dir);
+    CU_ASSERT_EQUAL(o.nplugin_dirs, 0);
     CU_ASSERT(o.upstream_timeout < 0);
     CU_ASSERT_EQUAL(o.reroute_attempts, -1);
     CU_ASSERT_PTR_NULL(o.static_backends);
@@ -142,7 +142,8 @@ static void test_cli_each_flag(void)
     CU_ASSERT_EQUAL(o.port, 9000);
     CU_ASSERT_EQUAL(o.workers, 8);
     CU_ASSERT_STRING_EQUAL(o.log_level, "debug");
-    CU_ASSERT_STRING_EQUAL(o.plugin_dir, "/p");
+    CU_ASSERT_EQUAL(o.nplugin_dirs, 1);
+    CU_ASSERT_STRING_EQUAL(o.plugin_dirs[0], "/p");
     CU_ASSERT_DOUBLE_EQUAL(o.upstream_timeout, 2.5, 1e-9);
     CU_ASSERT_EQUAL(o.reroute_attempts, 0);
     CU_ASSERT_STRING_EQUAL(o.static_backends, "http://a:1,http://b:2");
@@ -221,6 +222,23 @@ static void test_cli_bad_values(void)
     /* a value that looks like the next flag is still the value */
     PARSE_FAILS("--port: expected a number 1..65535, got '--workers'", "--port",
                 "--workers", "2");
+}
+
+/* --plugin-dir is repeatable: the dirs, in order, replace the file's. */
+static void test_cli_plugin_dirs(void)
+{
+    struct cli_opts o;
+    char err[512];
+    struct sy_cfg *cfg = unit_base_config("plugin_path: [/from/file]\n");
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    CU_ASSERT_STRING_EQUAL(cfg->plugin_dir, "/from/file");
+    CU_ASSERT_EQUAL_FATAL(PARSE(&o, err, "--plugin-dir", "/a", "--plugin-dir", "/b"), 0);
+    CU_ASSERT_EQUAL(o.nplugin_dirs, 2);
+    CU_ASSERT_EQUAL(cli_apply(&o, cfg, err, sizeof err), 0);
+    CU_ASSERT_STRING_EQUAL(cfg->plugin_dir, "/a:/b");
+    config_free(cfg);
+    PARSE_FAILS("--plugin-dir: a directory with ':'", "--plugin-dir", "/a:b");
 }
 
 /* Parse, apply on cfg, finish.  Returns the first failing step's -1. */
@@ -650,7 +668,7 @@ static void test_cli_usage(void)
 void register_cli_tests(void)
 {
     UNIT_SUITE("cli",
-               UNIT_TEST(test_cli_defaults),
+               UNIT_TEST(test_cli_defaults), UNIT_TEST(test_cli_plugin_dirs),
                UNIT_TEST(test_cli_actions),
                UNIT_TEST(test_cli_each_flag),
                UNIT_TEST(test_cli_bad_values),

@@ -349,6 +349,12 @@ static void test_config_scalar_errors(void)
     load_fails("stream_buffer_size: 1KiB\n", "t.yaml:1: stream_buffer_size:",
                "4KiB to 1GiB, got '1KiB'");
     load_fails("client_idle_timeout: soon\n", "t.yaml:1: client_idle_timeout:", "got 'soon'");
+    load_fails("plugin_path: [/a, /b:c]\n", "t.yaml:1: plugin_path:", "':' in its name");
+    load_fails("plugin_path: []\n", "t.yaml:1: plugin_path:", "an empty list");
+    load_fails("plugin_path: {a: 1}\n", "t.yaml:1: plugin_path:", "got a map");
+    load_fails("plugin_dir: /a:b\n", "t.yaml:1: plugin_dir:", "':' in its name");
+    load_fails("routing: [/opt/p/x.txt]\n", "t.yaml:1: routing:", "absolute path to NAME.so");
+    load_fails("routing: [p/x.so]\n", "t.yaml:1: routing:", "bad plugin name");
     load_fails("client_request_timeout: 0\n", "t.yaml:1: client_request_timeout:", "more than 0");
     load_fails("max_client_connections: lots\n", "t.yaml:1: max_client_connections:",
                "got 'lots'");
@@ -402,6 +408,17 @@ static void test_config_plugin_lists(void)
                "expected a map");
     load_fails("plugin_config: [a]\n", "t.yaml:1: plugin_config:",
                "expected a map");
+    /* a plugin by absolute path reads the section of its own name */
+    struct sy_cfg *cfg = unit_base_config("routing: [/opt/p/long_generation.so, roundrobin]\n"
+                                          "plugin_config:\n  long_generation: {min_max_tokens: 9}\n"
+                                          "plugin_path: [/opt/p, /usr/lib/x]\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    CU_ASSERT_EQUAL(cfg->routing.n, 2);
+    CU_ASSERT_STRING_EQUAL(cfg->routing.names[0], "/opt/p/long_generation.so");
+    CU_ASSERT_PTR_NOT_NULL(cfg_map_get(config_plugin_section(cfg, cfg->routing.names[0]),
+                                       "min_max_tokens"));
+    CU_ASSERT_STRING_EQUAL(cfg->plugin_dir, "/opt/p:/usr/lib/x");
+    config_free(cfg);
 }
 
 static void test_config_models_shape_errors(void)
