@@ -23,8 +23,24 @@
  * member, to json_string_equals it is not), and keeps the last of duplicate
  * names (the member callback sees them all).  json-c 0.16 also decodes some
  * valid surrogate pairs as U+FFFD ("\ud837\ude00" for U+1DE00, where
- * "\ud83d\ude00" comes out right); json_string_decode gives the character.  Neither json-c nor this scanner
- * checks that bytes >= 0x80 in strings are valid UTF-8: they pass through.
+ * "\ud83d\ude00" comes out right); json_string_decode gives the character.
+ *
+ * Where we are stricter than json-c, to read a body as Python's json.loads
+ * does (vllm_router and most backends are Python):
+ *   - invalid UTF-8 in a string (json-c passes any byte >= 0x80 through):
+ *     overlong forms, UTF-16 surrogates encoded in UTF-8 (ED A0..ED BF),
+ *     code points past U+10FFFF, cut-short sequences and stray continuation
+ *     bytes are "invalid UTF-8" at the sequence's first byte.  Outside
+ *     strings a byte >= 0x80 is no JSON anyway, so an input json_scan
+ *     accepts is valid UTF-8 from end to end.  (Python's json.loads(bytes)
+ *     lets the encoded surrogates through, 'surrogatepass'; we do not, so
+ *     that every byte passed on or echoed is UTF-8.)  A lone surrogate
+ *     *escape*, "\ud800", is valid JSON to Python and to us (decoded as
+ *     U+FFFD, see json_string_decode);
+ *   - an integer (a number with neither fraction nor exponent) of more than
+ *     JSON_SCAN_MAX_INT_DIGITS digits, the sign not counted: Python 3.11+
+ *     refuses to convert it (sys.int_info.default_max_str_digits), where
+ *     json-c clamps it.  Floats of any length are fine, as to Python.
  */
 #include "json_scan.h"
 
@@ -53,10 +69,48 @@ static int is_hex(unsigned char c)
     return is_digit(c) || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
 }
 
-/* What ends a run of ordinary string bytes. */
+/* What ends a run of ordinary string bytes: ASCII only is ordinary, a
+ * byte >= 0x80 starts a UTF-8 sequence to check. */
 static int is_special(unsigned char c)
 {
-    return c < 0x20 || c == '"' || c == '\\';
+    return c < 0x20 || c == '"' || c == '\\' || c >= 0x80;
+}
+
+/* The length (2 to 4) of the UTF-8 sequence that starts at b[p], a byte
+ * >= 0x80, or 0 when there is none (RFC 3629, Unicode table 3-7): no
+ * continuation byte as a start, no overlong form (C0, C1, E0 80..9F,
+ * F0 80..8F), no surrogate (ED A0..BF), nothing past U+10FFFF (F4 90..,
+ * F5..FF), and all of it before len. */
+static size_t utf8_seq(const unsigned char *b, size_t len, size_t p)
+{
+    unsigned char c = b[p], lo = 0x80, hi = 0xBF;
+    size_t n;
+
+    if (c < 0xC2)
+        return 0;
+    if (c < 0xE0) {
+        n = 2;
+    } else if (c < 0xF0) {
+        n = 3;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+    } else if (c < 0xF5) {
+        n = 4;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+    } else {
+        return 0;
+    }
+    if (len - p < n || b[p + 1] < lo || b[p + 1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if ((b[p + i] & 0xC0) != 0x80)
+            return 0;
+    return n;
 }
 
 /* The index of the first special byte in b[p..len), or len.  Prompts are
@@ -66,13 +120,14 @@ static int is_special(unsigned char c)
 static size_t skip_ordinary(const unsigned char *b, size_t len, size_t p)
 {
     const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
-    const __m128i ctl_max = _mm_set1_epi8(0x1f);
+    const __m128i space = _mm_set1_epi8(' ');
 
     while (len - p >= 16) {
         __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(b + p));
-        /* max(v, 0x1f) == 0x1f exactly when v <= 0x1f, unsigned */
+        /* v < 0x20 as signed bytes: the control characters and, negative,
+         * the bytes >= 0x80, in one compare */
         __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
-                                   _mm_cmpeq_epi8(_mm_max_epu8(v, ctl_max), ctl_max));
+                                   _mm_cmplt_epi8(v, space));
         unsigned mask = (unsigned)_mm_movemask_epi8(hit);
         if (mask != 0)
             return p + (size_t)__builtin_ctz(mask);
@@ -87,12 +142,13 @@ static size_t skip_ordinary(const unsigned char *b, size_t len, size_t p)
 #define HIGHS UINT64_C(0x8080808080808080)
 
 /* Is any of the 8 bytes of w special?  The has-a-zero-byte and
- * has-a-byte-below-n tricks: exact about whether, not about which. */
+ * has-a-byte-below-n tricks, and w's own top bits for the bytes >= 0x80:
+ * exact about whether, not about which. */
 static int has_special(uint64_t w)
 {
     uint64_t quote = w ^ (ONES * '"'), bslash = w ^ (ONES * '\\');
 
-    return (((w - ONES * 0x20) & ~w) | ((quote - ONES) & ~quote) |
+    return (w | ((w - ONES * 0x20) & ~w) | ((quote - ONES) & ~quote) |
             ((bslash - ONES) & ~bslash)) & HIGHS ? 1 : 0;
 }
 
@@ -128,6 +184,16 @@ static size_t scan_string(const unsigned char *b, size_t len, size_t p, const ch
             return error_at(len, EOI, what);
         if (b[p] == '"')
             return p + 1;
+        if (b[p] >= 0x80) {
+            /* text that is not ASCII comes in runs: all of one here */
+            do {
+                size_t n = utf8_seq(b, len, p);
+                if (n == 0)
+                    return error_at(p, JSON_SCAN_ERR_UTF8, what);
+                p += n;
+            } while (p < len && b[p] >= 0x80);
+            continue;
+        }
         if (b[p] != '\\')
             return error_at(p, "control character in string", what);
         if (p + 1 == len)
@@ -157,17 +223,24 @@ static size_t scan_digits(const unsigned char *b, size_t len, size_t p)
 
 static size_t scan_number(const unsigned char *b, size_t len, size_t p, const char **what)
 {
+    size_t start = p, digits;
+    int is_float = 0;
+
     if (b[p] == '-')
         p++;
     if (p == len || !is_digit(b[p]))
         goto bad;
+    digits = p;
     p = b[p] == '0' ? p + 1 : scan_digits(b, len, p);
+    digits = p - digits;
     if (p < len && b[p] == '.') {
+        is_float = 1;
         if (++p == len || !is_digit(b[p]))
             goto bad;
         p = scan_digits(b, len, p);
     }
     if (p < len && (b[p] == 'e' || b[p] == 'E')) {
+        is_float = 1;
         p++;
         if (p < len && (b[p] == '+' || b[p] == '-'))
             p++;
@@ -178,6 +251,9 @@ static size_t scan_number(const unsigned char *b, size_t len, size_t p, const ch
     /* a digit here follows a leading 0 */
     if (p < len && is_digit(b[p]))
         goto bad;
+    /* Python's int() would refuse it; its float() takes any length */
+    if (!is_float && digits > JSON_SCAN_MAX_INT_DIGITS)
+        return error_at(start, JSON_SCAN_ERR_INT_DIGITS, what);
     return p;
 bad:
     *what = "invalid number";
@@ -329,6 +405,32 @@ fail:
         err->what = what;
     }
     return -1;
+}
+
+size_t json_utf8_check(const char *buf, size_t len)
+{
+    const unsigned char *b = (const unsigned char *)buf;
+    size_t p = 0, n;
+
+    while (p < len) {
+        /* ASCII, 8 bytes at a time */
+        while (len - p >= 8) {
+            uint64_t w;
+            memcpy(&w, b + p, sizeof w);
+            if (w & UINT64_C(0x8080808080808080))
+                break;
+            p += 8;
+        }
+        while (p < len && b[p] < 0x80)
+            p++;
+        if (p == len)
+            break;
+        n = utf8_seq(b, len, p);
+        if (n == 0)
+            return p;
+        p += n;
+    }
+    return len;
 }
 
 /* --- string tokens --- */

@@ -50,7 +50,16 @@ enum body_error request_parse_body(const char *buf, size_t len, struct body_info
         return BODY_NOT_JSON;
     }
     if (json_scan(buf, len, note_member, &w, &top, &e) != 0) {
-        snprintf(err, errlen, "request body is not valid JSON: %s (at byte %zu)", e.what, e.offset);
+        /* Python decodes the whole body before it reads any JSON: a body
+         * that is not UTF-8 is that first, wherever the JSON went wrong.
+         * (Accepted, the body is UTF-8 throughout: json_scan checks the
+         * strings, and outside them only ASCII is JSON.) */
+        size_t bad = json_utf8_check(buf, len);
+        if (bad < len)
+            snprintf(err, errlen, "request body is not valid UTF-8 (at byte %zu)", bad);
+        else
+            snprintf(err, errlen, "request body is not valid JSON: %s (at byte %zu)", e.what,
+                     e.offset);
         return BODY_NOT_JSON;
     }
     if (top != JSON_T_OBJECT) {
@@ -110,39 +119,80 @@ const char *request_body_string(struct sy_request *v, const char *field)
     return json_object_get_string(s);
 }
 
+/* The values of every top-level "model" member, in order: a few inline,
+ * more (a body that repeats the name that often) on the heap. */
+struct model_values {
+    struct json_span inl[4], *v;
+    size_t n, cap, bytes; /* bytes: the values' lengths, summed */
+};
+
+static int note_model_value(void *ctx, const char *buf, const struct json_span *key,
+                            const struct json_span *value)
+{
+    struct model_values *mv = ctx;
+
+    if (!json_string_equals(buf + key->start, key->end - key->start, "model"))
+        return 0;
+    if (mv->n == mv->cap) {
+        struct json_span *nv = mv->v == mv->inl ? malloc(2 * mv->cap * sizeof *nv)
+                                                : realloc(mv->v, 2 * mv->cap * sizeof *nv);
+        if (nv == NULL)
+            return 1; /* stops the scan: out of memory */
+        if (mv->v == mv->inl)
+            memcpy(nv, mv->inl, sizeof mv->inl);
+        mv->v = nv;
+        mv->cap *= 2;
+    }
+    mv->v[mv->n++] = *value;
+    mv->bytes += value->end - value->start;
+    return 0;
+}
+
+/* Every top-level "model" gets the new name, not only the last one (the one
+ * Python and json-c read, and request_parse_body): a backend whose parser
+ * keeps the first of a repeated name must not see the client's model. */
 int request_rewrite_model(const char *buf, size_t len, const char *model,
                           char **out, size_t *outlen)
 {
-    struct wanted w;
+    struct model_values mv;
     enum json_scan_type top;
     struct json_object *js = NULL;
     const char *enc;
-    size_t enclen, vstart, vend;
-    char *res;
+    size_t enclen, from = 0, n = 0;
+    char *res = NULL;
+    int rc = -1;
 
-    memset(&w, 0, sizeof w);
-    if (json_scan(buf, len, note_member, &w, &top, NULL) != 0 || top != JSON_T_OBJECT ||
-        !w.has_model || w.model.type != JSON_T_STRING)
-        return -1;
-    vstart = w.model.start;
-    vend = w.model.end;
+    memset(&mv, 0, sizeof mv);
+    mv.v = mv.inl;
+    mv.cap = sizeof mv.inl / sizeof mv.inl[0];
+    if (json_scan(buf, len, note_model_value, &mv, &top, NULL) != 0 || top != JSON_T_OBJECT ||
+        mv.n == 0 || mv.v[mv.n - 1].type != JSON_T_STRING)
+        goto out;
     js = json_object_new_string(model);
     if (js == NULL)
-        return -1;
+        goto out;
     enc = json_object_to_json_string_length(js, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &enclen);
-    res = malloc(len - (vend - vstart) + enclen + 1);
-    if (res == NULL) {
-        json_object_put(js);
-        return -1;
+    res = malloc(len - mv.bytes + mv.n * enclen + 1);
+    if (res == NULL)
+        goto out;
+    for (size_t i = 0; i < mv.n; i++) {
+        memcpy(res + n, buf + from, mv.v[i].start - from);
+        n += mv.v[i].start - from;
+        memcpy(res + n, enc, enclen);
+        n += enclen;
+        from = mv.v[i].end;
     }
-    memcpy(res, buf, vstart);
-    memcpy(res + vstart, enc, enclen);
-    memcpy(res + vstart + enclen, buf + vend, len - vend);
-    *outlen = len - (vend - vstart) + enclen;
-    res[*outlen] = '\0';
+    memcpy(res + n, buf + from, len - from);
+    n += len - from;
+    res[n] = '\0';
+    *outlen = n;
     *out = res;
+    rc = 0;
+out:
     json_object_put(js);
-    return 0;
+    if (mv.v != mv.inl)
+        free(mv.v);
+    return rc;
 }
 
 /* Append a string to a growing buffer; -1 on OOM. */

@@ -2,8 +2,9 @@
  * request: what the core knows of a client request, and the body work done
  * on it: one strict pass over the bytes (json_scan) to validate them and
  * find `model` and `stream`, no tree built; json-c parses the body only when
- * a plugin asks for more of it.  `model` is rewritten in the original bytes
- * (every other byte kept) when a fallback changes it.
+ * a plugin asks for more of it.  `model` (every top-level one, should the
+ * name repeat) is rewritten in the original bytes (every other byte kept)
+ * when a fallback changes it.
  */
 #ifndef SY_REQUEST_H
 #define SY_REQUEST_H
@@ -44,8 +45,11 @@ struct body_info {
 };
 
 /* Validate `len` bytes as a JSON object with a non-empty string "model"
- * (the last one, if the name repeats, as json-c reads it) free of NUL
- * characters.  On BODY_OK, *info is filled; otherwise info->model is NULL
+ * (the last one, if the name repeats, as Python's json and json-c read it)
+ * free of NUL characters, read as Python's json.loads reads a body: all of
+ * it UTF-8 (err says "not valid UTF-8" and where, before any JSON error),
+ * no integer of more than JSON_SCAN_MAX_INT_DIGITS digits, and json_scan's
+ * strict JSON.  On BODY_OK, *info is filled; otherwise info->model is NULL
  * and err says why, for a 400. */
 enum body_error request_parse_body(const char *buf, size_t len, struct body_info *info,
                                    char *err, size_t errlen);
@@ -54,10 +58,13 @@ enum body_error request_parse_body(const char *buf, size_t len, struct body_info
  * NULL if json-c cannot read it (e.g. nested deeper than its limit). */
 struct json_object *request_json(struct sy_request *v);
 
-/* New body bytes: `buf` with the value of its top-level "model" member
- * replaced by the JSON string `model`.  Every other byte stays as it was
- * (numbers, key order, spacing).  Caller frees *out.  -1 when buf has no
- * top-level string "model" (callers parse first, so: never) or on OOM. */
+/* New body bytes: `buf` with the value of every top-level "model" member
+ * (all of a repeated name, whatever their type, so that a backend that
+ * keeps the first of duplicates reads the new name too) replaced by the
+ * JSON string `model`; nested "model" keys are left alone.  Every other
+ * byte stays as it was (numbers, key order, spacing).  Caller frees *out.
+ * -1 when buf's last top-level "model" is not a string or there is none
+ * (callers parse first, so: never) or on OOM. */
 int request_rewrite_model(const char *buf, size_t len, const char *model,
                           char **out, size_t *outlen);
 

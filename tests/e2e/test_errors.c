@@ -161,6 +161,114 @@ static void test_400_json_read_strictly(void)
     CU_ASSERT_EQUAL(mock_requests(&ma), before + 1);
 }
 
+/* Is s[0..n) UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing
+ * past U+10FFFF, nothing cut short)? */
+static int is_utf8(const char *s, size_t n)
+{
+    const unsigned char *b = (const unsigned char *)s;
+
+    for (size_t p = 0; p < n;) {
+        unsigned cp;
+        size_t len;
+        if (b[p] < 0x80) {
+            p++;
+            continue;
+        }
+        if ((b[p] & 0xE0) == 0xC0)
+            len = 2, cp = b[p] & 0x1Fu;
+        else if ((b[p] & 0xF0) == 0xE0)
+            len = 3, cp = b[p] & 0x0Fu;
+        else if ((b[p] & 0xF8) == 0xF0)
+            len = 4, cp = b[p] & 0x07u;
+        else
+            return 0;
+        if (len > n - p)
+            return 0;
+        for (size_t i = 1; i < len; i++) {
+            if ((b[p + i] & 0xC0) != 0x80)
+                return 0;
+            cp = cp << 6 | (b[p + i] & 0x3Fu);
+        }
+        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+            (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
+            return 0;
+        p += len;
+    }
+    return 1;
+}
+
+/* A 400 whose message has `want` in it, in a body that is UTF-8. */
+static void post_expect_400_saying(int port, const char *body, const char *want)
+{
+    struct resp r;
+    struct json_object *root, *err, *msg;
+
+    CU_ASSERT_EQUAL(http_post(port, "/v1/chat/completions", body, NULL, &r), 0);
+    check_router_error(&r, 400);
+    CU_ASSERT_TRUE(r.body != NULL && is_utf8(r.body, r.len));
+    root = r.body ? json_tokener_parse(r.body) : NULL;
+    if (root != NULL && json_object_object_get_ex(root, "error", &err) &&
+        json_object_object_get_ex(err, "message", &msg)) {
+        const char *m = json_object_get_string(msg);
+        if (strstr(m, want) == NULL)
+            fprintf(stderr, "\n    message '%s', want '%s'\n", m, want);
+        CU_ASSERT_PTR_NOT_NULL(strstr(m, want));
+    } else {
+        CU_FAIL("no error message");
+    }
+    json_object_put(root);
+    resp_free(&r);
+}
+
+/* The body is UTF-8 or it is refused, as Python (which decodes it before
+ * it reads JSON) refuses it: in the model, in any other string, anywhere.
+ * Before, such a model came back raw in the 404's message, and the answer
+ * was not UTF-8. */
+static void test_400_invalid_utf8(void)
+{
+    static const char *const bodies[] = {
+        /* the model: a byte that starts nothing, an overlong '/', an encoded
+         * surrogate, past U+10FFFF, cut short */
+        "{\"model\":\"model-\xff\",\"messages\":[]}",
+        "{\"model\":\"model\xc0\xaf" "a\",\"messages\":[]}",
+        "{\"model\":\"model-a\xed\xa0\x80\",\"messages\":[]}",
+        "{\"model\":\"\xf4\x90\x80\x80\"}",
+        "{\"model\":\"model-a\xe2\x82\"}",
+        /* another string, a known model */
+        "{\"model\":\"model-a\",\"messages\":[{\"role\":\"user\",\"content\":\"caf\xc3\"}]}",
+        "{\"model\":\"model-a\",\"messages\":[{\"role\":\"user\",\"content\":\"x\x80y\"}]}",
+        "{\"model\":\"model-a\",\"user\":\"\xed\xbf\xbf\"}",
+        "{\"model\":\"model-a\",\"\xfe\":1}",
+        /* outside the strings, and with other errors after it */
+        "{\"model\":\"model-a\"}\xe2\x80",
+        "{\"model\":\"model-a\",\"x\":\"\xc1\xbf\",}",
+        NULL,
+    };
+    int before = mock_requests(&ma);
+    struct resp r;
+
+    for (int i = 0; bodies[i]; i++)
+        post_expect_400_saying(rt.port, bodies[i], "not valid UTF-8 (at byte ");
+    post_expect_400_saying(rt.port, "{\"model\":\"model-\xff\"}", "(at byte 16)");
+    CU_ASSERT_EQUAL(mock_requests(&ma), before);
+    /* UTF-8 of every length is served; a lone surrogate escape is JSON */
+    CU_ASSERT_EQUAL(http_post(rt.port, "/v1/chat/completions",
+                              "{\"model\":\"model-a\",\"messages\":[{\"role\":\"user\",\"content\":"
+                              "\"caf\xc3\xa9 \xe6\xa8\xa1\xe5\x9e\x8b \xf0\x9f\x98\x80 \\ud800\"}]}",
+                              NULL, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    resp_free(&r);
+    CU_ASSERT_EQUAL(mock_requests(&ma), before + 1);
+    /* an unknown model that is UTF-8 comes back in the 404 as it is */
+    CU_ASSERT_EQUAL(http_post(rt.port, "/v1/chat/completions",
+                              "{\"model\":\"mod\xc3\xa8le-\xf0\x9f\xa6\x99\"}", NULL, &r), 0);
+    check_router_error(&r, 404);
+    CU_ASSERT_TRUE(r.body != NULL && is_utf8(r.body, r.len));
+    CU_ASSERT_PTR_NOT_NULL(r.body ? strstr(r.body, "mod\xc3\xa8le-\xf0\x9f\xa6\x99") : NULL);
+    resp_free(&r);
+    check_still_serving();
+}
+
 static void test_400_not_an_object(void)
 {
     post_expect("[{\"model\":\"model-a\"}]", 400);
@@ -732,11 +840,154 @@ static void test_pipelined_requests(void)
     }
 }
 
+/* --- JSON as Python reads it: a router with room for large bodies and a
+ * fallback --- */
+
+static struct mock jm_fb;
+static struct router jrt;
+static int jm_dead;
+
+static int json_setup(void)
+{
+    char yaml[2048];
+
+    if (mock_start(&jm_fb, "json-fb", "dup-fb", NULL))
+        return -1;
+    jm_dead = free_port(); /* nobody listens here */
+    snprintf(yaml, sizeof yaml,
+             "workers: 1\n"
+             "max_body_size: 64KiB\n"
+             "connect_timeout: 500ms\n"
+             "fallback: [model_map]\n"
+             "models:\n"
+             "  dup-dead:\n"
+             "    backends: [http://127.0.0.1:%d]\n"
+             "    fallback_model: dup-fb\n"
+             "  dup-fb:\n"
+             "    backends: [%s]\n",
+             jm_dead, jm_fb.url);
+    return router_start(&jrt, yaml, NULL);
+}
+
+static int json_teardown(void)
+{
+    int st = router_stop(&jrt);
+    mock_stop(&jm_fb);
+    return st == 0 ? 0 : -1;
+}
+
+/* {"model":"dup-fb","seed":<sign><digits>><tail>} (malloc'd) */
+static char *long_number_body(const char *sign, size_t digits, const char *tail)
+{
+    char *b = malloc(digits + 128);
+    size_t n;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    n = (size_t)sprintf(b, "{\"model\":\"dup-fb\",\"messages\":[],\"seed\":%s", sign);
+    memset(b + n, '7', digits);
+    sprintf(b + n + digits, "%s}", tail);
+    return b;
+}
+
+/* Python 3.11+ refuses an integer of more than 4300 digits (ValueError);
+ * floats of any length it takes. */
+static void test_400_integer_over_4300_digits(void)
+{
+    static const struct {
+        const char *sign;
+        size_t digits;
+        const char *tail;
+        long status;
+    } cases[] = {
+        {"", 5000, "", 400}, {"-", 4301, "", 400}, {"", 4300, "", 200},
+        {"-", 4300, "", 200}, {"", 5000, ".5", 200}, {"-", 5000, "e-7", 200},
+    };
+    int before = mock_requests(&jm_fb), served = 0;
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *body = long_number_body(cases[i].sign, cases[i].digits, cases[i].tail);
+        if (cases[i].status == 400) {
+            post_expect_400_saying(jrt.port, body, "integer with more than 4300 digits");
+        } else {
+            struct resp r;
+            CU_ASSERT_EQUAL(http_post(jrt.port, "/v1/chat/completions", body, NULL, &r), 0);
+            CU_ASSERT_EQUAL(r.status, 200);
+            resp_free(&r);
+            served++;
+        }
+        free(body);
+    }
+    CU_ASSERT_EQUAL(mock_requests(&jm_fb) - before, served);
+}
+
+/* The body the mock received last (malloc'd), or NULL. */
+static char *mock_last_body(const struct mock *m)
+{
+    struct resp r;
+    struct json_object *root, *b;
+    char *out = NULL;
+
+    if (mock_last(m, &r) == 0 && r.status == 200 && (root = json_tokener_parse(r.body)) != NULL) {
+        if (json_object_object_get_ex(root, "body", &b) && json_object_is_type(b, json_type_string))
+            out = strdup(json_object_get_string(b));
+        json_object_put(root);
+    }
+    resp_free(&r);
+    return out;
+}
+
+/* A body that names "model" twice is routed by the last (as Python's json
+ * reads it); when that model falls back, every top-level "model" is
+ * rewritten, so that a backend that keeps the first of duplicates does not
+ * see the client's model; nested "model" keys stay. */
+static void test_fallback_rewrites_every_model(void)
+{
+    static const struct {
+        const char *in, *want;
+    } cases[] = {
+        {"{\"model\":\"dup-dead\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\",\"model\":\"nested\"}],"
+         "\"model\":\"dup-dead\"}",
+         "{\"model\":\"dup-fb\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\",\"model\":\"nested\"}],"
+         "\"model\":\"dup-fb\"}"},
+        {"{\"model\":\"client-first\", \"max_tokens\":3,\"meta\":{\"model\":\"x\"},\n \"model\" : \"dup-dead\"}",
+         "{\"model\":\"dup-fb\", \"max_tokens\":3,\"meta\":{\"model\":\"x\"},\n \"model\" : \"dup-fb\"}"},
+        {"{\"model\":42,\"mod\\u0065l\":null,\"model\":\"dup-dead\",\"stream\":false}",
+         "{\"model\":\"dup-fb\",\"mod\\u0065l\":\"dup-fb\",\"model\":\"dup-fb\",\"stream\":false}"},
+    };
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int before = mock_requests(&jm_fb);
+        struct resp r;
+        const char *v;
+        char *got;
+
+        CU_ASSERT_EQUAL(http_post(jrt.port, "/v1/chat/completions", cases[i].in, NULL, &r), 0);
+        CU_ASSERT_EQUAL(r.status, 200);
+        v = resp_header(&r, "X-Switchyard-Fallback");
+        CU_ASSERT_TRUE(v != NULL && strcmp(v, "dup-dead>dup-fb") == 0);
+        v = resp_header(&r, "X-Switchyard-Model");
+        CU_ASSERT_TRUE(v != NULL && strcmp(v, "dup-fb") == 0);
+        resp_free(&r);
+        CU_ASSERT_EQUAL(mock_requests(&jm_fb) - before, 1);
+        got = mock_last_body(&jm_fb);
+        CU_ASSERT_PTR_NOT_NULL(got);
+        if (got != NULL && strcmp(got, cases[i].want) != 0)
+            fprintf(stderr, "\n    json-fb got body:\n      %s\n    want:\n      %s\n", got,
+                    cases[i].want);
+        CU_ASSERT_TRUE(got != NULL && strcmp(got, cases[i].want) == 0);
+        /* and no parser, first-wins or last-wins, finds the client's model */
+        CU_ASSERT_TRUE(got != NULL && strstr(got, "dup-dead") == NULL &&
+                       strstr(got, "client-first") == NULL);
+        free(got);
+    }
+}
+
 void register_error_tests(void)
 {
     CU_pSuite s = CU_add_suite("e2e_errors", setup_suite, teardown_suite);
     CU_add_test(s, "400 body not JSON", test_400_not_json);
     CU_add_test(s, "400 JSON read strictly, deep nesting served", test_400_json_read_strictly);
+    CU_add_test(s, "400 body not UTF-8, in the model or any string", test_400_invalid_utf8);
     CU_add_test(s, "400 JSON not an object", test_400_not_an_object);
     CU_add_test(s, "400 no string model", test_400_no_string_model);
     CU_add_test(s, "400 empty body", test_400_empty_body);
@@ -759,4 +1010,9 @@ void register_error_tests(void)
     CU_add_test(s, "200 concurrent keep-alive requests", test_many_concurrent_keepalive);
     CU_add_test(s, "errors on a keep-alive connection", test_keepalive_errors_then_success);
     CU_add_test(s, "pipelined requests", test_pipelined_requests);
+
+    s = CU_add_suite("e2e_errors_json", json_setup, json_teardown);
+    CU_add_test(s, "400 integer of more than 4300 digits, floats any length",
+                test_400_integer_over_4300_digits);
+    CU_add_test(s, "fallback rewrites every top-level model", test_fallback_rewrites_every_model);
 }

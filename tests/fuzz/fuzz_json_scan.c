@@ -20,7 +20,14 @@
  *         deep" must be at a '[' or '{' with 512 levels open, and ends the
  *         comparison;
  *       . a top-level number, true, false or null at the very end (json-c:
- *         json_tokener_continue): json-c is asked again with a space after.
+ *         json_tokener_continue): json-c is asked again with a space after;
+ *       . invalid UTF-8 in a string (json-c passes the bytes through): the
+ *         input up to there must be UTF-8 and the sequence there not, by a
+ *         decoder of this file; its first byte becomes a space;
+ *       . an integer of more than JSON_SCAN_MAX_INT_DIGITS digits (json-c
+ *         clamps it): a plain integer that long must start there; 0,
+ *         padded with spaces.
+ *   - an input json_scan accepts is UTF-8 throughout (the same decoder);
  *   - an error has a message and an offset within the input;
  *   - member spans are in order within the buffer, each one a whole value of
  *     its type (json_scan of the span alone says so);
@@ -65,6 +72,59 @@ static int jsonc_accepts(const char *s, size_t len, struct json_object **obj,
         *obj = NULL;
     }
     return ok;
+}
+
+/* The length of the UTF-8 character at b[0..n), or 0 when there is none:
+ * decoded, then refused if overlong, a surrogate or past U+10FFFF. */
+static size_t ref_utf8_len(const unsigned char *b, size_t n)
+{
+    unsigned cp;
+    size_t len;
+
+    if (b[0] < 0x80)
+        return 1;
+    if ((b[0] & 0xE0) == 0xC0)
+        len = 2, cp = b[0] & 0x1Fu;
+    else if ((b[0] & 0xF0) == 0xE0)
+        len = 3, cp = b[0] & 0x0Fu;
+    else if ((b[0] & 0xF8) == 0xF0)
+        len = 4, cp = b[0] & 0x07u;
+    else
+        return 0;
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((b[i] & 0xC0) != 0x80)
+            return 0;
+        cp = cp << 6 | (b[i] & 0x3Fu);
+    }
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+        (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
+        return 0;
+    return len;
+}
+
+/* Where s[0..n) stops being UTF-8, or n. */
+static size_t ref_utf8_valid_to(const char *s, size_t n)
+{
+    const unsigned char *b = (const unsigned char *)s;
+    size_t p = 0, k;
+
+    while (p < n && (k = ref_utf8_len(b + p, n - p)) != 0)
+        p += k;
+    return p;
+}
+
+static int rfc_integer(const char *s, size_t n)
+{
+    size_t i = s[0] == '-';
+
+    if (i == n || (s[i] == '0' && n - i > 1))
+        return 0;
+    for (; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+    return 1;
 }
 
 static int rfc_number(const char *s, size_t n)
@@ -170,6 +230,21 @@ static enum patch patch_divergence(char *s, size_t len, const struct json_scan_e
         FUZZ_CHECK(!rfc_number(s + start, end - start), "json_scan refuses the number '%.*s'",
                    (int)(end - start), s + start);
         pad_zero(s, start, end);
+        return PATCHED;
+    }
+    if (strcmp(what, JSON_SCAN_ERR_UTF8) == 0) {
+        FUZZ_CHECK((unsigned char)s[k] >= 0x80, "invalid UTF-8 at ASCII 0x%02x", (unsigned char)s[k]);
+        FUZZ_CHECK(ref_utf8_valid_to(s, len) == k, "invalid UTF-8 at %zu, the decoder says %zu", k,
+                   ref_utf8_valid_to(s, len));
+        s[k] = ' ';
+        return PATCHED;
+    }
+    if (strcmp(what, JSON_SCAN_ERR_INT_DIGITS) == 0) {
+        size_t end = jsonc_number_end(s, len, k);
+        FUZZ_CHECK(rfc_integer(s + k, end - k) &&
+                       end - k - (s[k] == '-') > JSON_SCAN_MAX_INT_DIGITS,
+                   "integer too long at %zu, json-c reads %zu bytes there", k, end - k);
+        pad_zero(s, k, end);
         return PATCHED;
     }
     if (strcmp(what, "nesting too deep") == 0) {
@@ -466,6 +541,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (rc != 0)
         goto out;
+    FUZZ_CHECK(ref_utf8_valid_to(buf, size) == size, "accepted, not UTF-8 from %zu",
+               ref_utf8_valid_to(buf, size));
 
     FUZZ_CHECK(type == type_of(obj), "top-level type %d, json-c %d", (int)type,
                (int)type_of(obj));

@@ -777,12 +777,12 @@ static void test_field_lines(void)
     CU_ASSERT_EQUAL(http_parse_field_line(l, strlen(l), &nl, &vo, &vl, &why), 0);
     const char *bad[] = {
         "", " folded: x", "\tfolded", "Bad Name: x", "X(: y", "Name : x", "no colon",
-        ":novalue", "X: a\rb", "X: a\x00b", "X: a\x7f", "X\x80: y",
+        ":novalue", "X: a\rb", "X: a\0b", "X: a\x7f", "X\x80: y",
     };
     size_t lens[sizeof bad / sizeof bad[0]];
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         lens[i] = strlen(bad[i]);
-    lens[9] = 7; /* the NUL inside */
+    lens[9] = 6; /* the NUL inside */
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         why = NULL;
         if (http_parse_field_line(bad[i], lens[i], &nl, &vo, &vl, &why) != -1 || why == NULL)

@@ -48,8 +48,13 @@ static void test_valid(void)
         {"null", JSON_T_NULL},
         {"\"\"", JSON_T_STRING},
         {"\"a\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\\uD83D\\ude00z\"", JSON_T_STRING},
-        {"\"\\ud800\"", JSON_T_STRING}, /* a lone surrogate is still JSON */
-        {"\"\xff\xfe\x80\xc3\"", JSON_T_STRING}, /* not UTF-8: passed through */
+        {"\"\\ud800\"", JSON_T_STRING}, /* a lone surrogate is still JSON, as to Python */
+        {"\"\\udc00\\ud800x\\udbff\"", JSON_T_STRING},
+        /* UTF-8, at the edges of each length and around the surrogates */
+        {"\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"", JSON_T_STRING},
+        {"\"\xc2\x80\xdf\xbf\xe0\xa0\x80\xef\xbf\xbf\"", JSON_T_STRING},
+        {"\"\xed\x9f\xbf\xee\x80\x80\xf0\x90\x80\x80\xf4\x8f\xbf\xbf\"", JSON_T_STRING},
+        {"{\"\xe6\xa8\xa1\xe5\x9e\x8b\":\"\xd0\xbc\"}", JSON_T_OBJECT},
         {"\"\x7f\"", JSON_T_STRING},
         {"{}", JSON_T_OBJECT},
         {"[]", JSON_T_ARRAY},
@@ -141,6 +146,40 @@ static void test_invalid(void)
         {"\"\\U0041\"", 0, "invalid escape", 1},
         {"\"\\u004\"", 0, "invalid escape", 1},
         {"\"\\\0\"", 4, "invalid escape", 1},
+        /* not UTF-8, at the first byte of the bad sequence: stray
+         * continuation bytes, overlong forms, encoded surrogates, past
+         * U+10FFFF, bytes that never start one, sequences cut short */
+        {"\"\x80\"", 0, JSON_SCAN_ERR_UTF8, 1},
+        {"\"a\xbf\"", 0, JSON_SCAN_ERR_UTF8, 2},
+        {"\"\xc3\xa9\x80\"", 0, JSON_SCAN_ERR_UTF8, 3},
+        {"\"\xc0\xaf\"", 0, JSON_SCAN_ERR_UTF8, 1},
+        {"\"\xc1\xbf\"", 0, JSON_SCAN_ERR_UTF8, 1},
+        {"\"\xe0\x80\xaf\"", 0, JSON_SCAN_ERR_UTF8, 1},
+        {"\"\xe0\x9f\xbf\"", 0, JSON_SCAN_ERR_UTF8, 1},
+        {"\"\xf0\x80\x80\xaf\"", 0, JSON_SCAN_ERR_UTF8, 1},
+        {"\"\xf0\x8f\xbf\xbf\"", 0, JSON_SCAN_ERR_UTF8, 1},
+        {"\"\xed\xa0\x80\"", 0, JSON_SCAN_ERR_UTF8, 1},
+        {"\"x\xed\xb2\x80\"", 0, JSON_SCAN_ERR_UTF8, 2},
+        {"\"\xed\xbf\xbf\"", 0, JSON_SCAN_ERR_UTF8, 1},
+        {"\"\xed\xa0\xbd\xed\xb8\x80\"", 0, JSON_SCAN_ERR_UTF8, 1}, /* CESU-8 U+1F600 */
+        {"\"\xf4\x90\x80\x80\"", 0, JSON_SCAN_ERR_UTF8, 1},
+        {"\"\xf5\x80\x80\x80\"", 0, JSON_SCAN_ERR_UTF8, 1},
+        {"\"\xf8\x88\x80\x80\x80\"", 0, JSON_SCAN_ERR_UTF8, 1},
+        {"\"\xfe\"", 0, JSON_SCAN_ERR_UTF8, 1},
+        {"\"\xff\"", 0, JSON_SCAN_ERR_UTF8, 1},
+        {"\"\xc3\"", 0, JSON_SCAN_ERR_UTF8, 1},
+        {"\"\xc3z\"", 0, JSON_SCAN_ERR_UTF8, 1},
+        {"\"\xe2\x82\"", 0, JSON_SCAN_ERR_UTF8, 1},
+        {"\"\xe2\x28\xa1\"", 0, JSON_SCAN_ERR_UTF8, 1},
+        {"\"\xf0\x9f\x98\"", 0, JSON_SCAN_ERR_UTF8, 1},
+        {"\"\xf0\x9f\x98\xc3\xa9\"", 0, JSON_SCAN_ERR_UTF8, 1},
+        {"\"ab\xe2\x82", 0, JSON_SCAN_ERR_UTF8, 3}, /* cut by the end: UTF-8 first */
+        {"\"\xf0\x9f", 0, JSON_SCAN_ERR_UTF8, 1},
+        {"{\"\xff\":1}", 0, JSON_SCAN_ERR_UTF8, 2}, /* names too */
+        {"{\"a\":\"\xc3\xa9\",\"b\":\"\\u00e9\xe9\"}", 0, JSON_SCAN_ERR_UTF8, 21},
+        /* outside strings, no byte >= 0x80 is JSON, valid UTF-8 or not */
+        {"[\xc3\xa9]", 0, "expected a value", 1},
+        {"[1]\xe2\x80\x8b", 0, "trailing data after the value", 3},
         /* literals */
         {"[True]", 0, "expected a value", 1},
         {"[nul]", 0, "invalid literal", 1},
@@ -331,9 +370,9 @@ static void test_decode_escapes(void)
     check_decode("\"\\ud800\\n\"", "\xef\xbf\xbd\n", 4);
     check_decode("\"\\ud800\\ud83d\\ude00\"", "\xef\xbf\xbd\xf0\x9f\x98\x80", 7);
     check_decode("\"\\ude00\\ud83d\"", "\xef\xbf\xbd\xef\xbf\xbd", 6);
-    /* NUL inside; bytes >= 0x80 as they are */
+    /* NUL inside; UTF-8 as it is */
     check_decode("\"a\\u0000b\"", "a\0b", 3);
-    check_decode("\"\xff\xc3\xa9\x80\"", "\xff\xc3\xa9\x80", 4);
+    check_decode("\"\xc3\xa9\xf0\x9f\x98\x80\"", "\xc3\xa9\xf0\x9f\x98\x80", 6);
 }
 
 /* json-c decodes the same token to the same bytes */
@@ -343,7 +382,7 @@ static void test_decode_like_jsonc(void)
         "\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"", "\"\\u0041\\u00e9\\u20AC\\ud83d\\ude00\"",
         "\"\\ud800x\"", "\"\\udc00\"", "\"\\ud800\\u0041\"", "\"\\ud800\\n\"",
         "\"\\ud800\\ud83d\\ude00\"", "\"\\ude00\\ud83d\"", "\"a\\u0000b\"",
-        "\"\xff\xc3\xa9\x80\"", "\"x\\ud800\"", "\"\\udbff\\udfff\\u0000\"",
+        "\"\xc3\xa9\xe2\x82\xac\"", "\"x\\ud800\"", "\"\\udbff\\udfff\\u0000\"",
     };
 
     for (size_t i = 0; i < sizeof toks / sizeof toks[0]; i++) {
@@ -495,8 +534,17 @@ static void test_huge_input(void)
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     n = (size_t)sprintf(s, "{\"model\":\"m\",\"prompt\":\"");
-    for (size_t i = 0; i < big; i++)
-        s[n++] = i % 1001 == 0 ? '\\' : i % 1001 == 1 ? 'n' : i % 97 == 0 ? '\xc3' : "abcdefg"[i % 7];
+    for (size_t start = n, i = 0; i < big; i = n - start) {
+        if (i % 1001 == 0) {
+            memcpy(s + n, "\\n", 2);
+            n += 2;
+        } else if (i % 97 == 0) {
+            memcpy(s + n, "\xc3\xa9", 2); /* U+00E9 */
+            n += 2;
+        } else {
+            s[n++] = "abcdefg"[i % 7];
+        }
+    }
     n += (size_t)sprintf(s + n, "\"}");
     CU_ASSERT_EQUAL(json_scan(s, n, collect, &ms, NULL, &err), 0);
     CU_ASSERT_EQUAL(ms.n, 2);
@@ -505,6 +553,30 @@ static void test_huge_input(void)
     CU_ASSERT_EQUAL(json_scan(s, n, NULL, NULL, NULL, &err), -1);
     CU_ASSERT_STRING_EQUAL(err.what, "control character in string");
     CU_ASSERT_EQUAL(err.offset, n - 3);
+    /* a stray continuation byte there: the fast loop stops at it too */
+    s[n - 3] = '\x80';
+    CU_ASSERT_EQUAL(json_scan(s, n, NULL, NULL, NULL, &err), -1);
+    CU_ASSERT_STRING_EQUAL(err.what, JSON_SCAN_ERR_UTF8);
+    CU_ASSERT_EQUAL(err.offset, n - 3);
+    CU_ASSERT_EQUAL(json_utf8_check(s, n), n - 3);
+    free(s);
+    /* text that is not ASCII at all: 3-byte characters, then a 4-byte one
+     * cut short at the very end */
+    s = malloc(len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    n = (size_t)sprintf(s, "{\"model\":\"m\",\"prompt\":\"");
+    while (n < big) {
+        memcpy(s + n, "\xe6\xa8\xa1\xe5\x9e\x8b", 6);
+        n += 6;
+    }
+    n += (size_t)sprintf(s + n, "\"}");
+    CU_ASSERT_EQUAL(json_scan(s, n, NULL, NULL, NULL, &err), 0);
+    CU_ASSERT_EQUAL(json_utf8_check(s, n), n);
+    memcpy(s + n - 5, "\xf0\x9f\x98\"}", 5);
+    CU_ASSERT_EQUAL(json_scan(s, n, NULL, NULL, NULL, &err), -1);
+    CU_ASSERT_STRING_EQUAL(err.what, JSON_SCAN_ERR_UTF8);
+    CU_ASSERT_EQUAL(err.offset, n - 5);
+    CU_ASSERT_EQUAL(json_utf8_check(s, n), n - 5);
     free(s);
     /* and a long array of numbers */
     s = malloc(len);
@@ -517,10 +589,9 @@ static void test_huge_input(void)
     free(s);
 }
 
-/* Every byte value at every place of a 24-byte string: the 8-byte-at-a-time
- * run finds exactly '"', '\\' and the control characters. */
 /* Every byte value at every place of a run longer than two 16-byte steps
- * of the scanner's fast loop. */
+ * of the scanner's fast loop: it stops at exactly '"', '\\', the control
+ * characters and the bytes >= 0x80 (alone, none of them is UTF-8). */
 static void test_string_runs_at_every_alignment(void)
 {
     enum { RUN = 40 };
@@ -533,8 +604,11 @@ static void test_string_runs_at_every_alignment(void)
             s[0] = s[RUN + 1] = '"';
             s[1 + pos] = (char)c;
             int rc = json_scan(s, RUN + 2, NULL, NULL, NULL, &err);
-            if (c >= 0x20 && c != '"' && c != '\\') {
+            if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
                 CU_ASSERT_EQUAL(rc, 0);
+            } else if (c >= 0x80) {
+                CU_ASSERT(rc == -1 && err.offset == 1 + pos &&
+                          strcmp(err.what, JSON_SCAN_ERR_UTF8) == 0);
             } else if (c < 0x20) {
                 CU_ASSERT(rc == -1 && err.offset == 1 + pos &&
                           strcmp(err.what, "control character in string") == 0);
@@ -545,6 +619,217 @@ static void test_string_runs_at_every_alignment(void)
             }
         }
     }
+}
+
+/* Valid and broken UTF-8 sequences at every place of a run longer than two
+ * of the fast loop's steps, and runs of them back to back. */
+static int jsonc_accepts(const char *s, size_t len);
+
+static void test_utf8_at_every_alignment(void)
+{
+    static const struct {
+        const char *seq;
+        int ok;
+    } seqs[] = {
+        {"\xc2\x80", 1}, {"\xdf\xbf", 1}, {"\xe0\xa0\x80", 1}, {"\xed\x9f\xbf", 1},
+        {"\xef\xbf\xbf", 1}, {"\xf0\x90\x80\x80", 1}, {"\xf4\x8f\xbf\xbf", 1},
+        {"\xc0\x80", 0}, {"\xe0\x9f\xbf", 0}, {"\xed\xa0\x80", 0}, {"\xf0\x8f\xbf\xbf", 0},
+        {"\xf4\x90\x80\x80", 0}, {"\xe2\x82", 0}, {"\xf0\x9f\x98", 0}, {"\xc3", 0},
+    };
+    enum { RUN = 40 };
+    char s[RUN + 8];
+    struct json_scan_error err = {0, NULL};
+
+    for (size_t k = 0; k < sizeof seqs / sizeof seqs[0]; k++) {
+        size_t sl = strlen(seqs[k].seq);
+        for (size_t pos = 0; pos + sl <= RUN; pos++) {
+            memset(s + 1, 'x', RUN);
+            s[0] = s[RUN + 1] = '"';
+            memcpy(s + 1 + pos, seqs[k].seq, sl);
+            int rc = json_scan(s, RUN + 2, NULL, NULL, NULL, &err);
+            if (seqs[k].ok) {
+                CU_ASSERT_EQUAL(rc, 0);
+                CU_ASSERT_EQUAL(json_utf8_check(s, RUN + 2), RUN + 2);
+            } else {
+                CU_ASSERT(rc == -1 && err.offset == 1 + pos &&
+                          strcmp(err.what, JSON_SCAN_ERR_UTF8) == 0);
+                CU_ASSERT_EQUAL(json_utf8_check(s, RUN + 2), 1 + pos);
+            }
+        }
+    }
+    /* all valid ones back to back, then one broken at the end of the run */
+    {
+        char run[128] = "\"";
+        struct json_scan_error e2 = {0, NULL};
+        for (size_t k = 0; seqs[k].ok; k++)
+            strcat(run, seqs[k].seq);
+        size_t at = strlen(run);
+        strcat(run, "\xed\xa0\x80\"");
+        CU_ASSERT_EQUAL(json_scan(run, strlen(run), NULL, NULL, NULL, &e2), -1);
+        CU_ASSERT_EQUAL(e2.offset, at);
+        run[at] = '"';
+        CU_ASSERT_EQUAL(json_scan(run, at + 1, NULL, NULL, NULL, NULL), 0);
+    }
+}
+
+/* A decoder written plainly, for json_utf8_check to be compared with: the
+ * code point and its shortest form. */
+static int ref_utf8_len(const unsigned char *b, size_t n)
+{
+    unsigned cp;
+    int len;
+
+    if (b[0] < 0x80)
+        return 1;
+    if ((b[0] & 0xE0) == 0xC0)
+        len = 2, cp = b[0] & 0x1Fu;
+    else if ((b[0] & 0xF0) == 0xE0)
+        len = 3, cp = b[0] & 0x0Fu;
+    else if ((b[0] & 0xF8) == 0xF0)
+        len = 4, cp = b[0] & 0x07u;
+    else
+        return 0;
+    if ((size_t)len > n)
+        return 0;
+    for (int i = 1; i < len; i++) {
+        if ((b[i] & 0xC0) != 0x80)
+            return 0;
+        cp = cp << 6 | (b[i] & 0x3Fu);
+    }
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000))
+        return 0; /* overlong */
+    if ((cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
+        return 0;
+    return len;
+}
+
+static size_t ref_utf8_check(const unsigned char *b, size_t n)
+{
+    size_t p = 0;
+    while (p < n) {
+        int k = ref_utf8_len(b + p, n - p);
+        if (k == 0)
+            return p;
+        p += (size_t)k;
+    }
+    return n;
+}
+
+/* json_utf8_check against the plain decoder on every sequence of up to 3
+ * bytes and every 4-byte one that starts F0..F7 and goes on with bytes of
+ * the interesting kinds; json_scan agrees on each as a string's content. */
+static void test_utf8_check_exhaustive(void)
+{
+    static const unsigned char tails[] = {0x00, 0x41, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0,
+                                          0xbf, 0xc0, 0xc2, 0xe0, 0xf0, 0xff};
+    unsigned char b[8];
+    size_t bad = 0;
+
+    for (unsigned x = 0; x < 1u << 24; x++) {
+        size_t n = x < 256 ? 1 : x < 65536 ? 2 : 3;
+        for (size_t i = 0; i < n; i++)
+            b[i] = (unsigned char)(x >> (8 * (n - 1 - i)));
+        if (n > 1 && b[0] == 0) /* short ones are counted once */
+            continue;
+        if (json_utf8_check((const char *)b, n) != ref_utf8_check(b, n))
+            bad++;
+    }
+    for (unsigned lead = 0xF0; lead <= 0xF7; lead++)
+        for (unsigned second = 0; second < 256; second++)
+            for (size_t i = 0; i < sizeof tails; i++)
+                for (size_t j = 0; j < sizeof tails; j++) {
+                    b[0] = (unsigned char)lead;
+                    b[1] = (unsigned char)second;
+                    b[2] = tails[i];
+                    b[3] = tails[j];
+                    if (json_utf8_check((const char *)b, 4) != ref_utf8_check(b, 4))
+                        bad++;
+                }
+    CU_ASSERT_EQUAL(bad, 0);
+    /* as a string's content (bytes that are text, not JSON's specials) */
+    bad = 0;
+    for (unsigned x = 0; x < 1u << 16; x++) {
+        unsigned char t[5] = {'"', (unsigned char)(x >> 8), (unsigned char)x, 'z', '"'};
+        struct json_scan_error err = {0, NULL};
+        size_t want = ref_utf8_check(t + 1, 3);
+        if (t[1] < 0x20 || t[1] == '"' || t[1] == '\\' || t[2] < 0x20 || t[2] == '"' ||
+            t[2] == '\\')
+            continue;
+        int rc = json_scan((const char *)t, 5, NULL, NULL, NULL, &err);
+        if (want == 3 ? rc != 0 : rc != -1 || err.offset != 1 + want)
+            bad++;
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    /* empty and ASCII only */
+    CU_ASSERT_EQUAL(json_utf8_check("", 0), 0);
+    CU_ASSERT_EQUAL(json_utf8_check("plain ascii text, longer than 8", 31), 31);
+    CU_ASSERT_EQUAL(json_utf8_check("plain ascii text\xff", 17), 16);
+}
+
+/* Python 3.11+ refuses to turn an integer of more than 4300 digits into an
+ * int (json.loads raises ValueError); a float of any length it takes. */
+static void test_integer_digit_limit(void)
+{
+    const size_t max = JSON_SCAN_MAX_INT_DIGITS;
+    char *s = malloc(max + 64);
+    struct json_scan_error err = {0, NULL};
+    size_t n;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    CU_ASSERT_EQUAL(JSON_SCAN_MAX_INT_DIGITS, 4300);
+    CU_ASSERT_STRING_EQUAL(JSON_SCAN_ERR_INT_DIGITS, "integer with more than 4300 digits");
+    for (int neg = 0; neg <= 1; neg++) {
+        /* {"n":[-]111...1} with max digits: fine; one more: refused at the
+         * number's first byte, the sign not counted */
+        for (size_t digits = max - 1; digits <= max + 1; digits++) {
+            n = (size_t)sprintf(s, "{\"n\":%s", neg ? "-" : "");
+            memset(s + n, '7', digits);
+            n += digits;
+            s[n++] = '}';
+            int rc = scan_n(s, n, NULL, NULL, NULL, &err);
+            if (digits <= max) {
+                CU_ASSERT_EQUAL(rc, 0);
+            } else {
+                CU_ASSERT_EQUAL(rc, -1);
+                CU_ASSERT_STRING_EQUAL(err.what, JSON_SCAN_ERR_INT_DIGITS);
+                CU_ASSERT_EQUAL(err.offset, 5);
+            }
+            /* with a fraction or an exponent it is a float: any length */
+            memcpy(s + n - 1, ".5}", 3);
+            CU_ASSERT_EQUAL(scan_n(s, n + 2, NULL, NULL, NULL, NULL), 0);
+            memcpy(s + n - 1, "e5}", 3);
+            CU_ASSERT_EQUAL(scan_n(s, n + 2, NULL, NULL, NULL, NULL), 0);
+            memcpy(s + n - 1, "E-9}", 4);
+            CU_ASSERT_EQUAL(scan_n(s, n + 3, NULL, NULL, NULL, NULL), 0);
+        }
+    }
+    /* a top-level integer, and one in an array after a short one */
+    memset(s, '1', max + 1);
+    CU_ASSERT_EQUAL(scan_n(s, max, NULL, NULL, NULL, NULL), 0);
+    CU_ASSERT_EQUAL(scan_n(s, max + 1, NULL, NULL, NULL, &err), -1);
+    CU_ASSERT_EQUAL(err.offset, 0);
+    memcpy(s, "[12,", 4);
+    memset(s + 4, '9', max + 1);
+    s[max + 5] = ']';
+    CU_ASSERT_EQUAL(scan_n(s, max + 6, NULL, NULL, NULL, &err), -1);
+    CU_ASSERT_STRING_EQUAL(err.what, JSON_SCAN_ERR_INT_DIGITS);
+    CU_ASSERT_EQUAL(err.offset, 4);
+    /* the limit is found where the number is: before what follows it */
+    s[max + 5] = 'x';
+    CU_ASSERT_EQUAL(scan_n(s, max + 6, NULL, NULL, NULL, &err), -1);
+    CU_ASSERT_STRING_EQUAL(err.what, JSON_SCAN_ERR_INT_DIGITS);
+    /* digits in a string are text */
+    s[0] = '"';
+    memset(s + 1, '9', max + 10);
+    s[max + 11] = '"';
+    CU_ASSERT_EQUAL(scan_n(s, max + 12, NULL, NULL, NULL, NULL), 0);
+    /* json-c takes the long one (and clamps it) */
+    n = (size_t)sprintf(s, "[");
+    memset(s + n, '3', max + 1);
+    n += max + 1;
+    n += (size_t)sprintf(s + n, "]");
+    CU_ASSERT_TRUE(jsonc_accepts(s, n));
+    free(s);
 }
 
 /* --- against json-c --- */
@@ -582,7 +867,8 @@ static void test_differential_jsonc(void)
         {"\"\\ud800\"", 0, 1, 1},
         {"[123456789012345678901234567890,-123456789012345678901234567890]", 0, 1, 1},
         {"[1e99999,1e-99999,-0.0,0e0,10e05]", 0, 1, 1},
-        {"{\"a\":\"\xff\xfe\"}", 0, 1, 1},
+        {"{\"a\xc3\xa9\":\"\xe2\x82\xac\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf\"}", 0, 1, 1},
+        {"[\xc3\xa9]", 0, 0, 0},
         {"", 0, 0, 0},
         {"[01]", 0, 0, 0},
         {"[1e]", 0, 0, 0},
@@ -642,6 +928,13 @@ static void test_differential_jsonc(void)
         {"[1.]", 0, 0, 1},
         {"[1.e5]", 0, 0, 1},
         {"[-.5]", 0, 0, 1},
+        /* json-c laxer: bytes >= 0x80 in strings that are not UTF-8 */
+        {"{\"a\":\"\xff\xfe\"}", 0, 0, 1},
+        {"[\"\xc0\xaf\"]", 0, 0, 1},
+        {"[\"\xed\xa0\x80\"]", 0, 0, 1},
+        {"[\"\xf4\x90\x80\x80\"]", 0, 0, 1},
+        {"[\"\xe2\x82\"]", 0, 0, 1},
+        {"{\"\x80\":1}", 0, 0, 1},
         /* json-c stricter: a top-level scalar that ends the input */
         {"123", 0, 1, 0},
         {"-0.5e3", 0, 1, 0},
@@ -692,5 +985,7 @@ void register_json_scan_tests(void)
                UNIT_TEST(test_decode_like_jsonc), UNIT_TEST(test_decode_truncates_like_snprintf),
                UNIT_TEST(test_string_equals), UNIT_TEST(test_depth_limit),
                UNIT_TEST(test_huge_input), UNIT_TEST(test_string_runs_at_every_alignment),
+               UNIT_TEST(test_utf8_at_every_alignment), UNIT_TEST(test_utf8_check_exhaustive),
+               UNIT_TEST(test_integer_digit_limit),
                UNIT_TEST(test_differential_jsonc), UNIT_TEST(test_differential_jsonc_depth));
 }

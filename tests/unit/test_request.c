@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_scan.h"
 #include "request.h"
 #include "unit.h"
 
@@ -54,6 +55,106 @@ static void test_parse_ok(void)
     CU_ASSERT_STRING_EQUAL(m, "d");
 }
 
+/* Error text of a body that does not parse. */
+static enum body_error parse_err(const char *s, size_t len, char *err, size_t errlen)
+{
+    struct body_info info;
+    enum body_error rc = request_parse_body(s, len ? len : strlen(s), &info, err, errlen);
+    CU_ASSERT_PTR_NULL(info.model);
+    free(info.model);
+    return rc;
+}
+
+/* Is s[0..strlen) UTF-8?  (The router's messages go to clients.) */
+static int is_utf8(const char *s)
+{
+    return json_utf8_check(s, strlen(s)) == strlen(s);
+}
+
+/* The body is read as Python reads it: decoded as UTF-8 first, the whole of
+ * it, so a body that is not UTF-8 says so, wherever its JSON went wrong. */
+static void test_parse_invalid_utf8(void)
+{
+    static const struct {
+        const char *body;
+        size_t at;
+    } cases[] = {
+        {"{\"model\":\"llama-\xff\"}", 16},
+        {"{\"model\":\"\xc0\xae\"}", 10},                       /* overlong '.' */
+        {"{\"model\":\"a\xed\xa0\x80\"}", 11},                  /* encoded surrogate */
+        {"{\"model\":\"a\",\"prompt\":\"\xf4\x90\x80\x80\"}", 23}, /* past U+10FFFF */
+        {"{\"model\":\"a\",\"messages\":[{\"role\":\"user\",\"content\":\"caf\xc3\"}]}", 54},
+        {"{\"model\":\"a\",\"\x80\":1}", 14},                    /* a name */
+        {"{\"model\":\"a\",\"p\":\"\xe2\x82", 18},              /* cut short at the end */
+        {"{\"model\":\"a\"}\xff", 13},                             /* outside the JSON */
+        {"\x80{\"model\":\"a\"}", 0},
+        {"{\"model\":\"a\",\"n\":01,\"p\":\"\xff\"}", 25},   /* bad JSON before it */
+        {"[1,2,\"\xc3\xa9\xc3\"]", 8},
+    };
+    char err[256];
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "not valid UTF-8 (at byte %zu)", cases[i].at);
+        CU_ASSERT_EQUAL(parse_err(cases[i].body, 0, err, sizeof err), BODY_NOT_JSON);
+        if (strstr(err, want) == NULL)
+            fprintf(stderr, "\nutf-8 case %zu: '%s', want '%s'\n", i, err, want);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, want));
+        CU_ASSERT_TRUE(is_utf8(err));
+    }
+    /* a plain JSON error in a body that is UTF-8 says that */
+    CU_ASSERT_EQUAL(parse_err("{\"model\":\"caf\xc3\xa9\",}", 0, err, sizeof err), BODY_NOT_JSON);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "not valid JSON: trailing comma"));
+    CU_ASSERT_EQUAL(parse_err("{\"model\":\"a\",\"x\":\xc3\xa9}", 0, err, sizeof err), BODY_NOT_JSON);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "not valid JSON: expected a value (at byte 17)"));
+    /* UTF-8 is fine anywhere in strings, the model included */
+    const char *m = NULL;
+    CU_ASSERT_EQUAL(parse("{\"model\":\"mod\xc3\xa8le-\xe6\xa8\xa1\xe5\x9e\x8b-\xf0\x9f\xa6\x99\","
+                          "\"messages\":[{\"content\":\"\xf4\x8f\xbf\xbf\xed\x9f\xbf\"}]}", &m),
+                    BODY_OK);
+    CU_ASSERT_STRING_EQUAL(m, "mod\xc3\xa8le-\xe6\xa8\xa1\xe5\x9e\x8b-\xf0\x9f\xa6\x99");
+    /* lone surrogate escapes are JSON (Python takes them): U+FFFD, as json-c */
+    CU_ASSERT_EQUAL(parse("{\"model\":\"a\\ud800b\",\"prompt\":\"\\udc00\"}", &m), BODY_OK);
+    CU_ASSERT_STRING_EQUAL(m, "a\xef\xbf\xbd" "b");
+    CU_ASSERT_TRUE(is_utf8(m));
+}
+
+/* {"model":"a","seed":<sign><digits x 9><tail>} into body */
+static void long_number(char *body, const char *sign, size_t digits, const char *tail)
+{
+    size_t n = (size_t)sprintf(body, "{\"model\":\"a\",\"seed\":%s", sign);
+    memset(body + n, '9', digits);
+    sprintf(body + n + digits, "%s}", tail);
+}
+
+/* Python 3.11+ refuses integers of more than 4300 digits (ValueError). */
+static void test_parse_long_integer(void)
+{
+    char *body = malloc(6000), err[256];
+    const char *m = NULL;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(body);
+    long_number(body, "", 5000, "");
+    CU_ASSERT_EQUAL(parse_err(body, 0, err, sizeof err), BODY_NOT_JSON);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "not valid JSON: integer with more than 4300 digits (at byte 20)"));
+    long_number(body, "-", 4301, "");
+    CU_ASSERT_EQUAL(parse_err(body, 0, err, sizeof err), BODY_NOT_JSON);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "integer with more than 4300 digits"));
+    /* 4300 digits, the sign not counted, are fine; floats of any length too */
+    long_number(body, "", 4300, "");
+    CU_ASSERT_EQUAL(parse(body, &m), BODY_OK);
+    long_number(body, "-", 4300, "");
+    CU_ASSERT_EQUAL(parse(body, &m), BODY_OK);
+    long_number(body, "", 5000, ".0");
+    CU_ASSERT_EQUAL(parse(body, &m), BODY_OK);
+    long_number(body, "-", 5000, "e-3");
+    CU_ASSERT_EQUAL(parse(body, &m), BODY_OK);
+    CU_ASSERT_STRING_EQUAL(m, "a");
+    free(body);
+    free(last_model);
+    last_model = NULL;
+}
+
 static void test_parse_errors(void)
 {
     const char *m = NULL;
@@ -95,9 +196,79 @@ static void test_rewrite_keeps_every_other_byte(void)
                   "{\"meta\":{\"model\":\"inner\"},\"model\":\"new\"}");
     /* names that need escaping */
     check_rewrite("{\"model\":\"a\"}", "org/m:v1 \"q\"", "{\"model\":\"org/m:v1 \\\"q\\\"\"}");
-    /* an escaped key is still the model key; duplicates: the last wins, as in json-c */
+    /* an escaped key is still the model key */
     check_rewrite("{\"mod\\u0065l\":\"a\"}", "b", "{\"mod\\u0065l\":\"b\"}");
-    check_rewrite("{\"model\":\"a\",\"model\":\"c\"}", "b", "{\"model\":\"a\",\"model\":\"b\"}");
+}
+
+/* The last of a repeated "model" is the one read (Python, json-c, and
+ * request_parse_body); the rewrite gives every one of them the new name, so
+ * that a backend that keeps the first reads it too. */
+static void test_rewrite_every_top_level_model(void)
+{
+    const char *m = NULL;
+
+    check_rewrite("{\"model\":\"a\",\"model\":\"c\"}", "b", "{\"model\":\"b\",\"model\":\"b\"}");
+    /* whatever the earlier ones hold; escaped names; spacing kept */
+    check_rewrite("{\"model\" : 42 ,\"x\":1, \"mod\\u0065l\":{\"model\":\"in\"},\"model\":[\"q\"],\n"
+                  " \"model\":null,\"model\":\"last\"}",
+                  "new",
+                  "{\"model\" : \"new\" ,\"x\":1, \"mod\\u0065l\":\"new\",\"model\":\"new\",\n"
+                  " \"model\":\"new\",\"model\":\"new\"}");
+    /* nested ones stay, at any depth, before and after */
+    check_rewrite("{\"messages\":[{\"model\":\"n1\",\"content\":\"x\"}],\"model\":\"a\","
+                  "\"meta\":{\"model\":\"n2\",\"deep\":{\"model\":\"n3\"}},\"model\":\"b\"}",
+                  "fb",
+                  "{\"messages\":[{\"model\":\"n1\",\"content\":\"x\"}],\"model\":\"fb\","
+                  "\"meta\":{\"model\":\"n2\",\"deep\":{\"model\":\"n3\"}},\"model\":\"fb\"}");
+    /* names that are not "model" exactly */
+    check_rewrite("{\"Model\":\"a\",\"models\":\"a\",\"model\\u0000\":\"a\",\"model\":\"a\"}", "b",
+                  "{\"Model\":\"a\",\"models\":\"a\",\"model\\u0000\":\"a\",\"model\":\"b\"}");
+    /* more of them than fit inline, with a name that grows and one that shrinks */
+    {
+        char in[1024] = "{", longer[2048] = "{", shorter[1024] = "{";
+        for (int i = 0; i < 40; i++) {
+            char part[64];
+            snprintf(part, sizeof part, "%s\"model\":\"m%d\",\"k%d\":%d", i ? "," : "", i, i, i);
+            strcat(in, part);
+            snprintf(part, sizeof part, "%s\"model\":\"a-longer-name\",\"k%d\":%d", i ? "," : "", i, i);
+            strcat(longer, part);
+            snprintf(part, sizeof part, "%s\"model\":\"\",\"k%d\":%d", i ? "," : "", i, i);
+            strcat(shorter, part);
+        }
+        strcat(in, "}");
+        strcat(longer, "}");
+        strcat(shorter, "}");
+        check_rewrite(in, "a-longer-name", longer);
+        check_rewrite(longer, "", shorter);
+    }
+    /* the result reads as the new name, first or last wins */
+    {
+        char *out = NULL;
+        size_t len = 0;
+        const char *in = "{\"model\":\"client\",\"n\":1,\"model\":\"dead\"}";
+        struct json_object *o;
+        CU_ASSERT_EQUAL_FATAL(request_rewrite_model(in, strlen(in), "fallback", &out, &len), 0);
+        CU_ASSERT_EQUAL(parse(out, &m), BODY_OK);
+        CU_ASSERT_STRING_EQUAL(m, "fallback");
+        CU_ASSERT_PTR_NULL(strstr(out, "client"));
+        CU_ASSERT_PTR_NULL(strstr(out, "dead"));
+        o = json_tokener_parse(out);
+        CU_ASSERT_PTR_NOT_NULL(o);
+        json_object_put(o);
+        free(out);
+    }
+    /* the last one must be a string (callers parse first) */
+    {
+        char *out = NULL;
+        size_t len = 0;
+        const char *in = "{\"model\":\"a\",\"model\":7}";
+        CU_ASSERT_EQUAL(request_rewrite_model(in, strlen(in), "b", &out, &len), -1);
+        in = "{\"x\":{\"model\":\"a\"}}";
+        CU_ASSERT_EQUAL(request_rewrite_model(in, strlen(in), "b", &out, &len), -1);
+        CU_ASSERT_PTR_NULL(out);
+    }
+    free(last_model);
+    last_model = NULL;
 }
 
 static void test_rewrite_result_parses_to_same_fields(void)
@@ -178,7 +349,9 @@ void register_request_tests(void)
 {
     UNIT_SUITE("request",
                UNIT_TEST(test_parse_ok), UNIT_TEST(test_parse_errors),
+               UNIT_TEST(test_parse_invalid_utf8), UNIT_TEST(test_parse_long_integer),
                UNIT_TEST(test_rewrite_keeps_every_other_byte),
+               UNIT_TEST(test_rewrite_every_top_level_model),
                UNIT_TEST(test_rewrite_result_parses_to_same_fields),
                UNIT_TEST(test_request_id), UNIT_TEST(test_parse_model_with_nul),
                UNIT_TEST(test_parse_single_quoted_names));
