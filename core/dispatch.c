@@ -827,13 +827,21 @@ void dispatch_request(struct worker *w, struct http_req *req)
     p->asked = setup_find_model(p->s, model);
     if (p->asked == NULL) {
         char msg[512];
-        snprintf(msg, sizeof msg, "The model '%.300s' does not exist", model);
+        size_t shown = strlen(model);
+        if (shown > 300) { /* cut, but never inside a UTF-8 sequence */
+            shown = 300;
+            while (shown > 0 && ((unsigned char)model[shown] & 0xC0) == 0x80)
+                shown--;
+        }
+        snprintf(msg, sizeof msg, "The model '%.*s' does not exist", (int)shown, model);
         fail_request(p, 404, msg, 0);
         return;
     }
-    /* An alias is served by its model: the body says the model's name. */
+    /* An alias is served by its model: the body says the model's name.  A
+     * body that repeats "model" is routed on the last: the backend gets
+     * only that one, whichever of duplicates it would keep. */
     p->model = p->asked;
-    if (strcmp(model, p->asked->name) != 0) {
+    if (strcmp(model, p->asked->name) != 0 || info.models > 1) {
         char *nb = NULL;
         size_t nlen = 0;
         if (request_rewrite_model(p->body, p->body_len, p->asked->name, &nb, &nlen) != 0) {

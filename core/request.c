@@ -15,6 +15,7 @@
 struct wanted {
     struct json_span model, stream;
     int has_model, has_stream;
+    int models;          /* top-level "model" members seen */
 };
 
 static int note_member(void *ctx, const char *buf, const struct json_span *key,
@@ -27,6 +28,7 @@ static int note_member(void *ctx, const char *buf, const struct json_span *key,
     if (json_string_equals(k, klen, "model")) {
         w->model = *value;
         w->has_model = 1;
+        w->models++;
     } else if (json_string_equals(k, klen, "stream")) {
         w->stream = *value;
         w->has_stream = 1;
@@ -45,6 +47,7 @@ enum body_error request_parse_body(const char *buf, size_t len, struct body_info
     memset(&w, 0, sizeof w);
     info->model = NULL;
     info->stream = 0;
+    info->models = 0;
     if (len == 0) {
         snprintf(err, errlen, "request body is empty; expected a JSON object");
         return BODY_NOT_JSON;
@@ -87,6 +90,7 @@ enum body_error request_parse_body(const char *buf, size_t len, struct body_info
         return BODY_NO_MODEL;
     }
     info->stream = w.has_stream && w.stream.type == JSON_T_TRUE;
+    info->models = w.models;
     return BODY_OK;
 }
 

@@ -42,6 +42,8 @@ enum body_error {
 struct body_info {
     char *model; /* the top-level "model", decoded; malloc'd, caller frees */
     int stream;  /* the top-level "stream" is true */
+    int models;  /* top-level "model" members: more than 1, and the body is
+                    forwarded with all of them set to the one routed on */
 };
 
 /* Validate `len` bytes as a JSON object with a non-empty string "model"

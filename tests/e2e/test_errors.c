@@ -982,6 +982,24 @@ static void test_fallback_rewrites_every_model(void)
     }
 }
 
+/* No fallback: a body that repeats "model" is routed on the last, and the
+ * backend gets that one in every place (a first-wins parser agrees). */
+static void test_duplicate_model_forwarded_as_routed(void)
+{
+    const char *in = "{\"model\":\"client-first\",\"max_tokens\":3,\"model\":\"dup-fb\"}";
+    const char *want = "{\"model\":\"dup-fb\",\"max_tokens\":3,\"model\":\"dup-fb\"}";
+    struct resp r;
+    char *got;
+
+    CU_ASSERT_EQUAL(http_post(jrt.port, "/v1/chat/completions", in, NULL, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT_PTR_NULL(resp_header(&r, "X-Switchyard-Fallback"));
+    resp_free(&r);
+    got = mock_last_body(&jm_fb);
+    CU_ASSERT_TRUE(got != NULL && strcmp(got, want) == 0);
+    free(got);
+}
+
 void register_error_tests(void)
 {
     CU_pSuite s = CU_add_suite("e2e_errors", setup_suite, teardown_suite);
@@ -1015,4 +1033,5 @@ void register_error_tests(void)
     CU_add_test(s, "400 integer of more than 4300 digits, floats any length",
                 test_400_integer_over_4300_digits);
     CU_add_test(s, "fallback rewrites every top-level model", test_fallback_rewrites_every_model);
+    CU_add_test(s, "a repeated model is forwarded as routed", test_duplicate_model_forwarded_as_routed);
 }
