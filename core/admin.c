@@ -1,14 +1,20 @@
+#define _GNU_SOURCE /* strndup */
 #include "admin.h"
 
 #include <event2/buffer.h>
 #include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <sys/queue.h>
+#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend_health.h"
 #include "http_headers.h"
 #include "metrics.h"
 #include "request.h"
+#include "setup.h"
 
 struct admin {
     struct evhttp *http;
@@ -46,6 +52,45 @@ static void serve_text(struct evhttp_request *req, const char *type, struct evbu
     evhttp_send_reply(req, 200, NULL, b);
 }
 
+/* POST /admin/drain?backend=URL and /admin/undrain?backend=URL: the
+ * operator's own health flag on a backend of the running setup (kept over
+ * reloads like every source's). */
+static void drain(struct admin *a, struct evhttp_request *req, const struct evhttp_uri *u,
+                  int on)
+{
+    struct evkeyvalq q;
+    const char *query = evhttp_uri_get_query(u), *url;
+    struct setup *s = a->ops.current(a->ops.arg);
+    struct backend *b;
+
+    TAILQ_INIT(&q);
+    if (query == NULL || evhttp_parse_query_str(query, &q) != 0 ||
+        (url = evhttp_find_header(&q, "backend")) == NULL || url[0] == '\0') {
+        evhttp_clear_headers(&q);
+        reply_error(req, 400, "expected ?backend=URL (the backend's URL as configured)");
+        return;
+    }
+    /* as configured: the core keeps base URLs without a trailing slash */
+    size_t n = strlen(url);
+    char *want = strndup(url, n > 1 && url[n - 1] == '/' ? n - 1 : n);
+    b = want != NULL ? setup_find_backend(s, want) : NULL;
+    free(want);
+    if (b == NULL) {
+        evhttp_clear_headers(&q);
+        reply_error(req, 404, "no backend with that URL in the running configuration");
+        return;
+    }
+    backend_flag_set(b, HEALTH_SOURCE_OPERATOR, on, on ? "drained by the operator"
+                                                       : "undrained by the operator");
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "backend", json_object_new_string(b->url));
+    json_object_object_add(o, "drained", json_object_new_boolean(on));
+    reply_json(req, 200, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+                                                              JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(o);
+    evhttp_clear_headers(&q);
+}
+
 static void handle(struct evhttp_request *req, void *arg)
 {
     struct admin *a = arg;
@@ -57,6 +102,15 @@ static void handle(struct evhttp_request *req, void *arg)
 
     if (path == NULL) {
         reply_error(req, 400, "malformed request target");
+        return;
+    }
+    if (strcmp(path, "/admin/drain") == 0 || strcmp(path, "/admin/undrain") == 0) {
+        if (cmd != EVHTTP_REQ_POST) {
+            evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "POST");
+            reply_error(req, 405, "method not allowed; use POST");
+        } else {
+            drain(a, req, u, path[7] == 'd');
+        }
         return;
     }
     if (strcmp(path, "/admin/reload") == 0) {

@@ -112,7 +112,7 @@ static void proxy_free(struct proxy *p)
         upstream_cancel(p->xfer);
         atomic_fetch_sub(&p->backend->inflight, 1);
         if (p->trial) /* a trial cut short decides nothing */
-            atomic_store(&p->backend->trial_taken, 0);
+            backend_trial_release(p->backend);
     }
     event_del(&p->delay);
     request_view_release(&p->view);
@@ -254,11 +254,11 @@ static void report_attempt(struct proxy *p, int error, int status)
         if (slot->plugin->desc->attempt_done != NULL)
             slot->plugin->desc->attempt_done(slot->inst[0], &r);
     }
-    if (p->trial && atomic_load(&b->state) == SY_BACKEND_COOLDOWN) {
+    if (p->trial && backend_state(b) == SY_BACKEND_COOLDOWN) {
         if (error == SY_ATTEMPT_NONE)
-            backend_set_state(b, SY_BACKEND_HEALTHY, 0, "trial request succeeded");
+            backend_cooldown_end(b, "trial request succeeded");
         else
-            atomic_store(&b->trial_taken, 0);
+            backend_trial_release(b);
     }
     p->trial = 0;
 }
@@ -496,7 +496,7 @@ static void start_attempt(struct proxy *p, struct backend *b)
     left = lim.deadline - (now_seconds() - p->start);
     if (http_join_url(b->url, p->uri, url, sizeof url) != 0) {
         if (p->trial)
-            atomic_store(&b->trial_taken, 0);
+            backend_trial_release(b);
         fail_request(p, 414, "request target too long", 0);
         return;
     }
@@ -530,7 +530,7 @@ static void start_attempt(struct proxy *p, struct backend *b)
     if (p->xfer == NULL) {
         atomic_fetch_sub(&b->inflight, 1);
         if (p->trial) {
-            atomic_store(&b->trial_taken, 0);
+            backend_trial_release(b);
             p->trial = 0;
         }
         p->last_error = SY_ATTEMPT_CONNECT;

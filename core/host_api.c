@@ -232,9 +232,11 @@ static const char *be_model(const sy_backend *handle, size_t i)
 
 static int be_state(const sy_backend *b)
 {
-    return atomic_load_explicit(&((struct backend *)b)->state, memory_order_acquire);
+    return backend_state((const struct backend *)b);
 }
 
+/* ABI 1.1: a state, on the plugin's own flag and cooldown (see
+ * backend_set_state_by). */
 static void be_set_state(const struct sy_host_api *api, const sy_backend *b, int state,
                          double seconds, const char *reason)
 {
@@ -242,7 +244,18 @@ static void be_set_state(const struct sy_host_api *api, const sy_backend *b, int
         host_log(api, SY_LOG_ERROR, "backend_set_state: no state %d", state);
         return;
     }
-    backend_set_state((struct backend *)b, state, seconds, reason);
+    backend_set_state_by((struct backend *)b, ctx_of(api)->source, state, seconds, reason);
+}
+
+static void be_set_flag(const struct sy_host_api *api, const sy_backend *b, int on,
+                        const char *reason)
+{
+    backend_flag_set((struct backend *)b, ctx_of(api)->source, on, reason);
+}
+
+static int be_flag(const struct sy_host_api *api, const sy_backend *b)
+{
+    return backend_flag_held((const struct backend *)b, ctx_of(api)->source);
 }
 
 static void be_observe_probe(const sy_backend *b, double seconds)
@@ -272,11 +285,13 @@ static int host_http(const struct sy_host_api *api, const char *url, const char 
     return control_http((struct host_ctx *)api, url, body, len, headers, timeout, cb, arg);
 }
 
-void host_ctx_init(struct host_ctx *ctx, struct setup *setup, const char *plugin_name)
+void host_ctx_init(struct host_ctx *ctx, struct setup *setup, const char *plugin_name,
+                   unsigned source)
 {
     memset(ctx, 0, sizeof *ctx);
     ctx->setup = setup;
     ctx->plugin_name = plugin_name;
+    ctx->source = source;
     ctx->api = (struct sy_host_api){
         .size = sizeof(struct sy_host_api),
         .abi_major = SY_ABI_MAJOR,
@@ -316,5 +331,7 @@ void host_ctx_init(struct host_ctx *ctx, struct setup *setup, const char *plugin
         .timer_cancel = control_timer_cancel,
         .http_request = host_http,
         .backend_authorization = be_authorization,
+        .backend_set_flag = be_set_flag,
+        .backend_flag = be_flag,
     };
 }

@@ -14,9 +14,10 @@ struct host_ctx {
     struct sy_host_api api;  /* first: plugins hold &ctx->api */
     struct setup *setup;
     const char *plugin_name;
+    unsigned source;         /* the plugin's health source (backend_health.h) */
 };
 
 void host_ctx_init(struct host_ctx *ctx, struct setup *setup,
-                   const char *plugin_name);
+                   const char *plugin_name, unsigned source);
 
 #endif

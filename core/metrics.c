@@ -126,6 +126,20 @@ static void render_health(const struct setup *s, struct evbuffer *out)
         evbuffer_add_printf(out, "\"} %llu\n", (unsigned long long)load(&s->backends[i].state_changes));
     }
     evbuffer_add_printf(out,
+        "# HELP switchyard_backend_health_flag 1 while the source (a health plugin, "
+        "or operator for a drain) holds the backend out.\n"
+        "# TYPE switchyard_backend_health_flag gauge\n");
+    for (size_t i = 0; i < s->nbackends; i++) {
+        unsigned long long flags = backend_flags(&s->backends[i]);
+        for (unsigned f = 0; f < s->nsources; f++) {
+            evbuffer_add_printf(out, "switchyard_backend_health_flag{backend=\"");
+            add_label(out, s->backends[i].url);
+            evbuffer_add_printf(out, "\",source=\"");
+            add_label(out, s->sources[f]);
+            evbuffer_add_printf(out, "\"} %d\n", (int)(flags >> f & 1));
+        }
+    }
+    evbuffer_add_printf(out,
         "# HELP switchyard_probe_latency_seconds Duration of health probes.\n"
         "# TYPE switchyard_probe_latency_seconds histogram\n");
     for (size_t i = 0; i < s->nbackends; i++) {
@@ -207,13 +221,22 @@ void metrics_render_engines(const struct setup *s, struct evbuffer *out)
         struct backend *mb = (struct backend *)b;
         char reason[sizeof mb->reason];
         long long since;
-        int st = atomic_load(&mb->state);
+        int st = backend_state(mb);
+        unsigned long long flags = backend_flags(mb);
+        struct json_object *held = json_object_new_array();
+        for (unsigned f = 0; f < s->nsources; f++)
+            if (flags >> f & 1)
+                json_object_array_add(held, json_object_new_string(s->sources[f]));
         pthread_mutex_lock(&mb->info_lock);
         memcpy(reason, mb->reason, sizeof reason);
         since = mb->since;
         pthread_mutex_unlock(&mb->info_lock);
         json_object_object_add(e, "state", json_object_new_string(
-            s->health.n == 0 ? "unchecked" : backend_state_name(st)));
+            s->health.n == 0 && st == SY_BACKEND_HEALTHY ? "unchecked" : backend_state_name(st)));
+        /* who holds it out: "operator" (drained), or the plugins' names */
+        json_object_object_add(e, "flags", held);
+        json_object_object_add(e, "drained", json_object_new_boolean(
+            (flags >> HEALTH_SOURCE_OPERATOR) & 1));
         json_object_object_add(e, "usable", json_object_new_boolean(backend_usable(mb, setup_now_ms())));
         json_object_object_add(e, "since", json_object_new_int64(since));
         json_object_object_add(e, "last_error", reason[0] ? json_object_new_string(reason) : NULL);

@@ -62,73 +62,6 @@ long long setup_now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-const char *backend_state_name(int state)
-{
-    switch (state) {
-    case SY_BACKEND_HEALTHY: return "healthy";
-    case SY_BACKEND_UNHEALTHY: return "unhealthy";
-    case SY_BACKEND_COOLDOWN: return "cooldown";
-    }
-    return "unknown";
-}
-
-int backend_usable(struct backend *b, long long now_ms)
-{
-    int st = atomic_load_explicit(&b->state, memory_order_acquire);
-    if (st == SY_BACKEND_HEALTHY)
-        return 1;
-    return st == SY_BACKEND_COOLDOWN &&
-           now_ms >= atomic_load_explicit(&b->cooldown_until_ms, memory_order_relaxed) &&
-           !atomic_load_explicit(&b->trial_taken, memory_order_relaxed);
-}
-
-int backend_claim(struct backend *b, long long now_ms, int *trial)
-{
-    int expected = 0;
-
-    *trial = 0;
-    if (atomic_load_explicit(&b->state, memory_order_acquire) == SY_BACKEND_HEALTHY)
-        return 1;
-    if (!backend_usable(b, now_ms))
-        return 0;
-    /* one trial after a cooldown: the first worker to get here */
-    if (!atomic_compare_exchange_strong(&b->trial_taken, &expected, 1))
-        return 0;
-    *trial = 1;
-    return 1;
-}
-
-void backend_set_state(struct backend *b, int state, double seconds,
-                       const char *reason)
-{
-    int old;
-
-    if (state == SY_BACKEND_COOLDOWN) {
-        long long until = setup_now_ms() + (long long)(seconds * 1000);
-        atomic_store_explicit(&b->cooldown_until_ms, until, memory_order_relaxed);
-        atomic_store_explicit(&b->trial_taken, 0, memory_order_relaxed);
-    }
-    old = atomic_exchange_explicit(&b->state, state, memory_order_acq_rel);
-    if (old == state && state != SY_BACKEND_COOLDOWN)
-        return;
-    pthread_mutex_lock(&b->info_lock);
-    /* /engines shows the last error: recovering keeps it */
-    if (state != SY_BACKEND_HEALTHY)
-        snprintf(b->reason, sizeof b->reason, "%s", reason ? reason : "");
-    b->since = (long long)time(NULL);
-    pthread_mutex_unlock(&b->info_lock);
-    if (old == state)
-        return; /* a renewed cooldown is not news */
-    atomic_fetch_add_explicit(&b->state_changes, 1, memory_order_relaxed);
-    if (state == SY_BACKEND_COOLDOWN)
-        log_msg(SY_LOG_WARNING, "backend %s: %s -> cooldown for %.1fs: %s", b->url,
-                backend_state_name(old), seconds, reason ? reason : "");
-    else
-        log_msg(state == SY_BACKEND_HEALTHY ? SY_LOG_INFO : SY_LOG_WARNING,
-                "backend %s: %s -> %s: %s", b->url, backend_state_name(old),
-                backend_state_name(state), reason ? reason : "");
-}
-
 /* One backend per (URL, credential): the same server under two models is one
  * backend, so its in-flight count is shared. */
 static struct backend *find_or_add_backend(struct setup *s, const char *url,
@@ -279,7 +212,13 @@ static int build_chain(struct setup *s, const struct plugin_list *names,
         slot->host = calloc(1, sizeof *slot->host);
         if (slot->host == NULL)
             goto oom;
-        host_ctx_init(slot->host, s, slot->plugin->name);
+        int source = health_source(s, slot->plugin->name);
+        if (source < 0) {
+            snprintf(err, errlen, "plugin %s: more than %d plugins", slot->plugin->name,
+                     HEALTH_MAX_SOURCES - 1);
+            return -1;
+        }
+        host_ctx_init(slot->host, s, slot->plugin->name, (unsigned)source);
         slot->ninst = instances_of(s, slot->plugin);
         slot->inst = calloc(slot->ninst, sizeof *slot->inst);
         if (slot->inst == NULL)
@@ -328,6 +267,7 @@ int setup_create(struct sy_cfg *cfg, const char *plugin_dir, int nworkers,
     }
     s->cfg = cfg;
     s->nworkers = nworkers;
+    health_source(s, "operator"); /* HEALTH_SOURCE_OPERATOR */
     s->worker_requests = calloc((size_t)nworkers, sizeof *s->worker_requests);
     if (s->worker_requests == NULL) {
         snprintf(err, errlen, "out of memory");
@@ -382,7 +322,7 @@ static void move_counters(atomic_uint_fast64_t *to, atomic_uint_fast64_t *from, 
                                   memory_order_relaxed);
 }
 
-static const struct backend *find_backend(const struct setup *s, const char *url)
+struct backend *setup_find_backend(const struct setup *s, const char *url)
 {
     for (size_t i = 0; i < s->nbackends; i++)
         if (strcmp(s->backends[i].url, url) == 0)
@@ -390,21 +330,11 @@ static const struct backend *find_backend(const struct setup *s, const char *url
     return NULL;
 }
 
-/* Has the setup a health plugin that checks actively (start() sets up its
- * probes)?  Only such a plugin brings an UNHEALTHY backend back. */
-static int has_active_check(const struct setup *s)
-{
-    for (size_t i = 0; i < s->health.n; i++)
-        if (s->health.slots[i].plugin->desc->start != NULL)
-            return 1;
-    return 0;
-}
-
 void setup_move_counters(struct setup *to, struct setup *from)
 {
     for (size_t i = 0; i < to->nbackends; i++) {
         struct backend *b = &to->backends[i];
-        struct backend *o = (struct backend *)find_backend(from, b->url);
+        struct backend *o = (struct backend *)setup_find_backend(from, b->url);
         if (o == NULL)
             continue;
         move_counters(b->latency_buckets, o->latency_buckets, SY_LATENCY_BUCKETS + 1);
@@ -439,22 +369,11 @@ void setup_move_counters(struct setup *to, struct setup *from)
 
 void setup_carry_over(struct setup *to, struct setup *from)
 {
-    int active = has_active_check(to);
-
     for (size_t i = 0; i < to->nbackends; i++) {
         struct backend *b = &to->backends[i];
-        const struct backend *o = find_backend(from, b->url);
-        /* health goes on where it was, when the new setup checks health */
-        if (o == NULL || to->health.n == 0)
-            continue;
-        int st = atomic_load(&o->state);
-        /* without active checks nothing would ever end UNHEALTHY */
-        atomic_store(&b->state, st == SY_BACKEND_UNHEALTHY && !active ? SY_BACKEND_HEALTHY : st);
-        atomic_store(&b->cooldown_until_ms, atomic_load(&o->cooldown_until_ms));
-        pthread_mutex_lock((pthread_mutex_t *)&o->info_lock);
-        memcpy(b->reason, o->reason, sizeof b->reason);
-        b->since = o->since;
-        pthread_mutex_unlock((pthread_mutex_t *)&o->info_lock);
+        const struct backend *o = setup_find_backend(from, b->url);
+        if (o != NULL)
+            backend_health_carry_over(b, to, o, from);
     }
     setup_move_counters(to, from);
 }

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <switchyard/plugin.h>
 
+#include "backend_health.h"
 #include "config.h"
 #include "plugin_loader.h"
 
@@ -32,11 +33,13 @@ struct backend {
     atomic_uint_fast64_t latency_buckets[SY_LATENCY_BUCKETS + 1]; /* +Inf */
     atomic_uint_fast64_t latency_count;
     atomic_uint_fast64_t latency_sum_us;
-    /* Health, written by health plugins from any thread, read by workers
+    /* Health (backend_health.h), written from any thread, read by workers
      * without locks; the lock only guards the text shown in /engines. */
-    atomic_int state;                 /* enum sy_backend_state */
-    atomic_llong cooldown_until_ms;   /* monotonic ms; COOLDOWN only */
+    atomic_ullong flags;              /* bit i: source i holds it out */
+    atomic_llong cooldown_until_ms;   /* monotonic ms; 0: no cooldown */
+    atomic_int cooldown_source;       /* who started the cooldown */
     atomic_int trial_taken;           /* the trial after a cooldown is out */
+    atomic_int shown_state;           /* the state last logged */
     atomic_uint_fast64_t state_changes;
     atomic_uint_fast64_t probe_buckets[SY_LATENCY_BUCKETS + 1];
     atomic_uint_fast64_t probe_count;
@@ -96,6 +99,10 @@ struct setup {
     struct chain routing;
     struct chain fallback;
     struct chain health;
+    /* health sources (backend_health.h): the operator, then each plugin,
+     * by name; a backend's flags are bits of this list */
+    const char *sources[HEALTH_MAX_SOURCES];
+    unsigned nsources;
     struct control *control;  /* the health plugins' thread, when running */
     atomic_uint_fast64_t unknown_model_by_status[SY_STATUS_MAX - SY_STATUS_MIN + 1];
     atomic_uint_fast64_t *worker_requests; /* [nworkers]: requests each took */
@@ -122,8 +129,9 @@ static inline void *plugin_slot_instance(const struct plugin_slot *slot, int w)
     return slot->ninst == 1 ? slot->inst[0] : slot->inst[w];
 }
 
-/* Continue from `from` after a reload: the health states of the backends
- * that stay (by URL) carry over, and so do counters (setup_move_counters). */
+/* Continue from `from` after a reload: the health flags and cooldowns of
+ * the backends that stay (by URL) carry over for the sources that stay (by
+ * name), and so do counters (setup_move_counters). */
 void setup_carry_over(struct setup *to, struct setup *from);
 /* Move what `from` has counted into `to`, for the models and backends both
  * have (by name, by URL), leaving `from`'s counters at zero.  At the swap,
@@ -133,16 +141,8 @@ void setup_move_counters(struct setup *to, struct setup *from);
 
 /* Monotonic milliseconds, the clock of backend states. */
 long long setup_now_ms(void);
-/* Can b take a request now?  HEALTHY, or a COOLDOWN that has ended and
- * whose trial request is not out yet.  Takes nothing. */
-int backend_usable(struct backend *b, long long now_ms);
-/* Take b for one attempt: always for HEALTHY; for an ended COOLDOWN only
- * the first caller wins the trial.  Returns 1 when taken, and sets *trial. */
-int backend_claim(struct backend *b, long long now_ms, int *trial);
-/* Change b's state (logs once per change of state). */
-void backend_set_state(struct backend *b, int state, double seconds,
-                       const char *reason);
-const char *backend_state_name(int state);
+/* A backend by its URL (as configured, without a trailing slash); NULL. */
+struct backend *setup_find_backend(const struct setup *s, const char *url);
 void backend_observe_probe(struct backend *b, double seconds);
 
 /* Record the status of an answer for a model (NULL: unknown model). */

@@ -227,6 +227,12 @@ static void schedule(struct target *t, double seconds)
                          t->url);
 }
 
+/* ABI 1.2: the host keeps this plugin's own flag per backend. */
+static int own_flags(const struct sy_host_api *h)
+{
+    return h->size >= offsetof(struct sy_host_api, backend_flag) + sizeof h->backend_flag;
+}
+
 static void judge(struct target *t, int ok, const char *why)
 {
     const struct sy_host_api *h = t->hp->host;
@@ -242,9 +248,11 @@ static void judge(struct target *t, int ok, const char *why)
         if (t->up && ++t->fails >= t->hp->fall) {
             t->up = 0;
             h->backend_set_state(h, t->backend, SY_BACKEND_UNHEALTHY, 0, why);
-        } else if (!t->up && h->backend_state(t->backend) != SY_BACKEND_UNHEALTHY) {
-            /* another health plugin let it back in (e.g. passive's trial)
-             * while the probes still fail: they have the last word */
+        } else if (!t->up && !own_flags(h) &&
+                   h->backend_state(t->backend) != SY_BACKEND_UNHEALTHY) {
+            /* an ABI 1.1 host: another health plugin let it back in (e.g.
+             * passive's trial) while the probes still fail: they have the
+             * last word.  With 1.2's own flags nobody else can lift ours. */
             h->backend_set_state(h, t->backend, SY_BACKEND_UNHEALTHY, 0, why);
         }
     }
@@ -291,7 +299,9 @@ static int hp_start(void *inst)
     /* A reload carries the backends' states over (after create()): start
      * from them, or a backend that was out would never be brought back. */
     for (size_t i = 0; i < hp->ntargets; i++)
-        hp->targets[i].up = hp->host->backend_state(hp->targets[i].backend) != SY_BACKEND_UNHEALTHY;
+        hp->targets[i].up = own_flags(hp->host)
+            ? !hp->host->backend_flag(hp->host, hp->targets[i].backend)
+            : hp->host->backend_state(hp->targets[i].backend) != SY_BACKEND_UNHEALTHY;
     /* first probes spread over one interval */
     for (size_t i = 0; i < hp->ntargets; i++)
         schedule(&hp->targets[i], hp->interval * (double)i / (double)(hp->ntargets + 1) * hp->jitter);

@@ -46,6 +46,12 @@
  *        unchanged); the host API appends request_prompt(), the backend
  *        table and states, the clock, and timers and HTTP requests on the
  *        control thread.  SY_KIND_DISCOVERY stays reserved.
+ *   1.2  (switchyard 0.2.0) health owned per source: the host API appends
+ *        backend_set_flag() and backend_flag(); backend_set_state() now acts
+ *        on the calling plugin's own flag and cooldown (a plugin's HEALTHY
+ *        no longer undoes another's UNHEALTHY), and backend_state() reports
+ *        the combined state.  The loader accepts any descriptor from 1.0's
+ *        size up and reads the fields a plugin lacks as NULL.
  */
 #ifndef SWITCHYARD_PLUGIN_H
 #define SWITCHYARD_PLUGIN_H
@@ -59,7 +65,7 @@ extern "C" {
 
 #define SY_PLUGIN_MAGIC 0x53595047u /* "SYPG" */
 #define SY_ABI_MAJOR 1
-#define SY_ABI_MINOR 1
+#define SY_ABI_MINOR 2
 
 /* Name of the descriptor symbol for this ABI major. */
 #define SY_PLUGIN_SYMBOL "sy_plugin_v1"
@@ -133,10 +139,12 @@ struct sy_fallback_query {
     const sy_request *req;
 };
 
-/* A backend's state, kept by the core and set by health plugins (1.1). */
+/* A backend's state, kept by the core and set by health plugins (1.1):
+ * since 1.2 the combination of every source's flag and the cooldown. */
 enum sy_backend_state {
     SY_BACKEND_HEALTHY = 0,   /* gets traffic */
-    SY_BACKEND_UNHEALTHY = 1, /* gets none until a plugin says healthy */
+    SY_BACKEND_UNHEALTHY = 1, /* gets none while any source (a plugin, the
+                                 operator) holds its flag on it */
     SY_BACKEND_COOLDOWN = 2   /* gets none until the cooldown ends; then
                                  one trial request, whose outcome the
                                  plugin judges in attempt_done() */
@@ -253,11 +261,14 @@ struct sy_host_api {
     const sy_backend *(*backend_at)(const struct sy_host_api *host, size_t i);
     /* The i-th model the backend serves; NULL past the end. */
     const char *(*backend_model)(const sy_backend *b, size_t i);
-    /* enum sy_backend_state. */
+    /* enum sy_backend_state: UNHEALTHY while any source holds its flag,
+     * COOLDOWN while a cooldown runs, else HEALTHY. */
     int (*backend_state)(const sy_backend *b);
-    /* Set a backend's state.  `seconds` is the length of a COOLDOWN (ignored
-     * otherwise); `reason` is logged and shown in /engines, once per change
-     * of state.  Any thread. */
+    /* Set a backend's state as this plugin sees it (since 1.2, on the
+     * plugin's own flag): UNHEALTHY holds the plugin's flag, HEALTHY
+     * releases it and ends a cooldown this plugin started, COOLDOWN starts
+     * a cooldown of `seconds`.  `reason` is logged and shown in /engines,
+     * once per change of the backend's state.  Any thread. */
     void (*backend_set_state)(const struct sy_host_api *host,
                               const sy_backend *b, int state, double seconds,
                               const char *reason);
@@ -266,7 +277,9 @@ struct sy_host_api {
     /* Monotonic clock, seconds. */
     double (*now)(void);
     /* Control thread only (start() and the callbacks below): a one-shot
-     * timer; cancel it, or it frees itself after firing. */
+     * timer; cancel it, or it frees itself after firing.  Timers still
+     * pending when the instance is destroyed are cancelled by the host
+     * first: never call timer_cancel() from destroy(). */
     sy_timer *(*timer_add)(const struct sy_host_api *host, double seconds,
                            sy_timer_cb cb, void *arg);
     void (*timer_cancel)(sy_timer *t);
@@ -283,6 +296,22 @@ struct sy_host_api {
      * ("Authorization: Bearer ..." from api_key_env), or NULL.  A secret:
      * send it to the backend, never log it. */
     const char *(*backend_authorization)(const sy_backend *b);
+
+    /* --- Appended in ABI 1.2 (check `size`). --- */
+
+    /* Health flags.  Every health source (each plugin, the operator's
+     * drain, later discovery) holds or releases its own flag on a backend;
+     * a backend takes requests only while no source holds a flag and no
+     * cooldown runs, so one plugin's "healthy" never undoes another's
+     * "out".  Flags carry over a reload per (plugin name, backend URL): a
+     * new instance reads the flags it holds with backend_flag() (e.g. in
+     * create() or start()) and reconciles; a plugin gone after a reload
+     * takes its flags with it.  `reason` is logged and shown in /engines
+     * when the backend's state changes.  Any thread. */
+    void (*backend_set_flag)(const struct sy_host_api *host, const sy_backend *b,
+                             int on, const char *reason);
+    /* 1 when this plugin holds its flag on b, else 0.  Any thread. */
+    int (*backend_flag)(const struct sy_host_api *host, const sy_backend *b);
 };
 
 /*

@@ -110,6 +110,7 @@ void register_ops_e2e_tests(void);
 void register_security_e2e_tests(void);
 void register_dynconf_e2e_tests(void);
 void register_http_e2e_tests(void);
+void register_health_flags_e2e_tests(void);
 void register_backend_e2e_tests(void);
 
 #endif

@@ -22,6 +22,7 @@ int main(int argc, char **argv)
     register_fallback_e2e_tests();
     register_routing_e2e_tests();
     register_health_e2e_tests();
+    register_health_flags_e2e_tests();
     register_stream_e2e_tests();
     register_ops_e2e_tests();
     register_security_e2e_tests();

@@ -61,8 +61,13 @@ static void fail(struct setup *s, size_t i) { report(s, i, SY_ATTEMPT_STATUS, 50
 
 static int state_of(struct setup *s, size_t i)
 {
-    return atomic_load(&s->backends[i].state);
+    return backend_state(&s->backends[i]);
 }
+
+/* The states these tests set come from one source, as an active check's
+ * would (the operator's bit stands in for it). */
+#define backend_set_state(b, st, sec, why) \
+    backend_set_state_by((b), HEALTH_SOURCE_OPERATOR, (st), (sec), (why))
 
 /* Milliseconds left of backend i's cooldown. */
 static long long cooldown_left(struct setup *s, size_t i)
@@ -257,7 +262,7 @@ static void test_passive_leaves_unhealthy_alone(void)
     backend_set_state(&s->backends[0], SY_BACKEND_UNHEALTHY, 0, "probe failed");
     fail(s, 0);
     CU_ASSERT_EQUAL(state_of(s, 0), SY_BACKEND_UNHEALTHY);
-    CU_ASSERT_STRING_EQUAL(s->backends[0].reason, "probe failed");
+    CU_ASSERT_STRING_EQUAL(s->backends[0].reason, "operator: probe failed");
 
     fail(s, 1);
     take_trial(s, 1);
@@ -409,7 +414,7 @@ static void test_claim_one_trial_after_cooldown(void)
     CU_ASSERT_EQUAL(claim_from_threads(b, &trials), 1);
     CU_ASSERT_EQUAL(trials, 1);
     CU_ASSERT_FALSE(backend_usable(b, setup_now_ms()));
-    CU_ASSERT_EQUAL(atomic_load(&b->state), SY_BACKEND_COOLDOWN);
+    CU_ASSERT_EQUAL(backend_state(b), SY_BACKEND_COOLDOWN);
     /* a new cooldown (the trial failed) gives a new trial after it */
     backend_set_state(b, SY_BACKEND_COOLDOWN, 0, "trial failed");
     CU_ASSERT_EQUAL(claim_from_threads(b, &trials), 1);
@@ -442,14 +447,14 @@ static void test_set_state_counts_changes_once(void)
     for (int i = 0; i < 5; i++)
         backend_set_state(b, SY_BACKEND_UNHEALTHY, 0, "probe answered 500");
     CU_ASSERT_EQUAL(atomic_load(&b->state_changes), 1);
-    CU_ASSERT_STRING_EQUAL(b->reason, "probe answered 500");
+    CU_ASSERT_STRING_EQUAL(b->reason, "operator: probe answered 500");
     backend_set_state(b, SY_BACKEND_HEALTHY, 0, "probe answered 200");
     CU_ASSERT_EQUAL(atomic_load(&b->state_changes), 2);
-    CU_ASSERT_STRING_EQUAL(b->reason, "probe answered 500"); /* the last error stays */
+    CU_ASSERT_STRING_EQUAL(b->reason, "operator: probe answered 500"); /* the last error stays */
     backend_set_state(b, SY_BACKEND_COOLDOWN, 5, "x");
     backend_set_state(b, SY_BACKEND_COOLDOWN, 5, "y");
     CU_ASSERT_EQUAL(atomic_load(&b->state_changes), 3);
-    CU_ASSERT_STRING_EQUAL(b->reason, "y");
+    CU_ASSERT_STRING_EQUAL(b->reason, "operator: y");
     setup_destroy(s);
 }
 

@@ -1,0 +1,363 @@
+/*
+ * switchyard/plugin.h - the switchyard plugin SDK.
+ *
+ * This is the only header a switchyard plugin includes. It depends on libc
+ * headers alone: no libevent, libcurl, json-c or libyaml type crosses it, so
+ * the core can change those freely without breaking a plugin.
+ *
+ * A plugin is a shared object NAME.so in the plugin directory that exports
+ * exactly one data symbol:
+ *
+ *     const struct sy_plugin sy_plugin_v1 = { SY_PLUGIN_HEADER, ... };
+ *
+ * ABI RULES
+ *   - The loader reads the descriptor's first four fields (magic, abi_major,
+ *     abi_minor, size) before it calls any plugin code.  It refuses a wrong
+ *     magic, a different ABI major, or an ABI minor newer than its own.
+ *   - A minor bump only appends fields at the end of struct sy_plugin,
+ *     struct sy_host_api and struct sy_fallback_query.  Each of them carries
+ *     its size, so either side can tell which fields the other has.
+ *   - A major bump may change anything; the symbol name then changes too
+ *     (sy_plugin_v2), so an old plugin is refused with a clear message.
+ *
+ * OWNERSHIP WORDS used below
+ *   borrowed: the pointer is valid only for the duration of the call that
+ *             handed it out; copy what you need to keep.
+ *   owned by the host: valid until the plugin instance is destroyed.
+ *   owned by the plugin: the plugin keeps it valid until destroy().
+ *
+ * THREADS
+ *   create() and destroy() run on the main thread while no request flows
+ *   through the instance.  Routing and fallback hooks run on worker threads:
+ *     - by default the host creates one instance per worker thread, and calls
+ *       an instance's hooks only from its own worker, never concurrently, so
+ *       a plugin needs no locks;
+ *     - with SY_PLUGIN_F_SHARED the host creates a single instance whose hooks
+ *       may run concurrently on every worker; the plugin synchronises itself.
+ *   Host API functions may be called from any hook, on any thread, unless a
+ *   function says otherwise.  Hooks must never block.
+ *
+ * ABI HISTORY
+ *   1.0  (switchyard 0.1.0) descriptor, host API with config, model, request
+ *        and backend accessors; routing and fallback hooks.  Kinds
+ *        SY_KIND_HEALTH and SY_KIND_DISCOVERY are reserved.
+ *   1.1  (switchyard 0.1.0) health plugins: the start() and attempt_done()
+ *        hooks take two of the descriptor's reserved slots (its size is
+ *        unchanged); the host API appends request_prompt(), the backend
+ *        table and states, the clock, and timers and HTTP requests on the
+ *        control thread.  SY_KIND_DISCOVERY stays reserved.
+ */
+#ifndef SWITCHYARD_PLUGIN_H
+#define SWITCHYARD_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SY_PLUGIN_MAGIC 0x53595047u /* "SYPG" */
+#define SY_ABI_MAJOR 1
+#define SY_ABI_MINOR 1
+
+/* Name of the descriptor symbol for this ABI major. */
+#define SY_PLUGIN_SYMBOL "sy_plugin_v1"
+
+#if defined(__GNUC__)
+#define SY_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#define SY_EXPORT __attribute__((visibility("default")))
+#else
+#define SY_PRINTF(fmt, args)
+#define SY_EXPORT
+#endif
+
+/* Status returned by hooks and host functions.  SY_DECLINED means "no
+ * opinion, ask the next plugin in the chain" from a hook, and "absent" from a
+ * host lookup. */
+enum sy_status {
+    SY_OK = 0,
+    SY_DECLINED = 1,
+    SY_ERROR = -1
+};
+
+enum sy_plugin_kind {
+    SY_KIND_ROUTING = 1,   /* picks a backend among the model's usable ones */
+    SY_KIND_HEALTH = 2,    /* decides which backends are usable (1.1) */
+    SY_KIND_FALLBACK = 3,  /* names the next model when one cannot be served */
+    SY_KIND_DISCOVERY = 4  /* reserved: backend lists from DNS or Kubernetes */
+};
+
+/* Descriptor flags. */
+#define SY_PLUGIN_F_SHARED 0x1u /* one instance for all workers, thread-safe */
+
+enum sy_log_level {
+    SY_LOG_DEBUG = 0,
+    SY_LOG_INFO = 1,
+    SY_LOG_WARNING = 2,
+    SY_LOG_ERROR = 3
+};
+
+/* Opaque handles.  All are owned by the host. */
+typedef struct sy_config sy_config;   /* a section of the config file */
+typedef struct sy_request sy_request; /* a client request being routed */
+typedef struct sy_backend sy_backend; /* one upstream server */
+
+/* Why a model could not be served, for fallback plugins. */
+enum sy_fallback_reason {
+    SY_FALLBACK_NO_BACKEND = 1, /* no usable backend: none tried */
+    SY_FALLBACK_EXHAUSTED = 2   /* attempts were made and all failed */
+};
+
+/* How the last failed attempt failed. */
+enum sy_attempt_error {
+    SY_ATTEMPT_NONE = 0,
+    SY_ATTEMPT_CONNECT = 1, /* refused, reset, unreachable, DNS */
+    SY_ATTEMPT_TIMEOUT = 2, /* connect, first-byte or idle timeout */
+    SY_ATTEMPT_STATUS = 3,  /* the backend answered 5xx or 429 */
+    SY_ATTEMPT_CLOSED = 4   /* the backend closed before an answer */
+};
+
+/*
+ * What a fallback plugin is asked.  Borrowed for the duration of the hook.
+ * Check `size` before reading fields appended after 1.0.
+ */
+struct sy_fallback_query {
+    size_t size;              /* sizeof(struct sy_fallback_query) of the host */
+    const char *model;        /* the model that could not be served */
+    int reason;               /* enum sy_fallback_reason */
+    int last_error;           /* enum sy_attempt_error */
+    int last_status;          /* HTTP status of the last attempt, 0 if none */
+    const char *const *tried; /* models tried so far, first = asked */
+    size_t ntried;
+    const sy_request *req;
+};
+
+/* A backend's state, kept by the core and set by health plugins (1.1). */
+enum sy_backend_state {
+    SY_BACKEND_HEALTHY = 0,   /* gets traffic */
+    SY_BACKEND_UNHEALTHY = 1, /* gets none until a plugin says healthy */
+    SY_BACKEND_COOLDOWN = 2   /* gets none until the cooldown ends; then
+                                 one trial request, whose outcome the
+                                 plugin judges in attempt_done() */
+};
+
+/*
+ * One finished upstream attempt, for health plugins (1.1).  Borrowed for the
+ * duration of attempt_done().  Check `size` before reading fields appended
+ * later.
+ */
+struct sy_attempt_report {
+    size_t size;
+    const sy_backend *backend;
+    const char *model;
+    int error;          /* enum sy_attempt_error; SY_ATTEMPT_NONE: answered */
+    int status;         /* HTTP status, 0 when none came */
+    double retry_after; /* seconds the backend asked to wait (429/503), or 0 */
+    double latency;     /* seconds from the attempt's start to its outcome */
+    int trial;          /* 1 when this was the trial after a cooldown */
+};
+
+/* Timers and HTTP requests of health plugins (1.1).  Callbacks run on the
+ * control thread, never concurrently with each other or with start(). */
+typedef struct sy_timer sy_timer;
+typedef void (*sy_timer_cb)(void *arg);
+/* status: the HTTP status, or 0 with `error` saying why (refused, timeout).
+ * body: the first bytes of the answer (at most 64 KiB), borrowed. */
+typedef void (*sy_http_cb)(void *arg, int status, const char *body, size_t len,
+                           const char *error);
+
+/*
+ * The host API: the only way a plugin calls the core.  The table is owned by
+ * the host and valid until the instance that received it is destroyed.  Check
+ * `size` before using a function appended after 1.0.
+ */
+struct sy_host_api {
+    size_t size; /* sizeof(struct sy_host_api) of the host */
+    unsigned abi_major;
+    unsigned abi_minor;
+
+    /* Log a line at `level`, prefixed with the plugin's name. */
+    void (*log)(const struct sy_host_api *host, int level, const char *fmt,
+                ...) SY_PRINTF(3, 4);
+
+    /* --- Config: the plugin's own section of plugin_config. ---
+     * Each lookup returns SY_OK and sets *out, SY_DECLINED when the key is
+     * absent, or SY_ERROR when it has the wrong type.  Strings are owned by
+     * the host.  A NULL key means the section itself (for lists and maps). */
+    int (*config_string)(const sy_config *cfg, const char *key,
+                         const char **out);
+    int (*config_int)(const sy_config *cfg, const char *key, long long *out);
+    /* Numbers, or durations with a unit: "250ms", "5s", "2m", "1h". */
+    int (*config_seconds)(const sy_config *cfg, const char *key, double *out);
+    /* true/false, yes/no, on/off. */
+    int (*config_bool)(const sy_config *cfg, const char *key, int *out);
+    /* A nested map or list. */
+    int (*config_section)(const sy_config *cfg, const char *key,
+                          const sy_config **out);
+    /* Number of items of a list, or of entries of a map. */
+    size_t (*config_count)(const sy_config *cfg);
+    /* The i-th entry of a map: its key and its value as a section. */
+    int (*config_entry)(const sy_config *cfg, size_t i, const char **key,
+                        const sy_config **value);
+    /* The i-th item of a list, as a section (use a NULL key to read it). */
+    int (*config_item)(const sy_config *cfg, size_t i, const sy_config **out);
+    /* "file:line" where `key` (or the section if NULL) was written, for
+     * error messages.  Writes at most len bytes, always terminated. */
+    void (*config_where)(const sy_config *cfg, const char *key, char *buf,
+                         size_t len);
+
+    /* --- Models of the running setup. --- */
+    size_t (*model_count)(const struct sy_host_api *host);
+    const char *(*model_name)(const struct sy_host_api *host, size_t i);
+    /* SY_OK if `name` is a model (not an alias), SY_DECLINED if not. */
+    int (*model_exists)(const struct sy_host_api *host, const char *name);
+    /* A model's per-model setting from its `models:` entry, as a string:
+     * "type", "fallback_model".  NULL when unset or unknown. */
+    const char *(*model_option)(const struct sy_host_api *host,
+                                const char *model, const char *key);
+
+    /* --- The request being routed (borrowed handle, hooks only). --- */
+    const char *(*request_id)(const sy_request *req);
+    /* The model this attempt serves (after any fallback rewrite). */
+    const char *(*request_model)(const sy_request *req);
+    /* A client header, case-insensitive; NULL when absent. */
+    const char *(*request_header)(const sy_request *req, const char *name);
+    /* A top-level string field of the JSON body; NULL when absent or not a
+     * string. */
+    const char *(*request_body_string)(const sy_request *req,
+                                       const char *field);
+    /* The request's path, e.g. "/v1/chat/completions". */
+    const char *(*request_path)(const sy_request *req);
+
+    /* --- Backends (borrowed handles, hooks only). --- */
+    const char *(*backend_url)(const sy_backend *b);
+    /* Stable small integer, unique per backend in this setup. */
+    unsigned (*backend_index)(const sy_backend *b);
+    /* Requests in flight to this backend, over all workers. */
+    unsigned (*backend_inflight)(const sy_backend *b);
+    /* Configured weight (default 1). */
+    unsigned (*backend_weight)(const sy_backend *b);
+
+    /* --- Appended in ABI 1.1 (check `size`). --- */
+
+    /* The request's prompt text: the body's "prompt" (a string, or the
+     * first string of a list), else the text of "messages" (each content
+     * string or text part, in order, separated by "\n"); SY_DECLINED when
+     * the body has neither.  *text is owned by the host, valid during the
+     * hook. */
+    int (*request_prompt)(const sy_request *req, const char **text,
+                          size_t *len);
+    /* Every backend of the setup, e.g. for probes. */
+    size_t (*backend_count)(const struct sy_host_api *host);
+    const sy_backend *(*backend_at)(const struct sy_host_api *host, size_t i);
+    /* The i-th model the backend serves; NULL past the end. */
+    const char *(*backend_model)(const sy_backend *b, size_t i);
+    /* enum sy_backend_state. */
+    int (*backend_state)(const sy_backend *b);
+    /* Set a backend's state.  `seconds` is the length of a COOLDOWN (ignored
+     * otherwise); `reason` is logged and shown in /engines, once per change
+     * of state.  Any thread. */
+    void (*backend_set_state)(const struct sy_host_api *host,
+                              const sy_backend *b, int state, double seconds,
+                              const char *reason);
+    /* Record one probe's duration for /metrics. */
+    void (*backend_observe_probe)(const sy_backend *b, double seconds);
+    /* Monotonic clock, seconds. */
+    double (*now)(void);
+    /* Control thread only (start() and the callbacks below): a one-shot
+     * timer; cancel it, or it frees itself after firing. */
+    sy_timer *(*timer_add)(const struct sy_host_api *host, double seconds,
+                           sy_timer_cb cb, void *arg);
+    void (*timer_cancel)(sy_timer *t);
+    /* Control thread only: an HTTP request; GET when body is NULL, else
+     * POST.  headers: NULL-terminated "Name: value" list or NULL.  cb runs
+     * once, later, on the control thread; requests still running when the
+     * instance is destroyed are cancelled without a callback.  SY_ERROR when
+     * it could not start. */
+    int (*http_request)(const struct sy_host_api *host, const char *url,
+                        const char *body, size_t len,
+                        const char *const *headers, double timeout,
+                        sy_http_cb cb, void *arg);
+    /* The header line the core sends this backend for its credential
+     * ("Authorization: Bearer ..." from api_key_env), or NULL.  A secret:
+     * send it to the backend, never log it. */
+    const char *(*backend_authorization)(const sy_backend *b);
+};
+
+/*
+ * The plugin descriptor.  Fields after `size` may be read only once the
+ * loader has checked magic, ABI and size.
+ */
+struct sy_plugin {
+    uint32_t magic;     /* SY_PLUGIN_MAGIC */
+    uint16_t abi_major; /* SY_ABI_MAJOR the plugin was built against */
+    uint16_t abi_minor; /* SY_ABI_MINOR the plugin was built against */
+    uint32_t size;      /* sizeof(struct sy_plugin) the plugin was built with */
+    uint32_t kind;      /* enum sy_plugin_kind */
+    uint32_t flags;     /* SY_PLUGIN_F_* */
+    const char *name;   /* short name, matches the file name */
+    const char *version;
+    const char *description;
+
+    /*
+     * Make an instance from the plugin's config section (never NULL; an
+     * empty map when the config file has none).  `host` is valid until
+     * destroy().  On failure return SY_ERROR and write a one-line reason to
+     * err (at most errlen bytes, terminated): the daemon then refuses to
+     * start, naming the plugin and the reason.  Main thread.
+     */
+    int (*create)(const struct sy_host_api *host, const sy_config *cfg,
+                  void **inst, char *err, size_t errlen);
+    /* Free an instance.  Main thread, after its last hook returned. */
+    void (*destroy)(void *inst);
+
+    /*
+     * SY_KIND_ROUTING.  Pick one of `candidates` (the model's backends that
+     * are healthy, not cooling down and not yet tried by this request, never
+     * empty) and store its position in *pick.  Return SY_OK, SY_DECLINED to
+     * let the next routing plugin decide (the core falls back to the first
+     * candidate when all decline), or SY_ERROR.  Worker thread.
+     */
+    int (*route)(void *inst, const sy_request *req,
+                 const sy_backend *const *candidates, size_t ncandidates,
+                 size_t *pick);
+
+    /*
+     * SY_KIND_FALLBACK.  q->model could not be served: name the next model
+     * in *next_model (owned by the plugin or the host; need not be checked:
+     * the core ignores unknown and already-tried models and asks the next
+     * plugin) and return SY_OK, or return SY_DECLINED.  Worker thread.
+     */
+    int (*fallback)(void *inst, const struct sy_fallback_query *q,
+                    const char **next_model);
+
+    /* --- ABI 1.1: two of 1.0's reserved slots. --- */
+
+    /*
+     * SY_KIND_HEALTH.  Health plugins always have one instance (as if
+     * SY_PLUGIN_F_SHARED).  start() runs once on the control thread when the
+     * router starts serving: set up timers and probes there.  Optional.
+     */
+    int (*start)(void *inst);
+    /*
+     * SY_KIND_HEALTH.  Called after every upstream attempt, on the worker
+     * thread that made it, concurrently from several workers: be
+     * thread-safe and quick.  Optional.
+     */
+    void (*attempt_done)(void *inst, const struct sy_attempt_report *r);
+
+    /* Room for the hooks of later minor versions; keep NULL. */
+    void *reserved[6];
+};
+
+/* The first fields of every descriptor. */
+#define SY_PLUGIN_HEADER                                                     \
+    .magic = SY_PLUGIN_MAGIC, .abi_major = SY_ABI_MAJOR,                     \
+    .abi_minor = SY_ABI_MINOR, .size = sizeof(struct sy_plugin)
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SWITCHYARD_PLUGIN_H */
