@@ -31,6 +31,8 @@ static void host_log(const struct sy_host_api *api, int level, const char *fmt, 
 
 /* --- config sections (sy_config is a cfg_node) --- */
 
+static void cfg_where(const sy_config *cfg, const char *key, char *buf, size_t len);
+
 static const struct cfg_node *node_at(const sy_config *cfg, const char *key)
 {
     const struct cfg_node *n = (const struct cfg_node *)cfg;
@@ -76,6 +78,56 @@ static int cfg_seconds(const sy_config *cfg, const char *key, double *out)
     if (rc != SY_OK)
         return rc;
     return cfg_parse_seconds(s, out) == 0 ? SY_OK : SY_ERROR;
+}
+
+static int cfg_double(const sy_config *cfg, const char *key, double *out)
+{
+    const char *s;
+    char *end;
+    int rc = scalar_at(cfg, key, &s);
+    if (rc != SY_OK)
+        return rc;
+    double v = strtod(s, &end);
+    if (end == s || *end != '\0' || v != v || v - v != 0) /* no NaN, no infinity */
+        return SY_ERROR;
+    *out = v;
+    return SY_OK;
+}
+
+static int cfg_size(const sy_config *cfg, const char *key, size_t *out)
+{
+    const char *s;
+    int rc = scalar_at(cfg, key, &s);
+    if (rc != SY_OK)
+        return rc;
+    return cfg_parse_bytes(s, out) == 0 ? SY_OK : SY_ERROR;
+}
+
+static int cfg_check_keys(const sy_config *cfg, const char *const *known, char *err,
+                          size_t errlen)
+{
+    const struct cfg_node *n = (const struct cfg_node *)cfg;
+
+    if (n == NULL || n->kind != CFG_MAP)
+        return SY_OK; /* an empty section: nothing unknown */
+    for (size_t i = 0; i < n->n; i++) {
+        size_t k = 0;
+        while (known != NULL && known[k] != NULL && strcmp(known[k], n->keys[i]) != 0)
+            k++;
+        if (known != NULL && known[k] != NULL)
+            continue;
+        char where[256];
+        size_t used;
+        cfg_where(cfg, n->keys[i], where, sizeof where);
+        used = (size_t)snprintf(err, errlen, "%s: %s: unknown key (known:", where, n->keys[i]);
+        for (k = 0; known != NULL && known[k] != NULL && used < errlen; k++)
+            used += (size_t)snprintf(err + used, errlen - used, "%s %s", k ? "," : "", known[k]);
+        if (used < errlen)
+            snprintf(err + used, errlen - used, "%s)", known == NULL || known[0] == NULL
+                                                          ? " none" : "");
+        return SY_ERROR;
+    }
+    return SY_OK;
 }
 
 static int cfg_bool(const sy_config *cfg, const char *key, int *out)
@@ -189,6 +241,77 @@ static const char *req_body_string(const sy_request *r, const char *field)
 {
     /* the cache lives in the request, which only its worker touches */
     return request_body_string((struct sy_request *)r, field);
+}
+
+/* --- the body by JSON pointer (1.2); the tree is the request's, which
+ * only its worker touches --- */
+
+static int req_field_type(const sy_request *r, const char *pointer)
+{
+    struct json_object *o;
+    if (!request_field((struct sy_request *)r, pointer, &o))
+        return SY_JSON_ABSENT;
+    switch (json_object_get_type(o)) {
+    case json_type_null: return SY_JSON_NULL;
+    case json_type_boolean: return SY_JSON_BOOL;
+    case json_type_double:
+    case json_type_int: return SY_JSON_NUMBER;
+    case json_type_string: return SY_JSON_STRING;
+    case json_type_array: return SY_JSON_ARRAY;
+    case json_type_object: return SY_JSON_OBJECT;
+    }
+    return SY_JSON_ABSENT;
+}
+
+/* The value at pointer when it has json-c type t: SY_OK and *o, else
+ * SY_DECLINED (nothing there) or SY_ERROR (another type). */
+static int field_of_type(const sy_request *r, const char *pointer, json_type t,
+                         struct json_object **o)
+{
+    if (!request_field((struct sy_request *)r, pointer, o))
+        return SY_DECLINED;
+    if (json_object_get_type(*o) == t ||
+        (t == json_type_double && json_object_get_type(*o) == json_type_int))
+        return SY_OK;
+    return SY_ERROR;
+}
+
+static int req_field_string(const sy_request *r, const char *pointer, const char **out,
+                            size_t *len)
+{
+    struct json_object *o;
+    int rc = field_of_type(r, pointer, json_type_string, &o);
+    if (rc == SY_OK) {
+        *out = json_object_get_string(o);
+        if (len != NULL)
+            *len = (size_t)json_object_get_string_len(o);
+    }
+    return rc;
+}
+
+static int req_field_number(const sy_request *r, const char *pointer, double *out)
+{
+    struct json_object *o;
+    int rc = field_of_type(r, pointer, json_type_double, &o);
+    if (rc == SY_OK)
+        *out = json_object_get_double(o);
+    return rc;
+}
+
+static int req_field_bool(const sy_request *r, const char *pointer, int *out)
+{
+    struct json_object *o;
+    int rc = field_of_type(r, pointer, json_type_boolean, &o);
+    if (rc == SY_OK)
+        *out = json_object_get_boolean(o);
+    return rc;
+}
+
+static int req_body(const sy_request *r, const char **body, size_t *len)
+{
+    *body = r->body ? r->body : "";
+    *len = r->body ? r->body_len : 0;
+    return SY_OK;
 }
 
 static int req_prompt(const sy_request *r, const char **text, size_t *len)
@@ -333,5 +456,13 @@ void host_ctx_init(struct host_ctx *ctx, struct setup *setup, const char *plugin
         .backend_authorization = be_authorization,
         .backend_set_flag = be_set_flag,
         .backend_flag = be_flag,
+        .request_field_type = req_field_type,
+        .request_field_string = req_field_string,
+        .request_field_number = req_field_number,
+        .request_field_bool = req_field_bool,
+        .request_body = req_body,
+        .config_double = cfg_double,
+        .config_size = cfg_size,
+        .config_check_keys = cfg_check_keys,
     };
 }

@@ -1,6 +1,7 @@
 #include "request.h"
 
 #include <json-c/json.h>
+#include <json-c/json_pointer.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,6 +112,16 @@ struct json_object *request_json(struct sy_request *v)
         json_tokener_free(tok);
     }
     return v->json;
+}
+
+int request_field(struct sy_request *v, const char *pointer, struct json_object **out)
+{
+    struct json_object *body = request_json(v);
+
+    *out = NULL;
+    if (body == NULL || pointer == NULL)
+        return 0;
+    return json_pointer_get(body, pointer, out) == 0;
 }
 
 const char *request_body_string(struct sy_request *v, const char *field)

@@ -70,6 +70,10 @@ struct json_object *request_json(struct sy_request *v);
 int request_rewrite_model(const char *buf, size_t len, const char *model,
                           char **out, size_t *outlen);
 
+/* The value at an RFC 6901 JSON pointer in the body's tree (request_json):
+ * 1 and *out (NULL for a JSON null) when there is one, 0 when not. */
+int request_field(struct sy_request *v, const char *pointer, struct json_object **out);
+
 /* The prompt text of a request (see request_prompt in plugin.h), computed
  * once and cached in v.  0 and *text, or -1 when the body has none. */
 int request_prompt_text(struct sy_request *v, const char **text, size_t *len);

@@ -51,7 +51,9 @@
  *        on the calling plugin's own flag and cooldown (a plugin's HEALTHY
  *        no longer undoes another's UNHEALTHY), and backend_state() reports
  *        the combined state.  The loader accepts any descriptor from 1.0's
- *        size up and reads the fields a plugin lacks as NULL.
+ *        size up and reads the fields a plugin lacks as NULL.  The request
+ *        body by JSON pointer (request_field_*, request_body);
+ *        config_double(), config_size(), config_check_keys().
  */
 #ifndef SWITCHYARD_PLUGIN_H
 #define SWITCHYARD_PLUGIN_H
@@ -108,6 +110,17 @@ enum sy_log_level {
 typedef struct sy_config sy_config;   /* a section of the config file */
 typedef struct sy_request sy_request; /* a client request being routed */
 typedef struct sy_backend sy_backend; /* one upstream server */
+
+/* JSON types of the request's body fields (1.2). */
+enum sy_json_type {
+    SY_JSON_ABSENT = 0, /* no such field */
+    SY_JSON_NULL = 1,
+    SY_JSON_BOOL = 2,
+    SY_JSON_NUMBER = 3,
+    SY_JSON_STRING = 4,
+    SY_JSON_ARRAY = 5,
+    SY_JSON_OBJECT = 6
+};
 
 /* Why a model could not be served, for fallback plugins. */
 enum sy_fallback_reason {
@@ -312,6 +325,35 @@ struct sy_host_api {
                              int on, const char *reason);
     /* 1 when this plugin holds its flag on b, else 0.  Any thread. */
     int (*backend_flag)(const struct sy_host_api *host, const sy_backend *b);
+
+    /* The request's body, by JSON pointer (RFC 6901): "/max_tokens",
+     * "/messages/0/content", "/stream_options/include_usage"; "" is the
+     * whole body.  The body is parsed into a tree the first time a plugin
+     * asks, once per request; requests whose plugins never ask cost
+     * nothing.  Getters return SY_OK, SY_DECLINED when nothing is there,
+     * SY_ERROR when the value has another type.  Strings are owned by the
+     * host, valid during the hook (they may hold NUL bytes: use *len).
+     * Numbers are doubles (integers past 2^53 lose precision).  Hooks that
+     * have a request only. */
+    int (*request_field_type)(const sy_request *req, const char *pointer); /* sy_json_type */
+    int (*request_field_string)(const sy_request *req, const char *pointer,
+                                const char **out, size_t *len);
+    int (*request_field_number)(const sy_request *req, const char *pointer, double *out);
+    int (*request_field_bool)(const sy_request *req, const char *pointer, int *out);
+    /* The body's bytes as the client sent them (before any rewrite of
+     * `model`).  Borrowed, valid during the hook. */
+    int (*request_body)(const sy_request *req, const char **body, size_t *len);
+
+    /* Config, 1.2: a number with a fraction ("0.25", "1e3"); a size in
+     * bytes ("512", "64KiB", "16MiB", "1GiB"). */
+    int (*config_double)(const sy_config *cfg, const char *key, double *out);
+    int (*config_size)(const sy_config *cfg, const char *key, size_t *out);
+    /* SY_OK when every key of the map section `cfg` is one of `known`
+     * (NULL-terminated); else SY_ERROR with "file:line: KEY: unknown key
+     * (known: ...)" in err, so a misspelt setting stops the router at
+     * start instead of being ignored.  Call it from create(). */
+    int (*config_check_keys)(const sy_config *cfg, const char *const *known,
+                             char *err, size_t errlen);
 };
 
 /*
