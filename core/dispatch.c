@@ -14,11 +14,13 @@
 #include "http_conn.h"
 #include "http_headers.h"
 #include "log.h"
+#include "plugin_chains.h"
 #include "request.h"
 #include "retry.h"
 #include "server.h"
 #include "setup.h"
 #include "upstream.h"
+#include "upstream_error.h"
 
 #define MAX_MODELS_TRIED 17
 
@@ -37,6 +39,16 @@ int dispatch_is_proxied_path(const char *path)
 }
 
 #define STREAM_RECV_BUFFER 1024
+/* What is kept of a failed attempt's answer body, for fallback plugins
+ * (the type, code and message of its error); a longer body is cut there. */
+#define ERROR_BODY_KEEP (16 * 1024)
+
+/* One failed attempt, as fallback plugins see it (struct sy_attempt), with
+ * the strings it points to. */
+struct attempt_rec {
+    struct sy_attempt pub;
+    struct upstream_error err;
+};
 
 struct proxy {
     struct sy_request view;     /* what plugins see; first for the cast */
@@ -71,6 +83,13 @@ struct proxy {
     int reported;               /* the attempt was told to health plugins */
     enum sy_attempt_error last_error;
     int last_status;
+    int failing;                /* this attempt's answer is a 5xx/429 */
+    char *err_body;             /* its first bytes, for attempts[] */
+    size_t err_len;
+    double head_at;             /* seconds from the attempt's start to its head, or -1 */
+    struct attempt_rec *attempts; /* every failed attempt, in order */
+    size_t nattempts;
+    int routed;                 /* the routing chain was asked: request_done is due */
     int last_malformed;         /* the last attempt's answer was malformed */
     char last_detail[160];
     const char *router_error;   /* the router's own answer's message, while it is logged */
@@ -103,6 +122,8 @@ static double now_seconds(void)
 }
 
 static void advance(struct proxy *p);
+static int fallback_now(struct proxy *p);
+static void tell_outcome(struct proxy *p, int error, int status);
 
 /* --- end of a request --- */
 
@@ -115,6 +136,12 @@ static void proxy_free(struct proxy *p)
             backend_trial_release(p->backend);
     }
     event_del(&p->delay);
+    if (p->routed)
+        chains_request_done(p->s, p->w->id, &p->view);
+    for (size_t i = 0; i < p->nattempts; i++)
+        upstream_error_free(&p->attempts[i].err);
+    free(p->attempts);
+    free(p->err_body);
     request_view_release(&p->view);
     free(p->asked_name);
     free(p->rewritten);
@@ -197,6 +224,8 @@ static void client_gone(void *arg)
         return;
     }
     LOG_DEBUG("request %s: client closed the connection", p->view.id);
+    if (p->committed && p->xfer != NULL)
+        tell_outcome(p, SY_ATTEMPT_NONE, p->status);
     /* an answer already started was counted with its status */
     if (!p->committed)
         setup_count_status(p->s, p->asked, 499);
@@ -249,11 +278,7 @@ static void report_attempt(struct proxy *p, int error, int status)
     if (p->reported)
         return;
     p->reported = 1;
-    for (size_t i = 0; i < p->s->health.n; i++) {
-        const struct plugin_slot *slot = &p->s->health.slots[i];
-        if (slot->plugin->desc->attempt_done != NULL)
-            slot->plugin->desc->attempt_done(slot->inst[0], &r);
-    }
+    chains_attempt_report(p->s, &r);
     if (p->trial && backend_state(b) == SY_BACKEND_COOLDOWN) {
         if (error == SY_ATTEMPT_NONE)
             backend_cooldown_end(b, "trial request succeeded");
@@ -261,6 +286,43 @@ static void report_attempt(struct proxy *p, int error, int status)
             backend_trial_release(b);
     }
     p->trial = 0;
+}
+
+/* Routing plugins learn how the attempt went (outcome). */
+static void tell_outcome(struct proxy *p, int error, int status)
+{
+    struct sy_outcome o = {
+        .size = sizeof o, .backend = (const sy_backend *)p->backend, .model = p->model->name,
+        .error = error, .status = status, .latency = now_seconds() - p->attempt_start,
+        .ttfb = p->head_at, .bytes = p->committed ? p->bytes : 0,
+    };
+    chains_outcome(p->s, p->w->id, &p->view, &o);
+}
+
+/* Keep the failed attempt for fallback plugins (struct sy_attempt), with
+ * what its error body says. */
+static void record_attempt(struct proxy *p)
+{
+    struct attempt_rec *a = realloc(p->attempts, (p->nattempts + 1) * sizeof *a);
+
+    if (a != NULL) {
+        p->attempts = a;
+        a = &a[p->nattempts++];
+        memset(a, 0, sizeof *a);
+        upstream_error_parse(p->err_body, p->err_len, &a->err);
+        a->pub = (struct sy_attempt){
+            .size = sizeof a->pub, .model = p->model->name,
+            .backend = (const sy_backend *)p->backend, .error = p->last_error,
+            .status = p->last_status,
+            .retry_after = p->last_error == SY_ATTEMPT_STATUS ? p->retry_after_asked : 0,
+            .error_type = a->err.type, .error_code = a->err.code,
+            .error_message = a->err.message, .body_excerpt = a->err.excerpt,
+        };
+    }
+    free(p->err_body);
+    p->err_body = NULL;
+    p->err_len = 0;
+    p->failing = 0;
 }
 
 static enum upstream_body_mode on_head(void *arg,
@@ -288,10 +350,15 @@ static enum upstream_body_mode on_head(void *arg,
                                                          1e9, 1e9);
             }
         }
-        return UP_BODY_DISCARD;
+        /* its first bytes say why (the upstream error's type and code),
+         * for fallback plugins */
+        p->failing = 1;
+        p->head_at = now_seconds() - p->attempt_start;
+        return UP_BODY_DELIVER;
     }
     /* This attempt is the answer: from here on the client sees bytes. */
     p->committed = 1;
+    p->head_at = now_seconds() - p->attempt_start;
     report_attempt(p, SY_ATTEMPT_NONE, r->status);
     backend_observe_latency(p->backend, now_seconds() - p->attempt_start);
     for (size_t i = 0; i < r->nheaders; i++)
@@ -335,6 +402,15 @@ static int on_body(void *arg, const char *data, size_t len)
 {
     struct proxy *p = arg;
 
+    if (p->failing) { /* a failed attempt's error body: keep its start */
+        size_t room = ERROR_BODY_KEEP - p->err_len;
+        if (p->err_body == NULL && (p->err_body = malloc(ERROR_BODY_KEEP)) == NULL)
+            return -1;
+        memcpy(p->err_body + p->err_len, data, len < room ? len : room);
+        p->err_len += len < room ? len : room;
+        return len < room ? 0 : -1; /* enough: stop reading it */
+    }
+
     /* Back-pressure: leave the bytes in curl until the client catches up. */
     if (http_resp_over_high_water(p->req)) {
         p->paused = 1;
@@ -354,6 +430,7 @@ static void on_done(void *arg, enum upstream_result res, const char *detail)
     p->last_malformed = res == UP_MALFORMED;
     atomic_fetch_sub(&b->inflight, 1);
     if (p->committed) {
+        tell_outcome(p, res == UP_OK ? SY_ATTEMPT_NONE : SY_ATTEMPT_CLOSED, p->status);
         if (res != UP_OK) {
             LOG_WARN("request %s: model %s backend %s failed mid-answer: %s (%s)",
                      p->view.id, p->model->name, b->url, upstream_result_name(res), detail);
@@ -396,6 +473,10 @@ static void on_done(void *arg, enum upstream_result res, const char *detail)
     LOG_INFO("request %s: model %s backend %s attempt %d failed: %s",
              p->view.id, p->model->name, b->url, p->attempts_total, p->last_detail);
     report_attempt(p, p->last_error, p->last_status);
+    record_attempt(p);
+    tell_outcome(p, p->last_error, p->last_status);
+    if (fallback_now(p) < 0)
+        return; /* answered */
     advance(p);
 }
 
@@ -522,6 +603,8 @@ static void start_attempt(struct proxy *p, struct backend *b)
     p->last_error = SY_ATTEMPT_NONE;
     p->last_status = 0;
     p->last_malformed = 0;
+    p->failing = 0;
+    p->head_at = -1;
     p->attempt_start = now_seconds();
     atomic_fetch_add(&b->inflight, 1);
     LOG_DEBUG("request %s: model %s attempt %d to backend %s",
@@ -551,24 +634,6 @@ static int backend_tried(const struct proxy *p, const struct backend *b)
     return 0;
 }
 
-/* Ask the routing chain to pick one of n candidates. */
-static size_t route(struct proxy *p, struct backend **cands, size_t n)
-{
-    for (size_t i = 0; i < p->s->routing.n; i++) {
-        const struct plugin_slot *slot = &p->s->routing.slots[i];
-        size_t choice = 0;
-        int rc = slot->plugin->desc->route(plugin_slot_instance(slot, p->w->id),
-                                           &p->view, (const sy_backend *const *)cands,
-                                           n, &choice);
-        if (rc == SY_OK && choice < n)
-            return choice;
-        if (rc == SY_ERROR)
-            LOG_WARN("request %s: routing plugin %s failed; asking the next",
-                     p->view.id, slot->plugin->name);
-    }
-    return 0; /* every plugin declined */
-}
-
 /* Pick with the routing chain among the model's usable backends not tried
  * yet; when every usable one was tried, among all of them.  A backend
  * coming out of a cooldown takes one trial request: when another request
@@ -589,7 +654,8 @@ static struct backend *pick_backend(struct proxy *p)
             if (backend_usable(m->backends[i], now))
                 cands[n++] = m->backends[i];
     while (n > 0) {
-        size_t pick = route(p, cands, n);
+        size_t pick = chains_route(p->s, p->w->id, &p->view, cands, n);
+        p->routed = 1;
         if (backend_claim(cands[pick], now, &p->trial))
             return cands[pick];
         cands[pick] = cands[--n];
@@ -605,38 +671,44 @@ static int model_tried(const struct proxy *p, const struct model *m)
     return 0;
 }
 
-/* Ask the fallback chain which model comes next; NULL when none. */
-static struct model *next_model(struct proxy *p, enum sy_fallback_reason why)
+/* Can the request move to the model a fallback plugin named? */
+static int model_acceptable(void *ctx, const char *name)
+{
+    struct proxy *p = ctx;
+    struct model *m = setup_find_model(p->s, name);
+
+    if (m == NULL) {
+        LOG_WARN("request %s: a fallback plugin named unknown model '%s'", p->view.id, name);
+        return 0;
+    }
+    return !model_tried(p, m);
+}
+
+/* Ask the fallback chain which model comes next (after_attempt: its
+ * attempt_failed hooks); NULL when none. */
+static struct model *next_model(struct proxy *p, enum sy_fallback_reason why, int after_attempt)
 {
     struct sy_fallback_query q = {
         .size = sizeof q, .model = p->model->name, .reason = why,
         .last_error = p->last_error, .last_status = p->last_status,
         .tried = p->tried_names, .ntried = (size_t)p->ntried, .req = &p->view,
+        .attempts = NULL, .nattempts = p->nattempts,
     };
+    struct sy_attempt *list = NULL;
+    const char *name;
+    int retry;
 
-    for (size_t i = 0; i < p->s->fallback.n; i++) {
-        const struct plugin_slot *slot = &p->s->fallback.slots[i];
-        const char *next = NULL;
-        int rc = slot->plugin->desc->fallback(plugin_slot_instance(slot, p->w->id), &q, &next);
-        if (rc == SY_ERROR)
-            LOG_WARN("request %s: fallback plugin %s failed; asking the next",
-                     p->view.id, slot->plugin->name);
-        if (rc != SY_OK || next == NULL)
-            continue;
-        struct model *m = setup_find_model(p->s, next);
-        if (m == NULL) {
-            LOG_WARN("request %s: fallback plugin %s named unknown model '%s'",
-                     p->view.id, slot->plugin->name, next);
-            continue;
-        }
-        if (model_tried(p, m)) {
-            LOG_DEBUG("request %s: fallback plugin %s named '%s', already tried",
-                      p->view.id, slot->plugin->name, m->name);
-            continue;
-        }
-        return m;
+    /* the attempts as one array of the public structs */
+    if (p->nattempts > 0 && (list = malloc(p->nattempts * sizeof *list)) != NULL) {
+        for (size_t i = 0; i < p->nattempts; i++)
+            list[i] = p->attempts[i].pub;
+        q.attempts = list;
+    } else {
+        q.nattempts = 0;
     }
-    return NULL;
+    name = chains_fallback(p->s, p->w->id, &q, after_attempt, model_acceptable, p, &retry);
+    free(list);
+    return name != NULL ? setup_find_model(p->s, name) : NULL;
 }
 
 /* Move the request to model m, rewriting `model` in the body. */
@@ -715,6 +787,34 @@ static int untried_usable(const struct proxy *p)
     return 0;
 }
 
+/* After a failed attempt, fallback plugins that act on each attempt may
+ * move the request to another model now, before the model's retries and
+ * Retry-After waits.  1 when they did, 0 when not, -1 when the request was
+ * answered (it could not be moved). */
+static int fallback_now(struct proxy *p)
+{
+    struct retry_limits lim;
+    struct model *m;
+
+    if (!chains_has_attempt_hooks(p->s))
+        return 0;
+    limits_of(p->s, &lim);
+    struct retry_state st = {
+        .attempts_total = p->attempts_total, .attempts_model = p->attempts_model,
+        .usable = usable_backends(p->model), .elapsed = now_seconds() - p->start,
+    };
+    if (!retry_may_fall_back(&lim, p->ntried - 1, &st) || p->ntried >= MAX_MODELS_TRIED)
+        return 0;
+    if ((m = next_model(p, SY_FALLBACK_ATTEMPT_FAILED, 1)) == NULL)
+        return 0;
+    if (switch_model(p, m) != 0) {
+        fail_request(p, 500, "could not rewrite the request body", 0);
+        return -1;
+    }
+    p->retry_after = 0;
+    return 1;
+}
+
 /* Decide and start what comes next for a request with no attempt running. */
 static void advance(struct proxy *p)
 {
@@ -761,7 +861,8 @@ static void advance(struct proxy *p)
                 give_up(p);
                 return;
             }
-            m = next_model(p, p->attempts_model ? SY_FALLBACK_EXHAUSTED : SY_FALLBACK_NO_BACKEND);
+            m = next_model(p, p->attempts_model ? SY_FALLBACK_EXHAUSTED : SY_FALLBACK_NO_BACKEND,
+                           0);
             if (m == NULL) {
                 give_up(p);
                 return;

@@ -314,6 +314,11 @@ static int req_body(const sy_request *r, const char **body, size_t *len)
     return SY_OK;
 }
 
+static void **req_slot(const struct sy_host_api *api, const sy_request *r)
+{
+    return r != NULL ? request_slot((struct sy_request *)r, ctx_of(api)->source) : NULL;
+}
+
 static int req_prompt(const sy_request *r, const char **text, size_t *len)
 {
     /* the cache lives in the request, which only its worker touches */
@@ -464,5 +469,6 @@ void host_ctx_init(struct host_ctx *ctx, struct setup *setup, const char *plugin
         .config_double = cfg_double,
         .config_size = cfg_size,
         .config_check_keys = cfg_check_keys,
+        .request_slot = req_slot,
     };
 }

@@ -118,6 +118,7 @@ static int plugin_find(const char *search, const char *configured, const char *n
         snprintf(path, len, "%s", configured);
         return 0;
     }
+    const char *sep = " ";
     used = (size_t)snprintf(err, errlen, "plugin %s: not found (searched", name);
     for (const char *dir = search; dir != NULL && *dir != '\0';) {
         const char *colon = strchr(dir, ':');
@@ -127,8 +128,9 @@ static int plugin_find(const char *search, const char *configured, const char *n
             if (stat(path, &st) == 0)
                 return 0;
             if (used < errlen)
-                used += (size_t)snprintf(err + used, errlen - used, " %s: %s;", path,
+                used += (size_t)snprintf(err + used, errlen - used, "%s%s: %s", sep, path,
                                          strerror(errno));
+            sep = "; ";
         }
         dir = colon ? colon + 1 : NULL;
     }
@@ -149,6 +151,11 @@ static void copy_descriptor(struct loaded_plugin *p, const struct sy_plugin *d)
     if (d->abi_minor < 1) {
         p->copy.start = NULL;
         p->copy.attempt_done = NULL;
+    }
+    if (d->abi_minor < 2) {
+        p->copy.attempt_failed = NULL;
+        p->copy.outcome = NULL;
+        p->copy.request_done = NULL;
     }
     p->desc = &p->copy;
 }

@@ -19,8 +19,9 @@ struct loaded_plugin {
     struct sy_plugin copy;
 };
 
-/* The smallest descriptor the loader accepts: ABI 1.0's. */
-#define SY_PLUGIN_SIZE_1_0 sizeof(struct sy_plugin)
+/* The smallest descriptor the loader accepts: ABI 1.0's (and 1.1's, whose
+ * hooks took two of its reserved slots), up to the end of `reserved`. */
+#define SY_PLUGIN_SIZE_1_0 offsetof(struct sy_plugin, attempt_failed)
 
 /* A plugin named in the config: NAME (looked up in the search list), or a
  * path to a shared object ("/opt/p/NAME.so", containing a '/').  Writes

@@ -293,8 +293,26 @@ int request_prompt_text(struct sy_request *v, const char **text, size_t *len)
     return 0;
 }
 
+#define REQUEST_SLOTS 64 /* HEALTH_MAX_SOURCES */
+
+void **request_slot(struct sy_request *v, unsigned source)
+{
+    if (source >= REQUEST_SLOTS)
+        return NULL;
+    if (v->slots == NULL && (v->slots = calloc(REQUEST_SLOTS, sizeof *v->slots)) == NULL)
+        return NULL;
+    return &v->slots[source];
+}
+
+void *request_slot_value(const struct sy_request *v, unsigned source)
+{
+    return v->slots != NULL && source < REQUEST_SLOTS ? v->slots[source] : NULL;
+}
+
 void request_view_release(struct sy_request *v)
 {
+    free(v->slots);
+    v->slots = NULL;
     free(v->prompt);
     v->prompt = NULL;
     v->prompt_state = 0;

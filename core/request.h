@@ -29,7 +29,15 @@ struct sy_request {
     char *prompt;                    /* request_prompt_text()'s cache */
     size_t prompt_len;
     int prompt_state;                /* 0: not computed, 1: cached, -1: none */
+    void **slots;                    /* plugins' request_slot()s, by source;
+                                        allocated when one is asked for */
 };
+
+/* A plugin's slot (by its health source index, unique per plugin name) for
+ * this request: its address, allocated on first use (NULL on OOM); or the
+ * value, NULL when never set. */
+void **request_slot(struct sy_request *v, unsigned source);
+void *request_slot_value(const struct sy_request *v, unsigned source);
 
 enum body_error {
     BODY_OK = 0,

@@ -53,7 +53,13 @@
  *        the combined state.  The loader accepts any descriptor from 1.0's
  *        size up and reads the fields a plugin lacks as NULL.  The request
  *        body by JSON pointer (request_field_*, request_body);
- *        config_double(), config_size(), config_check_keys().
+ *        config_double(), config_size(), config_check_keys().  Fallback
+ *        plugins see every failed attempt (struct sy_attempt: backend,
+ *        status or error class, the upstream error's type, code and
+ *        message, Retry-After) and may act after each one
+ *        (attempt_failed(), SY_RETRY); routing plugins learn how their
+ *        picks went (outcome(), request_done(), request_slot()).  The
+ *        descriptor grows past 1.1's: hooks are appended after reserved.
  */
 #ifndef SWITCHYARD_PLUGIN_H
 #define SWITCHYARD_PLUGIN_H
@@ -86,7 +92,9 @@ extern "C" {
 enum sy_status {
     SY_OK = 0,
     SY_DECLINED = 1,
-    SY_ERROR = -1
+    SY_ERROR = -1,
+    SY_RETRY = 2 /* 1.2, attempt_failed() only: retry the model as the
+                    rules allow, and ask no further plugin */
 };
 
 enum sy_plugin_kind {
@@ -125,7 +133,9 @@ enum sy_json_type {
 /* Why a model could not be served, for fallback plugins. */
 enum sy_fallback_reason {
     SY_FALLBACK_NO_BACKEND = 1, /* no usable backend: none tried */
-    SY_FALLBACK_EXHAUSTED = 2   /* attempts were made and all failed */
+    SY_FALLBACK_EXHAUSTED = 2,  /* attempts were made and all failed */
+    SY_FALLBACK_ATTEMPT_FAILED = 3 /* 1.2, attempt_failed(): one attempt
+                                      failed; the model may have more */
 };
 
 /* How the last failed attempt failed. */
@@ -135,6 +145,29 @@ enum sy_attempt_error {
     SY_ATTEMPT_TIMEOUT = 2, /* connect, first-byte or idle timeout */
     SY_ATTEMPT_STATUS = 3,  /* the backend answered 5xx or 429 */
     SY_ATTEMPT_CLOSED = 4   /* the backend closed before an answer */
+};
+
+/*
+ * One failed attempt of a request (1.2), as fallback plugins see it.
+ * Borrowed for the duration of the hook; check `size` before reading fields
+ * appended later.
+ */
+struct sy_attempt {
+    size_t size;
+    const char *model;         /* the model it was for */
+    const sy_backend *backend;
+    int error;                 /* enum sy_attempt_error */
+    int status;                /* HTTP status, 0 when none came */
+    double retry_after;        /* seconds the backend asked to wait, or 0 */
+    /* From an OpenAI-shaped error body ({"error":{"type","code","message"}},
+     * or vLLM's {"object":"error","type","code","message"}); NULL when the
+     * body had no such member.  A numeric code is given as text. */
+    const char *error_type;    /* e.g. "insufficient_quota" */
+    const char *error_code;
+    const char *error_message;
+    /* The first bytes (at most 512, as text) of a body that is not
+     * OpenAI-shaped; NULL otherwise or when there was no body. */
+    const char *body_excerpt;
 };
 
 /*
@@ -150,6 +183,27 @@ struct sy_fallback_query {
     const char *const *tried; /* models tried so far, first = asked */
     size_t ntried;
     const sy_request *req;
+    /* --- 1.2 --- */
+    /* Every failed attempt of the request so far, over all models, in order:
+     * the last one is the attempt that just failed (none for
+     * SY_FALLBACK_NO_BACKEND before any attempt). */
+    const struct sy_attempt *attempts;
+    size_t nattempts;
+};
+
+/*
+ * How an attempt a routing plugin may have picked ended (1.2), for its
+ * outcome() hook.  Borrowed for the duration of the hook.
+ */
+struct sy_outcome {
+    size_t size;
+    const sy_backend *backend;
+    const char *model;
+    int error;          /* enum sy_attempt_error; SY_ATTEMPT_NONE: answered */
+    int status;         /* HTTP status, 0 when none came */
+    double latency;     /* seconds from the attempt's start to its end */
+    double ttfb;        /* seconds from its start to the response head, or -1 */
+    unsigned long long bytes; /* body bytes relayed to the client */
 };
 
 /* A backend's state, kept by the core and set by health plugins (1.1):
@@ -354,6 +408,12 @@ struct sy_host_api {
      * start instead of being ignored.  Call it from create(). */
     int (*config_check_keys)(const sy_config *cfg, const char *const *known,
                              char *err, size_t errlen);
+
+    /* This plugin's slot for one request: a pointer the plugin may set in
+     * route() (e.g. to what it decided) and read back in outcome(); the
+     * core never touches what it points to.  The plugin frees it in
+     * request_done().  NULL when req is NULL.  Hooks of that request only. */
+    void **(*request_slot)(const struct sy_host_api *host, const sy_request *req);
 };
 
 /*
@@ -420,6 +480,35 @@ struct sy_plugin {
 
     /* Room for the hooks of later minor versions; keep NULL. */
     void *reserved[6];
+
+    /* --- ABI 1.2: appended (a 1.0 or 1.1 descriptor is shorter; the
+     * loader reads what it lacks as NULL). --- */
+
+    /*
+     * SY_KIND_FALLBACK, optional.  Asked after every failed attempt, before
+     * the model's other attempts (retries, Retry-After waits), with q->attempts
+     * ending in the one that just failed: name a model in *next_model and
+     * return SY_OK to fall back to it now; SY_RETRY to let the rules retry
+     * the model (no further plugin is asked); SY_DECLINED to have no
+     * opinion (the next plugin is asked; when all decline, the rules go
+     * on).  fallback() is still asked when the model is exhausted.
+     * Worker thread.
+     */
+    int (*attempt_failed)(void *inst, const struct sy_fallback_query *q,
+                          const char **next_model);
+    /*
+     * SY_KIND_ROUTING, optional.  How each attempt of a request that went
+     * through route() ended: a failure when it failed, an answer when the
+     * answer is complete (bytes known).  On the worker, and the instance,
+     * that routed it.  nginx's peer free(), varnish's director finish().
+     */
+    void (*outcome)(void *inst, const sy_request *req, const struct sy_outcome *o);
+    /*
+     * SY_KIND_ROUTING, optional.  The request is over (after its last
+     * outcome, or without any when it never reached a backend): free what
+     * the plugin's request_slot() holds.  Same worker and instance.
+     */
+    void (*request_done)(void *inst, const sy_request *req, void *slot);
 };
 
 /* The first fields of every descriptor. */

@@ -1045,6 +1045,127 @@ static void test_valid_fallback_config(void)
     free(out);
 }
 
+/* --- fallback_429 (sdk/examples): a fallback plugin asked after each
+ * failed attempt (ABI 1.2) --- */
+
+static struct mock f4_a1, f4_a2, f4_b, f4_c;
+
+/* Does a line of the router's log hold `text`? */
+static int log_has(const struct router *rt, const char *text)
+{
+    char line[2048];
+    int found = 0;
+    FILE *f = fopen(rt->log, "r");
+
+    while (f != NULL && !found && fgets(line, sizeof line, f) != NULL)
+        found = strstr(line, text) != NULL;
+    if (f != NULL)
+        fclose(f);
+    return found;
+}
+static struct router f4_rt;
+
+static int f4_setup(void)
+{
+    char yaml[2048];
+    const char *args[] = { "--plugin-dir", EXAMPLE_PLUGIN_DIR, "--plugin-dir", BUILT_PLUGIN_DIR,
+                           NULL };
+
+    if (mock_start(&f4_a1, "f4-a1", "A", NULL) || mock_start(&f4_a2, "f4-a2", "A", NULL) ||
+        mock_start(&f4_b, "f4-b", "B", NULL) || mock_start(&f4_c, "f4-c", "C", NULL))
+        return -1;
+    snprintf(yaml, sizeof yaml,
+             "workers: 1\n"
+             "reroute_attempts: 2\n"
+             "fallback: [fallback_429, model_map]\n"
+             "plugin_config:\n"
+             "  fallback_429: {model: B}\n"
+             "models:\n"
+             "  A: {backends: [%s, %s], fallback_model: C}\n"
+             "  B: {backends: [%s]}\n"
+             "  C: {backends: [%s]}\n",
+             f4_a1.url, f4_a2.url, f4_b.url, f4_c.url);
+    return router_start(&f4_rt, yaml, args);
+}
+
+static int f4_teardown(void)
+{
+    int st = router_stop(&f4_rt);
+    mock_stop(&f4_a1);
+    mock_stop(&f4_a2);
+    mock_stop(&f4_b);
+    mock_stop(&f4_c);
+    return st == 0 ? 0 : -1;
+}
+
+static int f4_a_requests(void)
+{
+    return mock_requests(&f4_a1) + mock_requests(&f4_a2);
+}
+
+/* A's first 429 sends the request to B at once: one attempt on A, no
+ * retry on A's other backend, no Retry-After wait. */
+static void test_f4_first_429_falls_back_at_once(void)
+{
+    struct resp r;
+    int before = f4_a_requests();
+    double t0 = mono_seconds();
+
+    CU_ASSERT_EQUAL(mock_set_mode(&f4_a1, "{\"status\":429,\"retry_after\":\"2\"}"), 0);
+    CU_ASSERT_EQUAL(mock_set_mode(&f4_a2, "{\"status\":429,\"retry_after\":\"2\"}"), 0);
+    CU_ASSERT_EQUAL(http_post(f4_rt.port, CHAT, "{\"model\":\"A\"}", NULL, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    CHECK_HEADER(&r, "X-Switchyard-Fallback", "A>B");
+    CHECK_HEADER(&r, "X-Switchyard-Model", "B");
+    CU_ASSERT_EQUAL(attempts_of(&r), 2);
+    CU_ASSERT_TRUE(mono_seconds() - t0 < 1.5);
+    resp_free(&r);
+    CU_ASSERT_EQUAL(f4_a_requests() - before, 1);
+    CU_ASSERT_TRUE(log_has(&f4_rt, "A answered 429 (mock status 429): falling back to B"));
+    mock_set_mode(&f4_a1, "{}");
+    mock_set_mode(&f4_a2, "{}");
+}
+
+/* Any other failure is declined: A's retries, then model_map's C. */
+static void test_f4_other_failures_declined(void)
+{
+    struct resp r;
+    int before = f4_a_requests();
+
+    CU_ASSERT_EQUAL(mock_set_mode(&f4_a1, "{\"status\":503}"), 0);
+    CU_ASSERT_EQUAL(mock_set_mode(&f4_a2, "{\"status\":503}"), 0);
+    CU_ASSERT_EQUAL(http_post(f4_rt.port, CHAT, "{\"model\":\"A\"}", NULL, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    CHECK_HEADER(&r, "X-Switchyard-Fallback", "A>C");
+    CU_ASSERT_EQUAL(attempts_of(&r), 4); /* 1 + 2 reroutes on A, then C */
+    resp_free(&r);
+    CU_ASSERT_EQUAL(f4_a_requests() - before, 3);
+    mock_set_mode(&f4_a1, "{}");
+    mock_set_mode(&f4_a2, "{}");
+}
+
+/* Its settings are checked: an unknown key stops --check-config. */
+static void test_f4_config_checked(void)
+{
+    char yaml[512], *out = NULL;
+    const char *path;
+
+    snprintf(yaml, sizeof yaml,
+             "fallback: [fallback_429]\n"
+             "plugin_config:\n"
+             "  fallback_429: {model: B, modle: C}\n"
+             "models:\n  A: {backends: [%s]}\n  B: {backends: [%s]}\n",
+             f4_a1.url, f4_b.url);
+    path = write_temp("f4-bad.yaml", yaml);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(path);
+    const char *args[] = { "--check-config", "-c", path, "--plugin-dir", EXAMPLE_PLUGIN_DIR,
+                           "--plugin-dir", BUILT_PLUGIN_DIR, NULL };
+    CU_ASSERT_EQUAL(router_run(args, &out), 2);
+    CU_ASSERT_PTR_NOT_NULL(out != NULL ? strstr(out, "f4-bad.yaml:3") : NULL);
+    CU_ASSERT_PTR_NOT_NULL(out != NULL ? strstr(out, "modle: unknown key") : NULL);
+    free(out);
+}
+
 void register_fallback_e2e_tests(void)
 {
     CU_pSuite s = CU_add_suite("e2e fallback: retries", retries_setup, retries_teardown);
@@ -1087,4 +1208,10 @@ void register_fallback_e2e_tests(void)
     CU_add_test(s, "fallback_model naming an unknown model", test_unknown_fallback_model);
     CU_add_test(s, "self fallback, unknown default_model", test_self_fallback_and_default_model);
     CU_add_test(s, "a valid fallback config checks OK", test_valid_fallback_config);
+
+    s = CU_add_suite("e2e fallback: fallback_429 after each attempt", f4_setup, f4_teardown);
+    CU_add_test(s, "the first 429 falls back at once", test_f4_first_429_falls_back_at_once);
+    CU_add_test(s, "other failures declined: retries, then model_map",
+                test_f4_other_failures_declined);
+    CU_add_test(s, "unknown keys in its section stop the start", test_f4_config_checked);
 }
