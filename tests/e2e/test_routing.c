@@ -283,6 +283,58 @@ static void test_prefix_keeps_conversation(void)
     CU_ASSERT_EQUAL(router_stop(&rt), 0);
 }
 
+/* Lines of a router's log holding both a and b. */
+static int log_lines_with(const struct router *rt, const char *a, const char *b)
+{
+    char line[2048];
+    int n = 0;
+    FILE *f = fopen(rt->log, "r");
+
+    while (f != NULL && fgets(line, sizeof line, f) != NULL)
+        n += strstr(line, a) != NULL && (b == NULL || strstr(line, b) != NULL);
+    if (f != NULL)
+        fclose(f);
+    return n;
+}
+
+/* ABI 1.2: a routing plugin learns how each attempt it picked went
+ * (outcome) and when the request is over (request_done, with its request
+ * slot): a refused backend, then the answer with its bytes. */
+static void test_outcome_and_request_done(void)
+{
+    struct router rt;
+    struct resp r;
+    char yaml[512], dead_url[64], want[160];
+    int dead = free_port();
+    const char *args[] = { "--plugin-dir", TEST_PLUGIN_DIR, "--plugin-dir", BUILT_PLUGIN_DIR,
+                           NULL };
+    const char *h[] = { "X-Request-Id: oc-1", NULL };
+
+    snprintf(dead_url, sizeof dead_url, "http://127.0.0.1:%d", dead);
+    snprintf(yaml, sizeof yaml,
+             "workers: 1\nrouting: [outcome_probe]\n"
+             "models:\n  oc: {backends: [%s, %s]}\n", dead_url, mk[0].url);
+    CU_ASSERT_FATAL(router_start(&rt, yaml, args) == 0);
+    CU_ASSERT_EQUAL(http_post(rt.port, "/v1/chat/completions", "{\"model\":\"oc\"}", h, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    resp_free(&r);
+    /* an unknown model is never routed: no request_done for it */
+    CU_ASSERT_EQUAL(http_post(rt.port, "/v1/chat/completions", "{\"model\":\"nope\"}", NULL, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 404);
+    resp_free(&r);
+    CU_ASSERT_EQUAL(router_stop(&rt), 0);
+    snprintf(want, sizeof want, "outcome_probe: id=oc-1 backend=%s model=oc error=1 status=0 bytes=0",
+             dead_url);
+    CU_ASSERT_EQUAL(log_lines_with(&rt, want, NULL), 1);
+    snprintf(want, sizeof want, "outcome_probe: id=oc-1 backend=%s model=oc error=0 status=200",
+             mk[0].url);
+    CU_ASSERT_EQUAL(log_lines_with(&rt, want, "ttfb_set=1 latency_ok=1"), 1);
+    CU_ASSERT_EQUAL(log_lines_with(&rt, want, "bytes=0 "), 0); /* the answer's bytes counted */
+    CU_ASSERT_EQUAL(log_lines_with(&rt, "outcome_probe: done id=oc-1 outcomes=2", NULL), 1);
+    CU_ASSERT_EQUAL(log_lines_with(&rt, "outcome_probe: done", NULL), 1);
+    CU_ASSERT_EQUAL(log_lines_with(&rt, "outcome_probe: FAIL", NULL), 0);
+}
+
 void register_routing_e2e_tests(void)
 {
     CU_pSuite s = CU_add_suite("e2e routing", setup_suite, teardown_suite);
@@ -291,4 +343,6 @@ void register_routing_e2e_tests(void)
     CU_add_test(s, "--routing-logic names", test_cli_routing_logic_names);
     CU_add_test(s, "least_loaded avoids a busy backend", test_least_loaded_avoids_busy_backend);
     CU_add_test(s, "prefixaware keeps a conversation", test_prefix_keeps_conversation);
+    CU_add_test(s, "outcome and request_done reach the routing plugin",
+                test_outcome_and_request_done);
 }
