@@ -827,30 +827,26 @@ static void advance(struct proxy *p)
             .attempts_model = p->attempts_model,
             .usable = usable_backends(p->model),
             .elapsed = now_seconds() - p->start,
+            .untried_usable = untried_usable(p),
+            .last_refused = p->last_error == SY_ATTEMPT_CONNECT,
+            .retry_after = p->retry_after,
         };
         enum retry_step step = retry_next_step(&lim, &st);
-        /* a backend that refused the connection is down, not busy: with
-         * no other backend left, move on instead of knocking again */
-        if (step == STEP_ATTEMPT && p->attempts_model > 0 &&
-            p->last_error == SY_ATTEMPT_CONNECT && !untried_usable(p))
-            step = STEP_FALLBACK;
         switch (step) {
+        case STEP_WAIT: {
+            struct timeval tv = { (time_t)p->retry_after,
+                                  (suseconds_t)((p->retry_after - (time_t)p->retry_after) * 1e6) };
+            atomic_fetch_add(&p->model->stats.retries, 1);
+            LOG_INFO("request %s: waiting %.3fs (Retry-After) before retrying model %s",
+                     p->view.id, p->retry_after, p->model->name);
+            p->retry_after = 0;
+            p->delayed_attempt = 1;
+            evtimer_add(&p->delay, &tv);
+            return;
+        }
         case STEP_ATTEMPT:
-            if (p->attempts_model > 0) {
+            if (p->attempts_model > 0)
                 atomic_fetch_add(&p->model->stats.retries, 1);
-                /* Retry-After speaks for the backend that sent it: wait
-                 * only when no other backend of the model is left to try */
-                if (p->retry_after > 0 && !untried_usable(p)) {
-                    struct timeval tv = { (time_t)p->retry_after,
-                                          (suseconds_t)((p->retry_after - (time_t)p->retry_after) * 1e6) };
-                    LOG_INFO("request %s: waiting %.3fs (Retry-After) before retrying model %s",
-                             p->view.id, p->retry_after, p->model->name);
-                    p->retry_after = 0;
-                    p->delayed_attempt = 1;
-                    evtimer_add(&p->delay, &tv);
-                    return;
-                }
-            }
             p->retry_after = 0;
             start_attempt(p, pick_backend(p));
             return;

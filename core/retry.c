@@ -16,6 +16,12 @@ enum retry_step retry_next_step(const struct retry_limits *lim,
         return STEP_GIVE_UP;
     if (st->usable == 0 || st->attempts_model >= lim->attempts_per_model)
         return STEP_FALLBACK;
+    if (st->attempts_model > 0 && !st->untried_usable) {
+        if (st->last_refused)
+            return STEP_FALLBACK;
+        if (st->retry_after > 0)
+            return STEP_WAIT;
+    }
     return STEP_ATTEMPT;
 }
 

@@ -26,10 +26,16 @@ struct retry_state {
     int attempts_model;  /* attempts made for the current model */
     int usable;          /* backends of the model usable now (healthy) */
     double elapsed;      /* seconds since the request arrived */
+    int untried_usable;  /* usable backends of the model this request has
+                            not tried yet */
+    int last_refused;    /* the last attempt's connection was refused */
+    double retry_after;  /* the wait the last attempt's Retry-After asks
+                            (capped), or 0 */
 };
 
 enum retry_step {
     STEP_ATTEMPT,  /* try (another) backend of the current model */
+    STEP_WAIT,     /* wait st->retry_after, then try the model again */
     STEP_FALLBACK, /* ask the fallback chain for the next model */
     STEP_GIVE_UP   /* answer 503/504 */
 };
@@ -37,7 +43,11 @@ enum retry_step {
 /* Does this upstream status make the attempt fail (5xx, 429)? */
 int retry_status_fails(int status);
 
-/* What to do next for the current model. */
+/* What to do next for the current model.  Within the model's budget: a
+ * backend that refused the connection is down, not busy, so with no other
+ * backend left the request moves on (STEP_FALLBACK) instead of knocking
+ * again; a Retry-After speaks for the backend that sent it, so it is waited
+ * (STEP_WAIT) only when no other backend of the model is left to try. */
 enum retry_step retry_next_step(const struct retry_limits *lim,
                                 const struct retry_state *st);
 

@@ -90,9 +90,41 @@ static void test_give_up_status(void)
     CU_ASSERT_EQUAL(retry_give_up_status(RETRY_LAST_OTHER), 503);
 }
 
+/* The two rules that moved into retry_next_step: a refused connection
+ * with no other backend left moves on; a Retry-After is waited only when no
+ * other backend of the model is left. */
+static void test_refused_and_retry_after_rules(void)
+{
+    struct retry_limits rl = { .attempts_per_model = 3, .max_attempts = 10,
+                                .max_fallback_depth = 2, .deadline = 60, .retry_after_cap = 5 };
+    struct retry_state st = { .attempts_total = 1, .attempts_model = 1, .usable = 1,
+                              .untried_usable = 0, .last_refused = 1 };
+
+    CU_ASSERT_EQUAL(retry_next_step(&rl, &st), STEP_FALLBACK);
+    st.untried_usable = 1; /* another backend to try: try it */
+    CU_ASSERT_EQUAL(retry_next_step(&rl, &st), STEP_ATTEMPT);
+    st.untried_usable = 0;
+    st.last_refused = 0;
+    st.retry_after = 1.5; /* the only backend asked to wait */
+    CU_ASSERT_EQUAL(retry_next_step(&rl, &st), STEP_WAIT);
+    st.untried_usable = 1; /* another backend: no wait */
+    CU_ASSERT_EQUAL(retry_next_step(&rl, &st), STEP_ATTEMPT);
+    st.untried_usable = 0;
+    st.retry_after = 0; /* a 5xx without Retry-After: again at once */
+    CU_ASSERT_EQUAL(retry_next_step(&rl, &st), STEP_ATTEMPT);
+    st.attempts_model = 0; /* the first attempt of a model never waits */
+    st.retry_after = 2;
+    st.last_refused = 1;
+    CU_ASSERT_EQUAL(retry_next_step(&rl, &st), STEP_ATTEMPT);
+    st.attempts_model = 3; /* the budget comes first */
+    CU_ASSERT_EQUAL(retry_next_step(&rl, &st), STEP_FALLBACK);
+    st.elapsed = 61;
+    CU_ASSERT_EQUAL(retry_next_step(&rl, &st), STEP_GIVE_UP);
+}
+
 void register_retry_tests(void)
 {
-    UNIT_SUITE("retry",
+    UNIT_SUITE("retry", UNIT_TEST(test_refused_and_retry_after_rules),
                UNIT_TEST(test_status_classification), UNIT_TEST(test_attempt_budget_per_model),
                UNIT_TEST(test_no_usable_backend_falls_back_at_once),
                UNIT_TEST(test_total_budget_and_deadline), UNIT_TEST(test_fallback_depth),
