@@ -18,9 +18,9 @@
 /* PIPE_BUF on Linux: writes up to this size to a pipe are atomic. */
 #define LOG_LINE_MAX 4096
 
-int log_level = SY_LOG_INFO;
-int log_format = LOG_FORMAT_TEXT;
-int log_access_on = 1;
+_Atomic int log_level = SY_LOG_INFO;
+_Atomic int log_format = LOG_FORMAT_TEXT;
+_Atomic int log_access_on = 1;
 
 /* Clamp an snprintf result to what was really written into a buffer of
  * `room` bytes. */

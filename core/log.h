@@ -5,11 +5,13 @@
 #include <switchyard/plugin.h> /* SY_LOG_* levels, SY_PRINTF */
 #include <stdarg.h>
 
-extern int log_level; /* lines below this level are dropped before formatting */
+/* Set by the main thread at start and at each reload while workers log:
+ * atomics, so a reload never races a worker's read. */
+extern _Atomic int log_level; /* lines below this level are dropped before formatting */
 
 enum log_format { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON = 1 };
-extern int log_format;   /* set before the workers start */
-extern int log_access_on; /* one access line per proxied request */
+extern _Atomic int log_format;
+extern _Atomic int log_access_on; /* one access line per proxied request */
 
 /* Log to `path` (appending) instead of stderr.  -1 with errno. */
 int log_open(const char *path);

@@ -254,6 +254,8 @@ static struct event_base *worker_base_new(void)
     return base;
 }
 
+static void adopt_cb(evutil_socket_t fd, short what, void *arg);
+
 static int worker_init(struct worker *w, struct setup *s, int id, int fd,
                        char *err, size_t errlen)
 {
@@ -262,7 +264,8 @@ static int worker_init(struct worker *w, struct setup *s, int id, int fd,
     w->listen_fd = fd;
     w->base = worker_base_new();
     w->upstream = w->base ? upstream_pool_new(w->base, s->cfg->upstream_max_connections) : NULL;
-    if (w->upstream == NULL) {
+    w->adopt_ev = w->base ? event_new(w->base, -1, 0, adopt_cb, w) : NULL;
+    if (w->upstream == NULL || w->adopt_ev == NULL) {
         snprintf(err, errlen, "worker %d: out of memory", id);
         return -1;
     }
@@ -284,6 +287,8 @@ static void worker_free(struct worker *w)
         http_server_free(w->http);
     if (w->upstream != NULL)
         upstream_pool_free(w->upstream);
+    if (w->adopt_ev != NULL)
+        event_free(w->adopt_ev);
     if (w->base != NULL)
         event_base_free(w->base);
     if (w->listen_fd >= 0)
@@ -356,26 +361,19 @@ struct handover {
     int left;
 };
 
-struct adoption {
-    struct worker *w;
-    struct handover *h;
-};
-
 /* On the worker's thread: serve new requests from the new setup.  The
  * worker's reference on the old one goes; requests keep theirs. */
 static void adopt_cb(evutil_socket_t fd, short what, void *arg)
 {
-    struct adoption *a = arg;
-    struct handover *h = a->h;
-    struct setup *old = a->w->setup;
-
+    struct worker *w = arg;
+    struct handover *h = w->handover;
+    struct setup *old = w->setup;
     struct http_limits lim;
 
-    a->w->setup = h->s;
+    w->setup = h->s;
     limits_of_cfg(h->s->cfg, &lim);
-    http_server_set_limits(a->w->http, &lim);
+    http_server_set_limits(w->http, &lim);
     atomic_fetch_sub(&old->refs, 1);
-    free(a);
     pthread_mutex_lock(&h->lock);
     if (--h->left == 0)
         pthread_cond_signal(&h->done);
@@ -384,7 +382,6 @@ static void adopt_cb(evutil_socket_t fd, short what, void *arg)
 
 void server_adopt(struct server *srv, struct setup *s)
 {
-    struct timeval now = { 0, 0 };
     struct handover h = { .s = s, .left = srv->nworkers };
 
     pthread_mutex_init(&h.lock, NULL);
@@ -393,17 +390,9 @@ void server_adopt(struct server *srv, struct setup *s)
     atomic_fetch_add(&s->refs, srv->nworkers);
     for (int i = 0; i < srv->nworkers; i++) {
         struct worker *w = &srv->workers[i];
-        struct adoption *a = malloc(sizeof *a);
-        if (a != NULL) {
-            a->w = w;
-            a->h = &h;
-        }
-        /* the allocation failing leaves nothing sane to do: the worker
-         * would serve a setup that is about to be freed */
-        if (a == NULL || event_base_once(w->base, -1, EV_TIMEOUT, adopt_cb, a, &now) != 0) {
-            LOG_ERROR("worker %d cannot take the new configuration; exiting", i);
-            abort();
-        }
+        /* read by adopt_cb on the worker, after event_active's lock */
+        w->handover = &h;
+        event_active(w->adopt_ev, EV_TIMEOUT, 0);
     }
     /* workers never block, so this is a matter of one loop turn each */
     pthread_mutex_lock(&h.lock);

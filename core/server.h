@@ -11,6 +11,8 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
+struct event;
+struct handover;
 struct http_req;
 struct setup;
 
@@ -25,6 +27,9 @@ struct worker {
     int running;             /* thread started */
     atomic_int active;       /* proxied requests in flight on this worker */
     struct server *srv;
+    struct event *adopt_ev;  /* a reload's hand-over, made at start: a
+                                reload allocates nothing, so cannot fail */
+    struct handover *handover; /* the reload in progress, for adopt_ev */
 };
 
 struct server;
