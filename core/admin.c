@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "backend_health.h"
+#include "config.h"
 #include "http_headers.h"
 #include "metrics.h"
 #include "request.h"
@@ -167,31 +168,22 @@ int admin_start(struct event_base *base, const char *listen, double timeout,
 {
     struct admin *a = calloc(1, sizeof *a);
     char host[256];
-    const char *colon = strrchr(listen, ':');
-    long port = colon ? strtol(colon + 1, NULL, 10) : 0;
-    size_t hlen = colon ? (size_t)(colon - listen) : 0;
+    int port;
 
     *out = NULL;
     if (a == NULL) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    /* "[::1]:9090" -> "::1" */
-    if (hlen >= 2 && listen[0] == '[' && listen[hlen - 1] == ']') {
-        listen++;
-        hlen -= 2;
-    }
-    if (colon == NULL || hlen == 0 || hlen >= sizeof host || port < 1 || port > 65535) {
+    if (config_host_port(listen, host, sizeof host, &port) != 0) {
         snprintf(err, errlen, "admin_listen: expected host:port, got '%s'", listen);
         free(a);
         return -1;
     }
-    memcpy(host, listen, hlen);
-    host[hlen] = '\0';
     a->ops = *ops;
     a->http = evhttp_new(base);
     if (a->http == NULL || evhttp_bind_socket(a->http, host, (unsigned short)port) != 0) {
-        snprintf(err, errlen, "admin_listen: cannot listen on %s:%ld", host, port);
+        snprintf(err, errlen, "admin_listen: cannot listen on %s:%d", host, port);
         admin_stop(a);
         return -1;
     }

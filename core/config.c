@@ -250,6 +250,32 @@ static int parse_port(const char *s, int *out)
     return 0;
 }
 
+int config_host_port(const char *s, char *host, size_t hostlen, int *port)
+{
+    const char *hs, *ps, *colon = strrchr(s, ':');
+    size_t hl;
+
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (close == NULL || close == s + 1 || close[1] != ':')
+            return -1;
+        hs = s + 1;
+        hl = (size_t)(close - hs);
+        ps = close + 2;
+    } else {
+        if (colon == NULL || strchr(s, ':') != colon)
+            return -1;
+        hs = s;
+        hl = (size_t)(colon - s);
+        ps = colon + 1;
+    }
+    if (hl == 0 || hl >= hostlen || parse_port(ps, port) < 0)
+        return -1;
+    memcpy(host, hs, hl);
+    host[hl] = '\0';
+    return 0;
+}
+
 int config_parse_url(const char *text, char **out, char *why, size_t whylen)
 {
     const char *rest;
@@ -814,6 +840,15 @@ static int ld_api_keys_file(struct loader *ld, const char *key, const struct cfg
 
 static int ld_admin_listen(struct loader *ld, const char *key, const struct cfg_node *v)
 {
+    const char *s = NULL;
+    char host[256];
+    int port;
+
+    if (get_string(ld, v, key, &s) < 0)
+        return -1;
+    if (config_host_port(s, host, sizeof host, &port) != 0)
+        return lerr(ld, v->line, key,
+                    "expected host:port such as 127.0.0.1:9090 or [::1]:9090, got '%s'", s);
     return set_string(ld, v, key, &ld->cfg->admin_listen);
 }
 

@@ -166,4 +166,8 @@ void config_clear_models(struct sy_cfg *cfg);
 int config_list_add(struct plugin_list *pl, const char *name);
 void config_list_clear(struct plugin_list *pl);
 
+/* "host:port" or "[v6]:port", both parts required, the port 1-65535:
+ * the host into host[hostlen] and the port; -1 when malformed. */
+int config_host_port(const char *s, char *host, size_t hostlen, int *port);
+
 #endif

@@ -259,6 +259,23 @@ static void test_config_fallback_defaults(void)
     }
 }
 
+static void test_config_host_port(void)
+{
+    char host[64];
+    int port = 0;
+    CU_ASSERT_EQUAL(config_host_port("127.0.0.1:9090", host, sizeof host, &port), 0);
+    CU_ASSERT_STRING_EQUAL(host, "127.0.0.1");
+    CU_ASSERT_EQUAL(port, 9090);
+    CU_ASSERT_EQUAL(config_host_port("[::1]:1", host, sizeof host, &port), 0);
+    CU_ASSERT_STRING_EQUAL(host, "::1");
+    CU_ASSERT_EQUAL(port, 1);
+    CU_ASSERT_EQUAL(config_host_port(":9090", host, sizeof host, &port), -1);
+    CU_ASSERT_EQUAL(config_host_port("h:0", host, sizeof host, &port), -1);
+    CU_ASSERT_EQUAL(config_host_port("h:", host, sizeof host, &port), -1);
+    CU_ASSERT_EQUAL(config_host_port("[]:80", host, sizeof host, &port), -1);
+    CU_ASSERT_EQUAL(config_host_port("[::1]80", host, sizeof host, &port), -1);
+}
+
 static void test_config_listen_forms(void)
 {
     static const struct { const char *yaml; const char *host; int port; } cases[] = {
@@ -353,6 +370,10 @@ static void test_config_scalar_errors(void)
     load_fails("plugin_path: []\n", "t.yaml:1: plugin_path:", "an empty list");
     load_fails("plugin_path: {a: 1}\n", "t.yaml:1: plugin_path:", "got a map");
     load_fails("plugin_dir: /a:b\n", "t.yaml:1: plugin_dir:", "':' in its name");
+    load_fails("admin_listen: nonsense\n", "t.yaml:1: admin_listen:", "expected host:port");
+    load_fails("admin_listen: 9090\n", "t.yaml:1: admin_listen:", "got '9090'");
+    load_fails("admin_listen: \"127.0.0.1:99999\"\n", "t.yaml:1: admin_listen:", "host:port");
+    load_fails("admin_listen: \"::1:9090\"\n", "t.yaml:1: admin_listen:", "[::1]:9090");
     load_fails("routing: [/opt/p/x.txt]\n", "t.yaml:1: routing:", "absolute path to NAME.so");
     load_fails("routing: [p/x.so]\n", "t.yaml:1: routing:", "bad plugin name");
     load_fails("client_request_timeout: 0\n", "t.yaml:1: client_request_timeout:", "more than 0");
@@ -735,7 +756,7 @@ void register_config_tests(void)
                UNIT_TEST(test_connection_cap),
                UNIT_TEST(test_client_buffers_and_idle),
                UNIT_TEST(test_config_fallback_defaults),
-               UNIT_TEST(test_config_listen_forms),
+               UNIT_TEST(test_config_listen_forms), UNIT_TEST(test_config_host_port),
                UNIT_TEST(test_config_scalar_errors),
                UNIT_TEST(test_config_unknown_keys),
                UNIT_TEST(test_config_plugin_lists),
