@@ -15,6 +15,7 @@
 #include "http_headers.h"
 #include "log.h"
 #include "plugin_chains.h"
+#include "proxy_headers.h"
 #include "request.h"
 #include "retry.h"
 #include "server.h"
@@ -236,17 +237,10 @@ static void client_gone(void *arg)
 
 static void add_router_headers(struct proxy *p)
 {
-    char n[16];
+    char path[512];
 
-    http_resp_header(p->req, "X-Request-Id", p->view.id);
-    if (p->model != NULL)
-        http_resp_header(p->req, "X-Switchyard-Model", p->model->name);
-    snprintf(n, sizeof n, "%d", p->attempts_total);
-    http_resp_header(p->req, "X-Switchyard-Attempts", n);
-    if (p->ntried > 1) {
-        char path[512];
-        http_resp_header(p->req, "X-Switchyard-Fallback", fallback_path(p, path, sizeof path));
-    }
+    proxy_router_headers(p->req, p->view.id, p->model ? p->model->name : NULL, p->attempts_total,
+                         p->ntried > 1 ? fallback_path(p, path, sizeof path) : NULL);
 }
 
 /* The router's own answer (OpenAI-shaped), and the end of the request. */
@@ -329,7 +323,6 @@ static enum upstream_body_mode on_head(void *arg,
                                        const struct upstream_response *r)
 {
     struct proxy *p = arg;
-    const char *conn = NULL;
     /* checked by upstream: the body that comes is exactly this long */
     long long length = r->content_length;
 
@@ -361,20 +354,7 @@ static enum upstream_body_mode on_head(void *arg,
     p->head_at = now_seconds() - p->attempt_start;
     report_attempt(p, SY_ATTEMPT_NONE, r->status);
     backend_observe_latency(p->backend, now_seconds() - p->attempt_start);
-    for (size_t i = 0; i < r->nheaders; i++)
-        if (strcasecmp(r->headers[i].name, "Connection") == 0)
-            conn = r->headers[i].value;
-    for (size_t i = 0; i < r->nheaders; i++) {
-        const struct upstream_header *h = &r->headers[i];
-        if (http_skip_response_header(h->name, conn))
-            continue;
-        if (strcasecmp(h->name, "Content-Type") == 0 &&
-            strncasecmp(h->value, "text/event-stream", 17) == 0)
-            p->sse = 1;
-        if (strcasecmp(h->name, "Content-Length") == 0)
-            continue; /* the answer's framing is the router's */
-        http_resp_header(p->req, h->name, h->value);
-    }
+    p->sse = proxy_response_headers(p->req, r);
     /* An SSE answer is framed by chunks: a length would be a lie if the
      * upstream dies mid-stream and we append an error event. */
     if (p->sse)
@@ -482,81 +462,6 @@ static void on_done(void *arg, enum upstream_result res, const char *detail)
 
 static const struct upstream_ops proxy_ops = { on_head, on_body, on_done };
 
-/* Does the model's config set this header itself? */
-static int model_header(const struct model *m, const char *name)
-{
-    const struct cfg_node *extra = m->cfg->headers;
-    for (size_t i = 0; extra != NULL && i < extra->n; i++)
-        if (strcasecmp(extra->keys[i], name) == 0)
-            return 1;
-    return 0;
-}
-
-/* Counts a header line (h NULL) or adds it. */
-struct header_sink {
-    struct upstream_headers *h;
-    size_t lines, bytes;
-};
-
-static void emit(struct header_sink *k, const char *name, const char *value)
-{
-    if (k->h != NULL) {
-        upstream_headers_add(k->h, name, value);
-    } else {
-        k->lines++;
-        k->bytes += upstream_header_size(name, value);
-    }
-}
-
-/* The client's headers, minus hop-by-hop ones, plus ours.  Run twice:
- * to count, then to fill one block of the counted size. */
-static void collect_headers(struct proxy *p, struct backend *b, struct header_sink *k)
-{
-    const struct http_req *r = p->req;
-    const char *conn = http_req_header(r, "Connection");
-    int has_ct = 0, has_accept = 0;
-
-    for (size_t i = 0; i < r->nfields; i++) {
-        const char *name = r->buf + r->fields[i].name;
-        const char *value = r->buf + r->fields[i].value;
-        if (http_skip_request_header(name, conn))
-            continue;
-        /* the backend's own key replaces the client's; and a key for the
-         * router itself (api_keys) is never passed on to a backend */
-        if ((b->auth_header != NULL || p->s->cfg->napi_keys > 0) &&
-            strcasecmp(name, "Authorization") == 0)
-            continue;
-        if (model_header(p->model, name))
-            continue; /* the model's configured value wins */
-        has_ct |= strcasecmp(name, "Content-Type") == 0;
-        has_accept |= strcasecmp(name, "Accept") == 0;
-        emit(k, name, value);
-    }
-    emit(k, "X-Request-Id", p->view.id);
-    /* Stop curl from adding headers the client did not send. */
-    emit(k, "Expect:", NULL);
-    if (!has_ct)
-        emit(k, "Content-Type:", NULL);
-    if (!has_accept)
-        emit(k, "Accept:", NULL);
-    if (b->auth_header != NULL)
-        emit(k, b->auth_header, NULL);
-    /* the model's extra headers (config: models.M.headers) */
-    const struct cfg_node *extra = p->model->cfg->headers;
-    for (size_t i = 0; extra != NULL && i < extra->n; i++)
-        emit(k, extra->keys[i], extra->vals[i]->scalar);
-}
-
-static struct upstream_headers *upstream_headers(struct proxy *p, struct backend *b)
-{
-    struct header_sink k = { NULL, 0, 0 };
-
-    collect_headers(p, b, &k);
-    if ((k.h = upstream_headers_new(k.lines, k.bytes)) != NULL)
-        collect_headers(p, b, &k);
-    return k.h;
-}
-
 static void start_attempt(struct proxy *p, struct backend *b)
 {
     struct upstream_request r;
@@ -585,7 +490,7 @@ static void start_attempt(struct proxy *p, struct backend *b)
     r.url = url;
     r.body = p->body;
     r.body_len = p->body_len;
-    r.headers = upstream_headers(p, b);
+    r.headers = proxy_request_headers(p->req, p->model, b, p->s->cfg->napi_keys > 0, p->view.id);
     r.connect_timeout = p->s->cfg->connect_timeout;
     r.first_byte_timeout = p->s->cfg->upstream_timeout < left ? p->s->cfg->upstream_timeout : left;
     r.idle_timeout = p->s->cfg->idle_timeout;
