@@ -109,7 +109,11 @@ static void test_drain_file_cleared_then_reload(void)
              "plugin_config:\n  drain_file: {file: %s, interval: 60s}\n"
              "models:\n  m: {backends: [%s, %s]}\n",
              path, a.url, b.url);
-    CU_ASSERT_FATAL(router_start(&rt, yaml, example_args) == 0);
+    if (router_start(&rt, yaml, example_args) != 0) {
+        mock_stop(&a); /* never left running behind a failed start */
+        mock_stop(&b);
+        CU_FAIL_FATAL("the router did not start");
+    }
     CU_ASSERT_EQUAL(count_served(rt.port, "df-a", 6), 0);
     write_file(path, "");
     kill(rt.pid, SIGHUP);
@@ -166,7 +170,11 @@ static void test_drained_backend_untouched_by_probes_and_reloads(void)
              "  http_probe: {interval: 50ms, timeout: 500ms, rise: 1, fall: 1}\n"
              "models:\n  m: {backends: [%s, %s]}\n",
              path, a.url, b.url);
-    CU_ASSERT_FATAL(router_start(&rt, yaml, example_args) == 0);
+    if (router_start(&rt, yaml, example_args) != 0) {
+        mock_stop(&a); /* never left running behind a failed start */
+        mock_stop(&b);
+        CU_FAIL_FATAL("the router did not start");
+    }
     int before = mock_requests(&a);
     l.port = rt.port;
     pthread_create(&t, NULL, keep_sending, &l);
@@ -244,7 +252,11 @@ static void test_operator_drain(void)
              "plugin_config:\n  http_probe: {interval: 100ms, timeout: 500ms}\n"
              "models:\n  m: {backends: [%s, %s]}\n",
              admin, a.url, b.url);
-    CU_ASSERT_FATAL(router_start(&rt, yaml, NULL) == 0);
+    if (router_start(&rt, yaml, NULL) != 0) {
+        mock_stop(&a); /* never left running behind a failed start */
+        mock_stop(&b);
+        CU_FAIL_FATAL("the router did not start");
+    }
     /* the admin listener opens just after the proxy's */
     for (int i = 0; i < 100 && engines_drained(admin, a.url, flags, sizeof flags) < 0; i++)
         sleep_ms(20);
@@ -316,7 +328,11 @@ static void test_abi_1_1_plugin_unchanged(void)
              "plugin_config:\n  legacy_v11: {down: \"%s\", heal_after: 700ms}\n"
              "models:\n  m: {backends: [%s, %s]}\n",
              a.url, a.url, b.url);
-    CU_ASSERT_FATAL(router_start(&rt, yaml, args) == 0);
+    if (router_start(&rt, yaml, args) != 0) {
+        mock_stop(&a); /* never left running behind a failed start */
+        mock_stop(&b);
+        CU_FAIL_FATAL("the router did not start");
+    }
     /* start() runs on the health thread as serving begins */
     for (int i = 0; i < 100 && log_count(&rt, "legacy: down") == 0; i++)
         sleep_ms(10);
