@@ -511,7 +511,12 @@ size_t http_resp_pending(const struct http_req *r)
 
 int http_resp_over_high_water(const struct http_req *r)
 {
-    return http_resp_pending(r) > r->conn->srv->lim.high_water;
+    if (http_resp_pending(r) <= r->conn->srv->lim.high_water)
+        return 0;
+    /* the caller pauses now: `drained` must come when all is sent, even
+     * when the head alone (not a body write) passed the mark */
+    r->conn->above_high = 1;
+    return 1;
 }
 
 /* The request is over: forget it, keep what the client sent after it. */

@@ -1,6 +1,7 @@
 #include "upstream.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
 #include <stddef.h>
@@ -8,6 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <unistd.h>
 
 #include "http_headers.h"
 #include "http_parse.h"
@@ -18,14 +23,28 @@
 #define MAX_DISCARD_BYTES (256 * 1024)
 #define EASY_CACHE 64
 
+/* A backend connection libcurl opened, known by its local port: before a
+ * request goes out on it (reused from the pool), the router looks whether
+ * the backend sent anything unasked meanwhile. */
+struct conn_fd {
+    int fd;
+    int known;                /* the addresses below were looked up */
+    unsigned short port;      /* local port */
+    unsigned short peer_port;
+    unsigned char peer[16];   /* the backend's address (4 or 16 bytes) */
+};
+
 struct upstream_pool {
     struct event_base *base;
     CURLM *multi;
     struct event *timer;
     CURL *easy_cache[EASY_CACHE]; /* reset handles, reused to save setup */
     size_t neasy;
+    int reuse_easy;               /* libcurl >= 8.1.0 (see upstream_pool_new) */
     int (*connect)(void *arg);    /* tests: connections come from here */
     void *connect_arg;
+    struct conn_fd *conns;        /* every open backend socket */
+    size_t nconns, conns_cap;
 };
 
 struct upstream_headers {
@@ -51,6 +70,9 @@ struct upstream_xfer {
     int timed_out;
     int sent;                 /* the request went out once */
     int resend;               /* curl wanted to send it again: stopped */
+    int stale;                /* the pooled connection had unasked bytes:
+                                 the request did not go out on it */
+    int restarted;            /* ... and went again on a new connection */
     enum upstream_body_mode mode;
     size_t discarded;
     /* the response head being read: name, NUL, value, NUL, for each of
@@ -174,6 +196,10 @@ struct upstream_pool *upstream_pool_new(struct event_base *base,
     if (p == NULL)
         return NULL;
     p->base = base;
+    /* libcurl before 8.1.0 reads a freed header buffer when a reused easy
+     * handle meets a folded header line (curl #11101): new handles then */
+    const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+    p->reuse_easy = v != NULL && v->version_num >= 0x080100;
     p->multi = curl_multi_init();
     p->timer = evtimer_new(base, multi_timer_cb, p);
     if (p->multi == NULL || p->timer == NULL) {
@@ -198,6 +224,7 @@ void upstream_pool_free(struct upstream_pool *p)
         curl_multi_cleanup(p->multi);
     if (p->timer != NULL)
         event_free(p->timer);
+    free(p->conns);
     free(p);
 }
 
@@ -209,7 +236,7 @@ static void xfer_free(struct upstream_xfer *x)
 
     curl_multi_remove_handle(p->multi, x->easy);
     /* kept as configured: the next transfer sets what is its own */
-    if (p->neasy < EASY_CACHE) {
+    if (p->reuse_easy && p->neasy < EASY_CACHE) {
         p->easy_cache[p->neasy++] = x->easy;
     } else {
         curl_easy_cleanup(x->easy);
@@ -426,6 +453,98 @@ static size_t write_cb(char *data, size_t size, size_t n, void *arg)
     return len;
 }
 
+/* --- the backend sockets libcurl opens --- */
+
+static void conn_track(struct upstream_pool *p, int fd)
+{
+    if (p->nconns == p->conns_cap) {
+        size_t cap = p->conns_cap ? p->conns_cap * 2 : 16;
+        struct conn_fd *n = realloc(p->conns, cap * sizeof *n);
+        if (n == NULL)
+            return; /* untracked: only the unasked-bytes check is missed */
+        p->conns = n;
+        p->conns_cap = cap;
+    }
+    memset(&p->conns[p->nconns], 0, sizeof p->conns[0]);
+    p->conns[p->nconns++].fd = fd;
+}
+
+static void conn_untrack(struct upstream_pool *p, int fd)
+{
+    for (size_t i = 0; i < p->nconns; i++)
+        if (p->conns[i].fd == fd) {
+            p->conns[i] = p->conns[--p->nconns];
+            return;
+        }
+}
+
+/* A socket address's port and address bytes. */
+static unsigned short addr_parts(const struct sockaddr_storage *ss, unsigned char addr[16])
+{
+    memset(addr, 0, 16);
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        memcpy(addr, &a->sin6_addr, 16);
+        return ntohs(a->sin6_port);
+    }
+    const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+    memcpy(addr, &a->sin_addr, 4);
+    return ntohs(a->sin_port);
+}
+
+/* The tracked socket of the connection (local port, backend address and
+ * port) libcurl is about to send on, or -1.  A socket's addresses are
+ * looked up once (its first request), then kept: the same local port may
+ * serve connections to several backends. */
+static int conn_fd_of(struct upstream_pool *p, const char *peer_ip, int peer_port,
+                      int local_port)
+{
+    unsigned char want[16] = { 0 };
+
+    if (inet_pton(strchr(peer_ip, ':') ? AF_INET6 : AF_INET, peer_ip, want) != 1)
+        return -1;
+    for (size_t i = 0; i < p->nconns; i++) {
+        struct conn_fd *c = &p->conns[i];
+        if (!c->known) {
+            struct sockaddr_storage ss;
+            socklen_t len = sizeof ss;
+            unsigned char mine[16];
+            if (getsockname(c->fd, (struct sockaddr *)&ss, &len) != 0)
+                continue;
+            c->port = addr_parts(&ss, mine);
+            len = sizeof ss;
+            if (getpeername(c->fd, (struct sockaddr *)&ss, &len) != 0)
+                continue; /* not connected yet */
+            c->peer_port = addr_parts(&ss, c->peer);
+            c->known = 1;
+        }
+        if (c->port == (unsigned short)local_port && c->peer_port == (unsigned short)peer_port &&
+            memcmp(c->peer, want, 16) == 0)
+            return c->fd;
+    }
+    return -1;
+}
+
+static curl_socket_t open_socket_cb(void *arg, curlsocktype purpose,
+                                    struct curl_sockaddr *address)
+{
+    struct upstream_pool *p = arg;
+    int fd = p->connect != NULL ? p->connect(p->connect_arg)
+                                : socket(address->family, address->socktype | SOCK_CLOEXEC,
+                                         address->protocol);
+
+    if (fd < 0)
+        return CURL_SOCKET_BAD;
+    conn_track(p, fd);
+    return fd;
+}
+
+static int close_socket_cb(void *arg, curl_socket_t fd)
+{
+    conn_untrack(arg, fd);
+    return close(fd);
+}
+
 /*
  * libcurl sends a request again, on a fresh connection, when a reused one
  * closed before any answer.  The backend may well have got it (an inference
@@ -441,13 +560,26 @@ static int prereq_cb(void *arg, char *primary_ip, char *local_ip,
         x->resend = 1;
         return CURL_PREREQFUNC_ABORT;
     }
+    /* Bytes (or the end) waiting on a connection before its request went
+     * out are an answer nobody asked for: on a reused connection they would
+     * be read as this request's answer.  The request does not go out on
+     * it; libcurl closes it, and the request goes again on a new one. */
+    int fd = conn_fd_of(x->pool, primary_ip, primary_port, local_port);
+    if (fd >= 0) {
+        char c;
+        ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+            x->stale = 1;
+            return CURL_PREREQFUNC_ABORT;
+        }
+    }
     x->sent = 1;
     return CURL_PREREQFUNC_OK;
 }
 
 static enum upstream_result classify(CURLcode rc, const struct upstream_xfer *x)
 {
-    if (x->resend)
+    if (x->resend || x->stale)
         return UP_CLOSED;
     if (x->malformed != NULL)
         return UP_MALFORMED;
@@ -489,11 +621,24 @@ static void check_multi_info(struct upstream_pool *p)
         struct upstream_xfer *x = NULL;
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
         CURLcode rc = msg->data.result;
+        if (x->stale && !x->restarted) {
+            /* nothing went out: once more, on a new connection, not an
+             * attempt of its own */
+            CURL *e = x->easy;
+            x->stale = 0;
+            x->restarted = 1;
+            curl_multi_remove_handle(p->multi, e);
+            curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+            if (curl_multi_add_handle(p->multi, e) == CURLM_OK)
+                continue;
+            x->stale = 1; /* could not: the attempt fails, unsent */
+        }
         enum upstream_result res = classify(rc, x);
         const struct upstream_ops *ops = x->ops;
         void *arg = x->arg;
         const char *detail = res == UP_OK ? ""
             : x->resend ? "the connection closed before an answer"
+            : x->stale ? "the backend sent bytes nobody asked for"
             : x->malformed ? x->malformed : curl_easy_strerror(rc);
         xfer_free(x); /* msg is invalid from here on */
         ops->on_done(arg, res, detail);
@@ -501,15 +646,6 @@ static void check_multi_info(struct upstream_pool *p)
 }
 
 /* --- connections from a test's connector --- */
-
-static curl_socket_t open_socket_cb(void *arg, curlsocktype purpose,
-                                    struct curl_sockaddr *address)
-{
-    struct upstream_pool *p = arg;
-    int fd = p->connect(p->connect_arg);
-
-    return fd < 0 ? CURL_SOCKET_BAD : fd;
-}
 
 static int sockopt_cb(void *arg, curl_socket_t fd, curlsocktype purpose)
 {
@@ -595,11 +731,14 @@ struct upstream_xfer *upstream_start(struct upstream_pool *p,
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(req->connect_timeout * 1000));
     /* handles are reused: always say which CA bundle, the default included */
     curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_file ? req->ca_file : default_ca_file());
-    if (p->connect != NULL) {
-        curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket_cb);
-        curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, p);
+    /* every backend socket is the pool's to know (see prereq_cb) */
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket_cb);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, p);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_socket_cb);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, p);
+    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 0L);
+    if (p->connect != NULL)
         curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, sockopt_cb);
-    }
     struct timeval first = seconds_tv(req->first_byte_timeout);
     if (curl_multi_add_handle(p->multi, e) != CURLM_OK ||
         evtimer_add(&x->timer, &first) != 0) {
