@@ -518,8 +518,11 @@ static int conn_fd_of(struct upstream_pool *p, const char *peer_ip, int peer_por
             c->peer_port = addr_parts(&ss, c->peer);
             c->known = 1;
         }
-        if (c->port == (unsigned short)local_port && c->peer_port == (unsigned short)peer_port &&
-            memcmp(c->peer, want, 16) == 0)
+        /* a test's connector hands out sockets to anywhere: their local
+         * port says which they are */
+        if (c->port == (unsigned short)local_port &&
+            (p->connect != NULL ||
+             (c->peer_port == (unsigned short)peer_port && memcmp(c->peer, want, 16) == 0)))
             return c->fd;
     }
     return -1;
@@ -610,6 +613,34 @@ static enum upstream_result classify(CURLcode rc, const struct upstream_xfer *x)
     }
 }
 
+/* A connection left in libcurl's pool after a whole answer must carry
+ * nothing more.  After a chunked body libcurl drops bytes that followed the
+ * last chunk in the same read ("Leftovers after chunking") and keeps the
+ * connection, so what the backend sends next would be read as the next
+ * request's answer: such a connection is not reused (shut down here; the
+ * next request on it sees the end and goes on a new one).  Nor is one on
+ * which bytes already wait. */
+static void retire_if_unsound(struct upstream_xfer *x)
+{
+    long local_port = 0, peer_port = 0;
+    char *peer_ip = NULL;
+    int fd;
+
+    if (curl_easy_getinfo(x->easy, CURLINFO_LOCAL_PORT, &local_port) != CURLE_OK ||
+        curl_easy_getinfo(x->easy, CURLINFO_PRIMARY_IP, &peer_ip) != CURLE_OK ||
+        curl_easy_getinfo(x->easy, CURLINFO_PRIMARY_PORT, &peer_port) != CURLE_OK ||
+        peer_ip == NULL ||
+        (fd = conn_fd_of(x->pool, peer_ip, (int)peer_port, (int)local_port)) < 0)
+        return;
+    if (x->framing.transfer_encodings == 0) {
+        char c;
+        ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return; /* nothing waits: fit for reuse */
+    }
+    shutdown(fd, SHUT_RDWR);
+}
+
 static void check_multi_info(struct upstream_pool *p)
 {
     CURLMsg *msg;
@@ -634,6 +665,8 @@ static void check_multi_info(struct upstream_pool *p)
             x->stale = 1; /* could not: the attempt fails, unsent */
         }
         enum upstream_result res = classify(rc, x);
+        if (res == UP_OK)
+            retire_if_unsound(x);
         const struct upstream_ops *ops = x->ops;
         void *arg = x->arg;
         const char *detail = res == UP_OK ? ""
