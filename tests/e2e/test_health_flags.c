@@ -1,4 +1,4 @@
-/* Health owned per source (core/backend_health.c): each health plugin and
+/* Health owned per source (core/runtime/backend_health.c): each health plugin and
  * the operator hold their own flag on a backend, so one source's "healthy"
  * never lets in a backend another holds out, and flags survive a reload
  * for the sources that stay.

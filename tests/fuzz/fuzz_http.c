@@ -1,6 +1,6 @@
 /*
  * Fuzz the HTTP-facing pure logic the relay runs on every request and every
- * upstream answer (core/http_headers.c, core/retry.c): request framing
+ * upstream answer (core/http/http_headers.c, core/proxy/retry.c): request framing
  * (Content-Length / Transfer-Encoding), Connection lists and the header
  * filters, URL joining, Retry-After, bearer keys and error bodies.
  *
@@ -14,7 +14,7 @@
  *
  * Each result is checked against a small reference of what it should be.
  * (The upstream response-header parser, header_cb, is static in
- * core/upstream.c and needs libcurl: not fuzzed here.)
+ * core/proxy/upstream.c and needs libcurl: not fuzzed here.)
  */
 #define _GNU_SOURCE /* strndup */
 #include <json-c/json.h>

@@ -1,5 +1,5 @@
 /*
- * Fuzz core/http_conn.c, the router's HTTP/1.1 server for its clients, end
+ * Fuzz core/http/http_conn.c, the router's HTTP/1.1 server for its clients, end
  * to end over a real socket: reading heads and bodies (Content-Length,
  * chunked, Expect: 100-continue), pipelining, keep-alive, its own refusals,
  * the answer writer (Content-Length, chunked and close-delimited answers,

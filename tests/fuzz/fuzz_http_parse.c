@@ -1,5 +1,5 @@
 /*
- * Fuzz core/http_parse.c: request heads and chunked bodies, as a client's
+ * Fuzz core/http/http_parse.c: request heads and chunked bodies, as a client's
  * connection delivers them.
  *
  * Input: byte 0 picks a split point; the rest is what the client sends.

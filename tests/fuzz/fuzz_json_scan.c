@@ -6,7 +6,7 @@
  * Invariants:
  *   - json_scan accepts exactly when json-c does (JSON_TOKENER_STRICT, the
  *     whole input one value, only whitespace after it), but for the
- *     divergences listed in core/json_scan.c.  Each is recognized at the
+ *     divergences listed in core/proxy/json_scan.c.  Each is recognized at the
  *     byte json_scan stops at, checked to be that divergence and nothing
  *     else, and patched out of the input in a way json-c accepts just the
  *     same, until json_scan accepts; then json-c must still accept:

@@ -10,7 +10,7 @@
  * else is wrong with it, and no other body is; a failed parse leaves
  * nothing and says why; a parse gives a
  * non-empty model, the one json-c reads too (when json-c reads the body:
- * json_scan is stricter, see core/json_scan.c; and unless the body has a
+ * json_scan is stricter, see core/proxy/json_scan.c; and unless the body has a
  * "\u0000" escape: json-c cuts names there, so "model\u0000x" is "model" to
  * it and another name to us and to the backends' JSON parsers, Python's
  * among them).  When the body parses:

@@ -1,9 +1,9 @@
 /*
  * Fuzz the router's request path from the backend's side: what a backend
- * answers, and how, against core/dispatch.c (attempts, retries on the other
- * backend, the router's own errors, the SSE relay), core/upstream.c (the
+ * answers, and how, against core/proxy/dispatch.c (attempts, retries on the other
+ * backend, the router's own errors, the SSE relay), core/proxy/upstream.c (the
  * checks on a backend's answer; libcurl's multi interface on libevent, for
- * now) and core/http_conn.c (the answer written to the client), end to end
+ * now) and core/http/http_conn.c (the answer written to the client), end to end
  * over real sockets, with the real event loop and timers.
  *
  * Per input: a fresh event_base and setup (config from a YAML string: one

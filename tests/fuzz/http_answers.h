@@ -1,7 +1,7 @@
 /*
  * Shared by the harnesses that read what the router writes to a client
  * (fuzz_http_conn, fuzz_upstream): a growing byte buffer, and a strict
- * reader of HTTP/1.1 answers as core/http_conn.c writes them: the status
+ * reader of HTTP/1.1 answers as core/http/http_conn.c writes them: the status
  * line "HTTP/1.1 DDD reason", "Name: value" header lines, each ending in
  * CRLF, a blank line; chunked bodies as "%zx\r\n" data "\r\n" ... "0\r\n\r\n".
  * Anything else is malformed.

@@ -1,5 +1,5 @@
 /* The access log's text format: one record per line, whatever a client
- * put in the values (core/log.c). */
+ * put in the values (core/runtime/log.c). */
 #define _GNU_SOURCE /* memmem */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* What a backend's error answer says (core/upstream_error.c), for the
+/* What a backend's error answer says (core/proxy/upstream_error.c), for the
  * attempts fallback plugins see. */
 #include <string.h>
 
