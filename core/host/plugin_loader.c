@@ -18,6 +18,57 @@ const char *plugin_kind_name(enum sy_plugin_kind kind)
     return "unknown";
 }
 
+/* Does the descriptor have the hooks of `kind`? */
+static int has_hooks(const struct sy_plugin *d, enum sy_plugin_kind kind)
+{
+    switch (kind) {
+    case SY_KIND_ROUTING: return d->route != NULL;
+    case SY_KIND_FALLBACK: return d->fallback != NULL;
+    case SY_KIND_HEALTH: return d->abi_minor >= 1 && (d->start != NULL || d->attempt_done != NULL);
+    default: return 0;
+    }
+}
+
+/* Can the descriptor serve in a chain of `kind`: its own kind, or (since
+ * 1.2) another whose hooks it has; and those hooks there. */
+static int check_kind(const struct sy_plugin *d, enum sy_plugin_kind kind, char *why, size_t len)
+{
+    if (kind == SY_KIND_DISCOVERY) {
+        snprintf(why, len, "%s plugins are not supported by plugin ABI %d.%d",
+                 plugin_kind_name(kind), SY_ABI_MAJOR, SY_ABI_MINOR);
+        return -1;
+    }
+    if (d->kind != (uint32_t)kind && !(d->abi_minor >= 2 && has_hooks(d, kind))) {
+        snprintf(why, len, "is a %s plugin, configured as a %s plugin",
+                 plugin_kind_name((enum sy_plugin_kind)d->kind), plugin_kind_name(kind));
+        return -1;
+    }
+    if (kind == SY_KIND_ROUTING && d->route == NULL) {
+        snprintf(why, len, "routing plugin without a route() hook");
+        return -1;
+    }
+    if (kind == SY_KIND_FALLBACK && d->fallback == NULL) {
+        snprintf(why, len, "fallback plugin without a fallback() hook");
+        return -1;
+    }
+    if (kind == SY_KIND_HEALTH && !has_hooks(d, kind)) {
+        snprintf(why, len, "health plugin without start() or attempt_done() (needs plugin ABI 1.1)");
+        return -1;
+    }
+    return 0;
+}
+
+int plugin_check_kind(const struct loaded_plugin *p, enum sy_plugin_kind kind, char *err,
+                      size_t errlen)
+{
+    char why[256];
+
+    if (check_kind(p->desc, kind, why, sizeof why) == 0)
+        return 0;
+    snprintf(err, errlen, "plugin %s: %s: %s", p->name, p->path, why);
+    return -1;
+}
+
 /* The checks a descriptor must pass; only data is read, no plugin code. */
 static int check_descriptor(const struct sy_plugin *d, const char *name,
                             enum sy_plugin_kind kind, char *why, size_t len)
@@ -45,11 +96,6 @@ static int check_descriptor(const struct sy_plugin *d, const char *name,
                  (unsigned)d->size, d->abi_major, d->abi_minor);
         return -1;
     }
-    if (d->kind != (uint32_t)kind) {
-        snprintf(why, len, "is a %s plugin, configured as a %s plugin",
-                 plugin_kind_name((enum sy_plugin_kind)d->kind), plugin_kind_name(kind));
-        return -1;
-    }
     if (d->name == NULL || strcmp(d->name, name) != 0) {
         snprintf(why, len, "descriptor names itself '%.100s', expected '%.100s'",
                  d->name ? d->name : "(null)", name);
@@ -59,25 +105,7 @@ static int check_descriptor(const struct sy_plugin *d, const char *name,
         snprintf(why, len, "descriptor lacks create() or destroy()");
         return -1;
     }
-    if (kind == SY_KIND_ROUTING && d->route == NULL) {
-        snprintf(why, len, "routing plugin without a route() hook");
-        return -1;
-    }
-    if (kind == SY_KIND_FALLBACK && d->fallback == NULL) {
-        snprintf(why, len, "fallback plugin without a fallback() hook");
-        return -1;
-    }
-    if (kind == SY_KIND_HEALTH &&
-        (d->abi_minor < 1 || (d->start == NULL && d->attempt_done == NULL))) {
-        snprintf(why, len, "health plugin without start() or attempt_done() (needs plugin ABI 1.1)");
-        return -1;
-    }
-    if (kind == SY_KIND_DISCOVERY) {
-        snprintf(why, len, "%s plugins are not supported by plugin ABI %d.%d",
-                 plugin_kind_name(kind), SY_ABI_MAJOR, SY_ABI_MINOR);
-        return -1;
-    }
-    return 0;
+    return check_kind(d, kind, why, len);
 }
 
 int plugin_name_of(const char *configured, char *buf, size_t len)

@@ -37,6 +37,10 @@ int plugin_name_of(const char *configured, char *buf, size_t len);
 int plugin_load(const char *search, const char *name, enum sy_plugin_kind kind,
                 struct loaded_plugin **out, char *err, size_t errlen);
 void plugin_unload(struct loaded_plugin *p);
+/* May a loaded plugin serve in a chain of `kind` too (ABI 1.2: one plugin,
+ * several kinds, when it has their hooks)?  -1 with the reason in err. */
+int plugin_check_kind(const struct loaded_plugin *p, enum sy_plugin_kind kind, char *err,
+                      size_t errlen);
 const char *plugin_kind_name(enum sy_plugin_kind kind);
 
 #endif

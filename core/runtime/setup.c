@@ -188,12 +188,41 @@ oom:
     return -1;
 }
 
-/* Health plugins keep one instance: their state is about shared backends. */
+/* Is a plugin of this name in the health chain too? */
+static int in_health_chain(const struct setup *s, const char *name)
+{
+    char own[256];
+    for (size_t i = 0; i < s->cfg->health.n; i++)
+        if (plugin_name_of(s->cfg->health.names[i], own, sizeof own) == 0 &&
+            strcmp(own, name) == 0)
+            return 1;
+    return 0;
+}
+
+/* Health plugins keep one instance: their state is about shared backends.
+ * So does a plugin that serves the health chain too. */
 static size_t instances_of(const struct setup *s, const struct loaded_plugin *p)
 {
-    if (p->desc->kind == SY_KIND_HEALTH || (p->desc->flags & SY_PLUGIN_F_SHARED))
+    if (p->desc->kind == SY_KIND_HEALTH || (p->desc->flags & SY_PLUGIN_F_SHARED) ||
+        in_health_chain(s, p->name))
         return 1;
     return (size_t)s->nworkers;
+}
+
+/* A slot of an earlier chain for the plugin configured as `configured`. */
+static const struct plugin_slot *earlier_slot(const struct setup *s, const char *configured)
+{
+    const struct chain *chains[] = { &s->routing, &s->fallback, &s->health };
+    char own[256];
+
+    if (plugin_name_of(configured, own, sizeof own) != 0)
+        return NULL;
+    for (size_t c = 0; c < 3; c++)
+        for (size_t i = 0; i < chains[c]->n; i++)
+            if (!chains[c]->slots[i].borrowed && chains[c]->slots[i].plugin != NULL &&
+                strcmp(chains[c]->slots[i].plugin->name, own) == 0)
+                return &chains[c]->slots[i];
+    return NULL;
 }
 
 static int build_chain(struct setup *s, const struct plugin_list *names,
@@ -206,6 +235,21 @@ static int build_chain(struct setup *s, const struct plugin_list *names,
     for (size_t i = 0; i < names->n; i++) {
         struct plugin_slot *slot = &out->slots[i];
         char why[512] = "";
+        /* one plugin in several chains (ABI 1.2): one set of instances */
+        const struct plugin_slot *first = earlier_slot(s, names->names[i]);
+        if (first != NULL) {
+            if (plugin_check_kind(first->plugin, kind, err, errlen) != 0)
+                return -1;
+            if (kind == SY_KIND_HEALTH && first->ninst != 1) {
+                snprintf(err, errlen, "plugin %s: serves the health chain too, so it needs one "
+                         "instance (SY_PLUGIN_F_SHARED)", first->plugin->name);
+                return -1;
+            }
+            *slot = *first;
+            slot->borrowed = 1;
+            out->n++;
+            continue;
+        }
         if (plugin_load(dir, names->names[i], kind, &slot->plugin, err, errlen) != 0)
             return -1;
         out->n++;
@@ -244,6 +288,8 @@ static void free_chain(struct chain *c)
 {
     for (size_t i = 0; i < c->n; i++) {
         struct plugin_slot *slot = &c->slots[i];
+        if (slot->borrowed)
+            continue; /* its first chain frees it */
         for (size_t w = 0; slot->inst && w < slot->ninst; w++)
             if (slot->inst[w] != NULL)
                 slot->plugin->desc->destroy(slot->inst[w]);

@@ -75,6 +75,8 @@ struct plugin_slot {
     struct host_ctx *host;   /* host API table handed to the instances */
     void **inst;             /* one per worker, or one when shared */
     size_t ninst;
+    int borrowed;            /* the same plugin's slot in an earlier chain:
+                                its instances serve this chain too */
 };
 
 struct chain {

@@ -60,6 +60,11 @@
  *        (attempt_failed(), SY_RETRY); routing plugins learn how their
  *        picks went (outcome(), request_done(), request_slot()).  The
  *        descriptor grows past 1.1's: hooks are appended after reserved.
+ *        One plugin may serve several kinds: listed in a chain of another
+ *        kind than its .kind, it is accepted when it has that kind's hooks,
+ *        and a plugin listed in several chains has one set of instances
+ *        (one instance when one of them is health: set
+ *        SY_PLUGIN_F_SHARED).
  */
 #ifndef SWITCHYARD_PLUGIN_H
 #define SWITCHYARD_PLUGIN_H

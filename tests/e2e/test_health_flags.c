@@ -349,6 +349,42 @@ static void test_abi_1_1_plugin_unchanged(void)
     mock_stop(&b);
 }
 
+/* One plugin under routing: and health: (ABI 1.2) is one instance: its
+ * health part's flag keeps a backend out, its routing part sees the
+ * attempts its health part was told of; created once. */
+static void test_one_plugin_two_kinds(void)
+{
+    struct mock a, b;
+    struct router rt;
+    char yaml[1024];
+    const char *args[] = { "--plugin-dir", TEST_PLUGIN_DIR, "--plugin-dir", BUILT_PLUGIN_DIR,
+                           NULL };
+
+    CU_ASSERT_FATAL(mock_start(&a, "mk-a", "m", NULL) == 0);
+    CU_ASSERT_FATAL(mock_start(&b, "mk-b", "m", NULL) == 0);
+    snprintf(yaml, sizeof yaml,
+             "workers: 2\n"
+             "routing: [multi_kind]\nhealth: [multi_kind]\n"
+             "plugin_config:\n  multi_kind: {drain: \"%s\"}\n"
+             "models:\n  m: {backends: [%s, %s]}\n",
+             a.url, a.url, b.url);
+    if (router_start(&rt, yaml, args) != 0) {
+        mock_stop(&a);
+        mock_stop(&b);
+        CU_FAIL_FATAL("the router did not start");
+    }
+    for (int i = 0; i < 100 && log_count(&rt, "multi_kind drains it") == 0; i++)
+        sleep_ms(10);
+    /* a is first among the candidates, but held out by the health part */
+    CU_ASSERT_EQUAL(count_served(rt.port, "mk-a", 4), 0);
+    CU_ASSERT_EQUAL(router_stop(&rt), 0);
+    CU_ASSERT_EQUAL(log_count(&rt, "multi_kind: created"), 1);
+    /* the 4th pick saw the 3 attempts before it: one instance for both */
+    CU_ASSERT_EQUAL(log_count(&rt, "after 3 attempts seen"), 1);
+    mock_stop(&a);
+    mock_stop(&b);
+}
+
 void register_health_flags_e2e_tests(void)
 {
     CU_pSuite s = CU_add_suite("e2e health flags", NULL, NULL);
@@ -358,4 +394,5 @@ void register_health_flags_e2e_tests(void)
                 test_drained_backend_untouched_by_probes_and_reloads);
     CU_add_test(s, "operator drain and undrain", test_operator_drain);
     CU_add_test(s, "a plugin built for ABI 1.1 behaves unchanged", test_abi_1_1_plugin_unchanged);
+    CU_add_test(s, "one plugin, routing and health, one instance", test_one_plugin_two_kinds);
 }
