@@ -1358,7 +1358,7 @@ static int check_settings(const struct sy_cfg *cfg, char *err, size_t errlen)
                                          &cfg->fallback};
     for (size_t i = 0; i < 3; i++)
         for (size_t j = 0; j < lists[i]->n; j++)
-            if (!plugin_name_ok(lists[i]->names[j])) {
+            if (!plugin_name_ok(lists[i]->names[j]) && !plugin_path_ok(lists[i]->names[j])) {
                 snprintf(err, errlen, "%s: bad plugin name '%s'", src,
                          lists[i]->names[j]);
                 return -1;

@@ -440,6 +440,15 @@ static void test_config_plugin_lists(void)
                                        "min_max_tokens"));
     CU_ASSERT_STRING_EQUAL(cfg->plugin_dir, "/opt/p:/usr/lib/x");
     config_free(cfg);
+    /* and a finished config keeps it (config_finish checks the names again) */
+    char err[512] = "";
+    cfg = unit_base_config("routing: [/opt/p/long_generation.so]\n"
+                           "models:\n  m:\n    backends: [http://h:1]\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    CU_ASSERT_EQUAL(config_finish(cfg, err, sizeof err), 0);
+    if (err[0])
+        fprintf(stderr, "\n%s\n", err);
+    config_free(cfg);
 }
 
 static void test_config_models_shape_errors(void)
