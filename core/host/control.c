@@ -12,18 +12,12 @@
 #include "host_api.h"
 #include "log.h"
 #include "setup.h"
+#include "timers.h"
 #include "upstream.h"
 
 #define PROBE_BODY_MAX (64 * 1024)
 
 /* Timers and requests are listed per control so stopping can cancel them. */
-struct sy_timer {
-    struct control *c;
-    struct event *ev;
-    sy_timer_cb cb;
-    void *arg;
-    LIST_ENTRY(sy_timer) link;
-};
 
 struct probe {
     struct control *c;
@@ -44,58 +38,20 @@ struct control {
     struct event *kick;        /* runs the start() hooks on the thread */
     pthread_t thread;
     int running;
-    LIST_HEAD(, sy_timer) timers;
+    struct timer_list timers;
     LIST_HEAD(, probe) probes;
 };
-
-static void timer_free(struct sy_timer *t)
-{
-    LIST_REMOVE(t, link);
-    event_free(t->ev);
-    free(t);
-}
-
-static void timer_fire(evutil_socket_t fd, short what, void *arg)
-{
-    struct sy_timer *t = arg;
-    sy_timer_cb cb = t->cb;
-    void *cb_arg = t->arg;
-
-    timer_free(t); /* one-shot: gone before the callback may add another */
-    cb(cb_arg);
-}
 
 sy_timer *control_timer_add(struct host_ctx *h, double seconds, sy_timer_cb cb, void *arg)
 {
     struct control *c = h->setup->control;
-    struct sy_timer *t;
-    struct timeval tv;
 
-    if (c == NULL || cb == NULL || !(seconds >= 0))
-        return NULL;
-    t = calloc(1, sizeof *t);
-    if (t == NULL)
-        return NULL;
-    t->c = c;
-    t->cb = cb;
-    t->arg = arg;
-    t->ev = evtimer_new(c->base, timer_fire, t);
-    tv.tv_sec = (time_t)seconds;
-    tv.tv_usec = (suseconds_t)((seconds - (double)tv.tv_sec) * 1e6);
-    if (t->ev == NULL || evtimer_add(t->ev, &tv) != 0) {
-        if (t->ev)
-            event_free(t->ev);
-        free(t);
-        return NULL;
-    }
-    LIST_INSERT_HEAD(&c->timers, t, link);
-    return t;
+    return c != NULL ? timers_add(&c->timers, c->base, seconds, cb, arg) : NULL;
 }
 
 void control_timer_cancel(sy_timer *t)
 {
-    if (t != NULL)
-        timer_free(t);
+    timers_cancel(t);
 }
 
 /* --- HTTP for plugins: the upstream module, answers kept to 64 KiB --- */
@@ -250,7 +206,7 @@ int control_start(struct setup *s, char *err, size_t errlen)
     if (c == NULL)
         goto oom;
     c->setup = s;
-    LIST_INIT(&c->timers);
+    timers_init(&c->timers);
     LIST_INIT(&c->probes);
     c->base = event_base_new();
     c->pool = c->base ? upstream_pool_new(c->base, 64) : NULL;
@@ -287,8 +243,7 @@ void control_stop(struct setup *s)
         event_base_loopexit(c->base, NULL);
         pthread_join(c->thread, NULL);
     }
-    while (!LIST_EMPTY(&c->timers))
-        timer_free(LIST_FIRST(&c->timers));
+    timers_clear(&c->timers);
     while (!LIST_EMPTY(&c->probes)) {
         struct probe *p = LIST_FIRST(&c->probes);
         upstream_cancel(p->xfer);

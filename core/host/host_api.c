@@ -12,6 +12,7 @@
 #include "log.h"
 #include "request.h"
 #include "setup.h"
+#include "timers.h"
 
 static const struct host_ctx *ctx_of(const struct sy_host_api *api)
 {
@@ -314,6 +315,19 @@ static int req_body(const sy_request *r, const char **body, size_t *len)
     return SY_OK;
 }
 
+static sy_timer *host_worker_timer_add(const struct sy_host_api *api, double seconds,
+                                       sy_timer_cb cb, void *arg)
+{
+    const struct host_ctx *ctx = ctx_of(api);
+    struct event_base *base;
+    const void *serving;
+    int w = timers_worker(&base, &serving);
+
+    if (w < 0 || serving != ctx->setup || w >= ctx->setup->nworkers)
+        return NULL;
+    return timers_add(&ctx->setup->worker_timers[w], base, seconds, cb, arg);
+}
+
 static void **req_slot(const struct sy_host_api *api, const sy_request *r)
 {
     return r != NULL ? request_slot((struct sy_request *)r, ctx_of(api)->source) : NULL;
@@ -470,5 +484,6 @@ void host_ctx_init(struct host_ctx *ctx, struct setup *setup, const char *plugin
         .config_size = cfg_size,
         .config_check_keys = cfg_check_keys,
         .request_slot = req_slot,
+        .worker_timer_add = host_worker_timer_add,
     };
 }

@@ -86,6 +86,21 @@ void chains_outcome(const struct setup *s, int worker, const struct sy_request *
     }
 }
 
+void chains_worker_start(const struct setup *s, int worker)
+{
+    const struct chain *chains[] = { &s->routing, &s->fallback };
+
+    for (size_t c = 0; c < 2; c++)
+        for (size_t i = 0; i < chains[c]->n; i++) {
+            const struct plugin_slot *slot = &chains[c]->slots[i];
+            if (slot->borrowed || slot->plugin->desc->worker_start == NULL)
+                continue;
+            if (slot->plugin->desc->worker_start(plugin_slot_instance(slot, worker)) != SY_OK)
+                LOG_WARN("plugin %s: worker_start failed on worker %d", slot->plugin->name,
+                         worker);
+        }
+}
+
 void chains_request_done(const struct setup *s, int worker, struct sy_request *req)
 {
     for (size_t i = 0; i < s->routing.n; i++) {

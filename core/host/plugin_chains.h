@@ -39,4 +39,9 @@ void chains_outcome(const struct setup *s, int worker, const struct sy_request *
                     const struct sy_outcome *o);
 void chains_request_done(const struct setup *s, int worker, struct sy_request *req);
 
+/* A worker begins serving from s (at start, or after a reload): the
+ * worker_start() hooks of its routing and fallback instances, on its
+ * thread. */
+void chains_worker_start(const struct setup *s, int worker);
+
 #endif

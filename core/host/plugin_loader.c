@@ -184,6 +184,7 @@ static void copy_descriptor(struct loaded_plugin *p, const struct sy_plugin *d)
         p->copy.attempt_failed = NULL;
         p->copy.outcome = NULL;
         p->copy.request_done = NULL;
+        p->copy.worker_start = NULL;
     }
     p->desc = &p->copy;
 }

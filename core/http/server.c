@@ -22,7 +22,9 @@
 #include "log.h"
 #include "metrics.h"
 #include "request.h"
+#include "plugin_chains.h"
 #include "setup.h"
+#include "timers.h"
 #include "upstream.h"
 
 
@@ -235,7 +237,12 @@ static int open_listener(const char *host, int port, int exclusive, char *err,
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
+
+    timers_worker_here(w->id, w->base, w->setup);
+    chains_worker_start(w->setup, w->id);
     event_base_dispatch(w->base);
+    /* the instances' timers on this loop go with it */
+    timers_clear(&w->setup->worker_timers[w->id]);
     return NULL;
 }
 
@@ -370,7 +377,11 @@ static void adopt_cb(evutil_socket_t fd, short what, void *arg)
     struct setup *old = w->setup;
     struct http_limits lim;
 
+    /* the old instances' timers stop here, on their own thread */
+    timers_clear(&old->worker_timers[w->id]);
     w->setup = h->s;
+    timers_worker_here(w->id, w->base, w->setup);
+    chains_worker_start(w->setup, w->id);
     limits_of_cfg(h->s->cfg, &lim);
     http_server_set_limits(w->http, &lim);
     atomic_fetch_sub(&old->refs, 1);

@@ -7,6 +7,7 @@
 
 #include "host_api.h"
 #include "log.h"
+#include "timers.h"
 
 const double setup_latency_bounds[SY_LATENCY_BUCKETS] = {
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120
@@ -315,7 +316,10 @@ int setup_create(struct sy_cfg *cfg, const char *plugin_dir, int nworkers,
     s->nworkers = nworkers;
     health_source(s, "operator"); /* HEALTH_SOURCE_OPERATOR */
     s->worker_requests = calloc((size_t)nworkers, sizeof *s->worker_requests);
-    if (s->worker_requests == NULL) {
+    s->worker_timers = calloc((size_t)nworkers, sizeof *s->worker_timers);
+    for (int w = 0; s->worker_timers != NULL && w < nworkers; w++)
+        timers_init(&s->worker_timers[w]);
+    if (s->worker_requests == NULL || s->worker_timers == NULL) {
         snprintf(err, errlen, "out of memory");
         setup_destroy(s);
         return -1;
@@ -355,6 +359,10 @@ void setup_destroy(struct setup *s)
     free(s->backends);
     free(s->names);
     free(s->worker_requests);
+    /* each worker cleared its list when it moved on or stopped */
+    for (int w = 0; s->worker_timers != NULL && w < s->nworkers; w++)
+        timers_clear(&s->worker_timers[w]);
+    free(s->worker_timers);
     config_free(s->cfg);
     free(s);
 }

@@ -17,6 +17,7 @@
 #include "plugin_loader.h"
 
 struct control;
+struct timer_list;
 
 #define SY_LATENCY_BUCKETS 14
 extern const double setup_latency_bounds[SY_LATENCY_BUCKETS]; /* seconds */
@@ -106,6 +107,8 @@ struct setup {
     const char *sources[HEALTH_MAX_SOURCES];
     unsigned nsources;
     struct control *control;  /* the health plugins' thread, when running */
+    struct timer_list *worker_timers; /* [nworkers]: per-worker instances'
+                                         timers, each list its worker's */
     atomic_uint_fast64_t unknown_model_by_status[SY_STATUS_MAX - SY_STATUS_MIN + 1];
     atomic_uint_fast64_t *worker_requests; /* [nworkers]: requests each took */
     /* Holders: each worker that serves from this setup, and each request

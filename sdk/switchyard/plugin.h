@@ -64,7 +64,9 @@
  *        kind than its .kind, it is accepted when it has that kind's hooks,
  *        and a plugin listed in several chains has one set of instances
  *        (one instance when one of them is health: set
- *        SY_PLUGIN_F_SHARED).
+ *        SY_PLUGIN_F_SHARED).  Routing and fallback instances get
+ *        worker_start() on each worker's thread and may keep timers on
+ *        its loop (worker_timer_add()).
  */
 #ifndef SWITCHYARD_PLUGIN_H
 #define SWITCHYARD_PLUGIN_H
@@ -419,6 +421,15 @@ struct sy_host_api {
      * core never touches what it points to.  The plugin frees it in
      * request_done().  NULL when req is NULL.  Hooks of that request only. */
     void **(*request_slot)(const struct sy_host_api *host, const sy_request *req);
+
+    /* A one-shot timer on the calling worker's loop (worker_start() and
+     * the hooks of requests), for per-worker instances; NULL on another
+     * thread, or from an instance the worker no longer serves new requests
+     * from.  Cancel it with timer_cancel() on the same worker, or let it
+     * fire (it frees itself).  A worker's pending timers are cancelled
+     * when it moves to a reloaded setup, and when it stops. */
+    sy_timer *(*worker_timer_add)(const struct sy_host_api *host, double seconds,
+                                  sy_timer_cb cb, void *arg);
 };
 
 /*
@@ -514,6 +525,14 @@ struct sy_plugin {
      * the plugin's request_slot() holds.  Same worker and instance.
      */
     void (*request_done)(void *inst, const sy_request *req, void *slot);
+    /*
+     * SY_KIND_ROUTING and SY_KIND_FALLBACK, optional.  A worker begins
+     * serving from this instance's setup (when the router starts, and after
+     * each reload): called on that worker's thread, once per worker (a
+     * SY_PLUGIN_F_SHARED instance is called by every worker).  Per-worker
+     * timers (worker_timer_add) start here.
+     */
+    int (*worker_start)(void *inst);
 };
 
 /* The first fields of every descriptor. */

@@ -2,6 +2,7 @@
  * picks next to slow streams, prefix affinity of a conversation, and the
  * vllm_router flags that select them. */
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -335,6 +336,57 @@ static void test_outcome_and_request_done(void)
     CU_ASSERT_EQUAL(log_lines_with(&rt, "outcome_probe: FAIL", NULL), 0);
 }
 
+/* The ticks a worker_ticks line of the log says, the last one; -1. */
+static int last_ticks(const struct router *rt, int *started)
+{
+    char line[2048];
+    int ticks = -1;
+    FILE *f = fopen(rt->log, "r");
+
+    while (f != NULL && fgets(line, sizeof line, f) != NULL) {
+        const char *p = strstr(line, "worker_ticks: started=");
+        if (p != NULL)
+            sscanf(p, "worker_ticks: started=%d ticks=%d", started, &ticks);
+    }
+    if (f != NULL)
+        fclose(f);
+    return ticks;
+}
+
+/* ABI 1.2: a per-worker instance's timers run on its worker's loop from
+ * worker_start(); a reload starts the new instances' and stops the old. */
+static void test_worker_timers(void)
+{
+    struct router rt;
+    struct resp r;
+    char yaml[512];
+    int started = 0, ticks;
+    const char *args[] = { "--plugin-dir", BUILT_PLUGIN_DIR, NULL };
+
+    /* named by its absolute path: no search, no symlink */
+    snprintf(yaml, sizeof yaml, "workers: 1\nrouting: [" TEST_PLUGIN_DIR "/worker_ticks.so]\n"
+                                "models:\n  wt: {backends: [%s]}\n", mk[0].url);
+    CU_ASSERT_FATAL(router_start(&rt, yaml, args) == 0);
+    sleep_ms(400);
+    CU_ASSERT_EQUAL(http_post(rt.port, "/v1/chat/completions", "{\"model\":\"wt\"}", NULL, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    resp_free(&r);
+    ticks = last_ticks(&rt, &started);
+    CU_ASSERT_EQUAL(started, 1);
+    CU_ASSERT_TRUE(ticks >= 3 && ticks <= 12);
+    kill(rt.pid, SIGHUP);
+    for (int i = 0; i < 200 && log_lines_with(&rt, "configuration reloaded", NULL) == 0; i++)
+        sleep_ms(10);
+    sleep_ms(300);
+    CU_ASSERT_EQUAL(http_post(rt.port, "/v1/chat/completions", "{\"model\":\"wt\"}", NULL, &r), 0);
+    resp_free(&r);
+    ticks = last_ticks(&rt, &started);
+    CU_ASSERT_EQUAL(started, 1); /* the new instance, started by the hand-over */
+    CU_ASSERT_TRUE(ticks >= 2 && ticks <= 10);
+    CU_ASSERT_EQUAL(router_stop(&rt), 0);
+    CU_ASSERT_EQUAL(log_lines_with(&rt, "worker_ticks: FAIL", NULL), 0);
+}
+
 void register_routing_e2e_tests(void)
 {
     CU_pSuite s = CU_add_suite("e2e routing", setup_suite, teardown_suite);
@@ -345,4 +397,5 @@ void register_routing_e2e_tests(void)
     CU_add_test(s, "prefixaware keeps a conversation", test_prefix_keeps_conversation);
     CU_add_test(s, "outcome and request_done reach the routing plugin",
                 test_outcome_and_request_done);
+    CU_add_test(s, "worker timers from worker_start, across a reload", test_worker_timers);
 }
