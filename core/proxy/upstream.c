@@ -28,6 +28,7 @@
  * the backend sent anything unasked meanwhile. */
 struct conn_fd {
     int fd;
+    int retired;              /* not to carry another request */
     int known;                /* the addresses below were looked up */
     unsigned short port;      /* local port */
     unsigned short peer_port;
@@ -496,13 +497,13 @@ static unsigned short addr_parts(const struct sockaddr_storage *ss, unsigned cha
  * port) libcurl is about to send on, or -1.  A socket's addresses are
  * looked up once (its first request), then kept: the same local port may
  * serve connections to several backends. */
-static int conn_fd_of(struct upstream_pool *p, const char *peer_ip, int peer_port,
-                      int local_port)
+static struct conn_fd *conn_of(struct upstream_pool *p, const char *peer_ip, int peer_port,
+                               int local_port)
 {
     unsigned char want[16] = { 0 };
 
     if (inet_pton(strchr(peer_ip, ':') ? AF_INET6 : AF_INET, peer_ip, want) != 1)
-        return -1;
+        return NULL;
     for (size_t i = 0; i < p->nconns; i++) {
         struct conn_fd *c = &p->conns[i];
         if (!c->known) {
@@ -523,9 +524,9 @@ static int conn_fd_of(struct upstream_pool *p, const char *peer_ip, int peer_por
         if (c->port == (unsigned short)local_port &&
             (p->connect != NULL ||
              (c->peer_port == (unsigned short)peer_port && memcmp(c->peer, want, 16) == 0)))
-            return c->fd;
+            return c;
     }
-    return -1;
+    return NULL;
 }
 
 static curl_socket_t open_socket_cb(void *arg, curlsocktype purpose,
@@ -567,10 +568,10 @@ static int prereq_cb(void *arg, char *primary_ip, char *local_ip,
      * out are an answer nobody asked for: on a reused connection they would
      * be read as this request's answer.  The request does not go out on
      * it; libcurl closes it, and the request goes again on a new one. */
-    int fd = conn_fd_of(x->pool, primary_ip, primary_port, local_port);
-    if (fd >= 0) {
+    struct conn_fd *conn = conn_of(x->pool, primary_ip, primary_port, local_port);
+    if (conn != NULL) {
         char c;
-        ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+        ssize_t n = conn->retired ? 0 : recv(conn->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
         if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
             x->stale = 1;
             return CURL_PREREQFUNC_ABORT;
@@ -617,28 +618,30 @@ static enum upstream_result classify(CURLcode rc, const struct upstream_xfer *x)
  * nothing more.  After a chunked body libcurl drops bytes that followed the
  * last chunk in the same read ("Leftovers after chunking") and keeps the
  * connection, so what the backend sends next would be read as the next
- * request's answer: such a connection is not reused (shut down here; the
- * next request on it sees the end and goes on a new one).  Nor is one on
- * which bytes already wait. */
+ * request's answer: such a connection is retired (never sent on again).
+ * So is one on which bytes already wait. */
 static void retire_if_unsound(struct upstream_xfer *x)
 {
     long local_port = 0, peer_port = 0;
     char *peer_ip = NULL;
-    int fd;
+    struct conn_fd *conn;
 
     if (curl_easy_getinfo(x->easy, CURLINFO_LOCAL_PORT, &local_port) != CURLE_OK ||
         curl_easy_getinfo(x->easy, CURLINFO_PRIMARY_IP, &peer_ip) != CURLE_OK ||
         curl_easy_getinfo(x->easy, CURLINFO_PRIMARY_PORT, &peer_port) != CURLE_OK ||
         peer_ip == NULL ||
-        (fd = conn_fd_of(x->pool, peer_ip, (int)peer_port, (int)local_port)) < 0)
+        (conn = conn_of(x->pool, peer_ip, (int)peer_port, (int)local_port)) == NULL)
         return;
     if (x->framing.transfer_encodings == 0) {
         char c;
-        ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+        ssize_t n = recv(conn->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
             return; /* nothing waits: fit for reuse */
     }
-    shutdown(fd, SHUT_RDWR);
+    /* it stays in libcurl's cache (bounded) until picked: then the request
+     * does not go out on it (prereq_cb), libcurl closes it, and the request
+     * goes on a new connection */
+    conn->retired = 1;
 }
 
 static void check_multi_info(struct upstream_pool *p)
