@@ -351,8 +351,10 @@ int main(int argc, char **argv)
         }
     }
     struct admin_ops aops = { admin_current, admin_reload, &d };
-    if (server_start(d.current, d.host, d.port, d.nworkers, &d.srv, err, sizeof err) != 0 ||
-        control_start(d.current, err, sizeof err) != 0 ||
+    /* health plugins start first: what they decide holds from the first
+     * request on */
+    if (control_start(d.current, err, sizeof err) != 0 ||
+        server_start(d.current, d.host, d.port, d.nworkers, &d.srv, err, sizeof err) != 0 ||
         (d.current->cfg->admin_listen != NULL &&
          admin_start(d.base, d.current->cfg->admin_listen, d.current->cfg->client_timeout,
                      &aops, &d.admin, err, sizeof err) != 0)) {

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <time.h>
 
 #include "host_api.h"
 #include "log.h"
@@ -39,6 +40,9 @@ struct control {
     pthread_t thread;
     int running;
     struct timer_list timers;
+    pthread_mutex_t lock;      /* `started`, for control_start's wait */
+    pthread_cond_t cond;
+    int started;
     LIST_HEAD(, probe) probes;
 };
 
@@ -177,6 +181,10 @@ static void run_starts(evutil_socket_t fd, short what, void *arg)
             LOG_ERROR("health plugin %s: start() failed; its checks do not run",
                       slot->plugin->name);
     }
+    pthread_mutex_lock(&c->lock);
+    c->started = 1;
+    pthread_cond_signal(&c->cond);
+    pthread_mutex_unlock(&c->lock);
 }
 
 static void *control_main(void *arg)
@@ -206,6 +214,8 @@ int control_start(struct setup *s, char *err, size_t errlen)
     if (c == NULL)
         goto oom;
     c->setup = s;
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->cond, NULL);
     timers_init(&c->timers);
     LIST_INIT(&c->probes);
     c->base = event_base_new();
@@ -221,6 +231,19 @@ int control_start(struct setup *s, char *err, size_t errlen)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (!c->running)
         goto fail;
+    /* What start() hooks decide (a drained backend's flag, say) holds
+     * before a request is served from this setup.  Hooks never block; a
+     * few seconds bound the wait all the same. */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    pthread_mutex_lock(&c->lock);
+    while (!c->started)
+        if (pthread_cond_timedwait(&c->cond, &c->lock, &until) != 0)
+            break;
+    if (!c->started)
+        LOG_WARN("health plugins' start() hooks still running after 5s; serving meanwhile");
+    pthread_mutex_unlock(&c->lock);
     return 0;
 fail:
     s->control = c;
@@ -251,6 +274,8 @@ void control_stop(struct setup *s)
     }
     if (c->kick != NULL)
         event_free(c->kick);
+    pthread_cond_destroy(&c->cond);
+    pthread_mutex_destroy(&c->lock);
     upstream_pool_free(c->pool);
     if (c->base != NULL)
         event_base_free(c->base);
