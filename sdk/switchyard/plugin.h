@@ -46,7 +46,7 @@
  *        unchanged); the host API appends request_prompt(), the backend
  *        table and states, the clock, and timers and HTTP requests on the
  *        control thread.  SY_KIND_DISCOVERY stays reserved.
- *   1.2  (switchyard 0.2.0) health owned per source: the host API appends
+ *   1.2  (after switchyard 0.1.0) health owned per source: the host API appends
  *        backend_set_flag() and backend_flag(); backend_set_state() now acts
  *        on the calling plugin's own flag and cooldown (a plugin's HEALTHY
  *        no longer undoes another's UNHEALTHY), and backend_state() reports
@@ -483,8 +483,10 @@ struct sy_plugin {
 
     /*
      * SY_KIND_HEALTH.  Health plugins always have one instance (as if
-     * SY_PLUGIN_F_SHARED).  start() runs once on the control thread when the
-     * router starts serving: set up timers and probes there.  Optional.
+     * SY_PLUGIN_F_SHARED).  start() runs once on the control thread before the
+     * first request is served from its setup (at start, and for a
+     * reloaded setup before it takes requests): set up timers and probes,
+     * and set the flags that must hold from the first request.  Optional.
      */
     int (*start)(void *inst);
     /*

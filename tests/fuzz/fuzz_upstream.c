@@ -908,6 +908,12 @@ static int ref_answer(const char *p, size_t n, int closed, struct ref_ans *a)
         if (l > 0 && line[l - 1] == '\r')
             l--;
         if (!in_head) {
+            /* libcurl skips NUL bytes before a status line (seen after an
+             * interim head): the answer that follows is still this one */
+            while (l > 0 && *line == '\0') {
+                line++;
+                l--;
+            }
             int status = http_parse_status_line(line, l, &minor, &why);
             if (status < 0 || status == 101 ||
                 (status < 200 && status != 100 && status != 102 && status != 103))
