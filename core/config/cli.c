@@ -73,10 +73,6 @@ static const struct option long_opts[] = {
     {NULL, 0, NULL, 0},
 };
 
-static const char *const routing_names[] = {
-    "roundrobin", "session", "least_loaded", "prefixaware", NULL,
-};
-
 static int fail(char *err, size_t errlen, const char *fmt, ...)
     SY_PRINTF(3, 4);
 
@@ -196,17 +192,12 @@ static int one_value(struct cli_opts *o, int c, const char *arg, char *err,
             return fail(err, errlen, "--%s: expected 0.000001 to 1000000000 "
                                      "seconds, got '%s'", flag, arg);
         break;
-    case OPT_ROUTING: {
-        size_t i = 0;
-        while (routing_names[i] && strcmp(routing_names[i], arg) != 0)
-            i++;
-        if (!routing_names[i])
-            return fail(err, errlen, "--routing-logic: expected roundrobin, "
-                                     "session, least_loaded or prefixaware, "
-                                     "got '%s'", arg);
+    case OPT_ROUTING:
+        if (!config_is_routing_logic(arg))
+            return fail(err, errlen, "--routing-logic: expected " CONFIG_ROUTING_LOGICS
+                                     ", got '%s'", arg);
         o->routing_logic = arg;
         break;
-    }
     case OPT_DISCOVERY:
         if (strcmp(arg, "static") != 0)
             return fail(err, errlen, "--service-discovery: only 'static' is "
@@ -543,14 +534,8 @@ static int set_plugin_option(struct sy_cfg *cfg, const char *flag,
 static int apply_plugins(const struct cli_opts *o, struct sy_cfg *cfg,
                          char *err, size_t errlen)
 {
-    if (o->routing_logic) {
-        config_list_clear(&cfg->routing);
-        if (config_list_add(&cfg->routing, o->routing_logic) < 0 ||
-            /* session declines keyless requests: least_loaded takes them */
-            (strcmp(o->routing_logic, "session") == 0 &&
-             config_list_add(&cfg->routing, "least_loaded") < 0))
-            return fail(err, errlen, "--routing-logic: out of memory");
-    }
+    if (o->routing_logic && config_set_routing_logic(cfg, o->routing_logic) < 0)
+        return fail(err, errlen, "--routing-logic: out of memory");
     if (o->health_checks) {
         size_t i = 0;
         while (i < cfg->health.n && strcmp(cfg->health.names[i], "http_probe"))

@@ -250,6 +250,27 @@ static int parse_port(const char *s, int *out)
     return 0;
 }
 
+static const char *const routing_logics[] = {
+    "roundrobin", "session", "least_loaded", "prefixaware", NULL,
+};
+
+int config_is_routing_logic(const char *name)
+{
+    for (size_t i = 0; routing_logics[i] != NULL; i++)
+        if (strcmp(routing_logics[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+int config_set_routing_logic(struct sy_cfg *cfg, const char *name)
+{
+    config_list_clear(&cfg->routing);
+    if (config_list_add(&cfg->routing, name) < 0 ||
+        (strcmp(name, "session") == 0 && config_list_add(&cfg->routing, "least_loaded") < 0))
+        return -1;
+    return 0;
+}
+
 int config_host_port(const char *s, char *host, size_t hostlen, int *port)
 {
     const char *hs, *ps, *colon = strrchr(s, ':');

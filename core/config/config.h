@@ -170,4 +170,13 @@ void config_list_clear(struct plugin_list *pl);
  * the host into host[hostlen] and the port; -1 when malformed. */
 int config_host_port(const char *s, char *host, size_t hostlen, int *port);
 
+/* vllm_router's routing logic (--routing-logic, the dynamic config's
+ * routing_logic), named and mapped once: each name is a routing plugin, and
+ * "session", which declines requests without the key, is followed by
+ * least_loaded. */
+#define CONFIG_ROUTING_LOGICS "roundrobin, session, least_loaded or prefixaware"
+int config_is_routing_logic(const char *name);
+/* The routing chain for a logic name (checked first); -1 on OOM. */
+int config_set_routing_logic(struct sy_cfg *cfg, const char *name);
+
 #endif

@@ -61,10 +61,6 @@ static const char *const ignored_keys[] = {
     "prefill_model_labels", "decode_model_labels", "callbacks", NULL,
 };
 
-static const char *const routing_names[] = {
-    "roundrobin", "session", "least_loaded", "prefixaware", NULL,
-};
-
 static int in_list(const char *const *list, const char *s)
 {
     for (size_t i = 0; list[i]; i++)
@@ -659,14 +655,9 @@ static int apply_routing(struct dyn *d)
         return 0;
     if (get_scalar(d, v, key, &s) < 0)
         return -1;
-    if (!in_list(routing_names, s))
-        return derr(d, v->line, key, "expected roundrobin, session, "
-                    "least_loaded or prefixaware, got '%s'", s);
-    config_list_clear(&cfg->routing);
-    if (config_list_add(&cfg->routing, s) < 0 ||
-        /* session declines keyless requests: least_loaded takes them */
-        (strcmp(s, "session") == 0 &&
-         config_list_add(&cfg->routing, "least_loaded") < 0))
+    if (!config_is_routing_logic(s))
+        return derr(d, v->line, key, "expected " CONFIG_ROUTING_LOGICS ", got '%s'", s);
+    if (config_set_routing_logic(cfg, s) < 0)
         return oom(d, v->line, key);
     return 0;
 }
