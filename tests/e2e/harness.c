@@ -553,3 +553,17 @@ double metric_value(int port, const char *sample, double absent)
     resp_free(&r);
     return v;
 }
+
+int router_log_lines(const struct router *r, const char *a, const char *b)
+{
+    char line[4096];
+    int n = 0;
+    FILE *f = fopen(r->log, "r");
+
+    if (f == NULL)
+        return 0;
+    while (fgets(line, sizeof line, f) != NULL)
+        n += strstr(line, a) != NULL && (b == NULL || strstr(line, b) != NULL);
+    fclose(f);
+    return n;
+}

@@ -96,6 +96,10 @@ int count_substr(const char *s, const char *needle);
  * (out is NUL-terminated). */
 int tcp_read_close(int fd, char *out, size_t outlen, long timeout_ms);
 
+/* Lines of a router's log holding `a` (and `b`, unless NULL); 0 when
+ * there is no log. */
+int router_log_lines(const struct router *r, const char *a, const char *b);
+
 /* Router flags that point at the plugins of the build tree. */
 extern const char *const router_plugin_args[];
 

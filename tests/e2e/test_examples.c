@@ -30,20 +30,6 @@ static const char *const example_args[] = { "--plugin-dir", EXAMPLE_PLUGIN_DIR, 
 static const char *const test_plugin_args[] = { "--plugin-dir", TEST_PLUGIN_DIR, "--plugin-dir",
                                                 BUILT_PLUGIN_DIR, NULL };
 
-/* Lines of the router's log holding `text`. */
-static int log_count(const char *path, const char *text)
-{
-    char line[4096];
-    int n = 0;
-    FILE *f = fopen(path, "r");
-
-    if (f == NULL)
-        return 0;
-    while (fgets(line, sizeof line, f) != NULL)
-        n += strstr(line, text) != NULL;
-    fclose(f);
-    return n;
-}
 
 /* Print the lines of the log holding `text` (to see why a test failed). */
 static void log_show(const char *path, const char *text)
@@ -538,9 +524,9 @@ static void test_contract_routing(void)
     CU_ASSERT_EQUAL(router_stop(&rt), 0);
     unsetenv(CONTRACT_KEY_ENV);
 
-    if (log_count(rt.log, "contract: FAIL") > 0)
+    if (router_log_lines(&rt, "contract: FAIL", NULL) > 0)
         log_show(rt.log, "contract: FAIL");
-    CU_ASSERT_EQUAL(log_count(rt.log, "contract: FAIL"), 0);
+    CU_ASSERT_EQUAL(router_log_lines(&rt, "contract: FAIL", NULL), 0);
     n = contract_tallies(rt.log, "contract", "create()", &least, &failed);
     CU_ASSERT_EQUAL(n, 1); /* workers: 1, one instance */
     CU_ASSERT_TRUE(least >= CREATE_CHECKS);
@@ -551,10 +537,10 @@ static void test_contract_routing(void)
     CU_ASSERT_EQUAL(failed, 0);
     /* log(): the plugin's name in front, debug lines below the level kept out */
     snprintf(want, sizeof want, "[contract] contract: config file %s\n", rt.config);
-    CU_ASSERT_EQUAL(log_count(rt.log, want), 1);
-    CU_ASSERT_EQUAL(log_count(rt.log, "a debug line nobody sees"), 0);
-    CU_ASSERT_EQUAL(log_count(rt.log, "-> unhealthy (contract): contract: round trip"), 1);
-    CU_ASSERT_EQUAL(log_count(rt.log, "-> healthy (contract): contract: round trip done"), 1);
+    CU_ASSERT_EQUAL(router_log_lines(&rt, want, NULL), 1);
+    CU_ASSERT_EQUAL(router_log_lines(&rt, "a debug line nobody sees", NULL), 0);
+    CU_ASSERT_EQUAL(router_log_lines(&rt, "-> unhealthy (contract): contract: round trip", NULL), 1);
+    CU_ASSERT_EQUAL(router_log_lines(&rt, "-> healthy (contract): contract: round trip done", NULL), 1);
     for (int i = 0; i < 3; i++)
         mock_stop(&mk[i]);
 }
@@ -628,9 +614,9 @@ static void test_contract_health(void)
     resp_free(&r);
     CU_ASSERT_EQUAL(router_stop(&rt), 0);
 
-    if (log_count(rt.log, "contract: FAIL") > 0)
+    if (router_log_lines(&rt, "contract: FAIL", NULL) > 0)
         log_show(rt.log, "contract: FAIL");
-    CU_ASSERT_EQUAL(log_count(rt.log, "contract: FAIL"), 0);
+    CU_ASSERT_EQUAL(router_log_lines(&rt, "contract: FAIL", NULL), 0);
     n = contract_tallies(rt.log, "contract_health", "start()", &least, &failed);
     CU_ASSERT_EQUAL(n, 1);
     CU_ASSERT_TRUE(least >= START_CHECKS);
@@ -639,7 +625,7 @@ static void test_contract_health(void)
     CU_ASSERT_EQUAL(n, 1);
     CU_ASSERT_TRUE(least >= CALLBACK_CHECKS);
     CU_ASSERT_EQUAL(failed, 0);
-    CU_ASSERT_EQUAL(log_count(rt.log, "-> cooldown for 30.0s (contract_health): contract: cooling"),
+    CU_ASSERT_EQUAL(router_log_lines(&rt, "-> cooldown for 30.0s (contract_health): contract: cooling", NULL),
                     1);
     for (int i = 0; i < 3; i++)
         mock_stop(&mk[i]);

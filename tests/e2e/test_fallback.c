@@ -1050,19 +1050,6 @@ static void test_valid_fallback_config(void)
 
 static struct mock f4_a1, f4_a2, f4_b, f4_c;
 
-/* Does a line of the router's log hold `text`? */
-static int log_has(const struct router *rt, const char *text)
-{
-    char line[2048];
-    int found = 0;
-    FILE *f = fopen(rt->log, "r");
-
-    while (f != NULL && !found && fgets(line, sizeof line, f) != NULL)
-        found = strstr(line, text) != NULL;
-    if (f != NULL)
-        fclose(f);
-    return found;
-}
 static struct router f4_rt;
 
 static int f4_setup(void)
@@ -1121,7 +1108,7 @@ static void test_f4_first_429_falls_back_at_once(void)
     CU_ASSERT_TRUE(mono_seconds() - t0 < 1.5);
     resp_free(&r);
     CU_ASSERT_EQUAL(f4_a_requests() - before, 1);
-    CU_ASSERT_TRUE(log_has(&f4_rt, "A answered 429 (mock status 429): falling back to B"));
+    CU_ASSERT_TRUE(router_log_lines(&f4_rt, "A answered 429 (mock status 429): falling back to B", NULL) > 0);
     mock_set_mode(&f4_a1, "{}");
     mock_set_mode(&f4_a2, "{}");
 }

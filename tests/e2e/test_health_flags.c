@@ -29,25 +29,10 @@
 static const char *const example_args[] = { "--plugin-dir", EXAMPLE_PLUGIN_DIR, "--plugin-dir",
                                             BUILT_PLUGIN_DIR, NULL };
 
-/* Lines of the router's log holding `text`. */
-static int log_count(const struct router *rt, const char *text)
-{
-    char line[2048];
-    int n = 0;
-    FILE *f = fopen(rt->log, "r");
-
-    if (f == NULL)
-        return 0;
-    while (fgets(line, sizeof line, f) != NULL)
-        n += strstr(line, text) != NULL;
-    fclose(f);
-    return n;
-}
-
 static int wait_reloads(const struct router *rt, int n)
 {
     for (int i = 0; i < 500; i++) {
-        if (log_count(rt, "configuration reloaded") >= n)
+        if (router_log_lines(rt, "configuration reloaded", NULL) >= n)
             return 0;
         sleep_ms(20);
     }
@@ -121,7 +106,7 @@ static void test_drain_file_cleared_then_reload(void)
     /* round robin over both again: a serves half */
     CU_ASSERT_EQUAL(count_served(rt.port, "df-a", 6), 3);
     CU_ASSERT_EQUAL(router_stop(&rt), 0);
-    CU_ASSERT_EQUAL(log_count(&rt, "no longer listed in the drain file"), 1);
+    CU_ASSERT_EQUAL(router_log_lines(&rt, "no longer listed in the drain file", NULL), 1);
     mock_stop(&a);
     mock_stop(&b);
 }
@@ -302,8 +287,8 @@ static void test_operator_drain(void)
     CU_ASSERT_EQUAL(admin_post(rt.port, path, &r), 404);
     resp_free(&r);
     CU_ASSERT_EQUAL(router_stop(&rt), 0);
-    CU_ASSERT_EQUAL(log_count(&rt, "-> unhealthy (operator): drained by the operator"), 1);
-    CU_ASSERT_EQUAL(log_count(&rt, "-> healthy (operator): undrained by the operator"), 1);
+    CU_ASSERT_EQUAL(router_log_lines(&rt, "-> unhealthy (operator): drained by the operator", NULL), 1);
+    CU_ASSERT_EQUAL(router_log_lines(&rt, "-> healthy (operator): undrained by the operator", NULL), 1);
     mock_stop(&a);
     mock_stop(&b);
 }
@@ -334,7 +319,7 @@ static void test_abi_1_1_plugin_unchanged(void)
         CU_FAIL_FATAL("the router did not start");
     }
     /* start() runs on the health thread as serving begins */
-    for (int i = 0; i < 100 && log_count(&rt, "legacy: down") == 0; i++)
+    for (int i = 0; i < 100 && router_log_lines(&rt, "legacy: down", NULL) == 0; i++)
         sleep_ms(10);
     CU_ASSERT_EQUAL(count_served(rt.port, "lg-a", 4), 0);
     for (int i = 0; i < 100 && !back; i++) {
@@ -343,8 +328,8 @@ static void test_abi_1_1_plugin_unchanged(void)
     }
     CU_ASSERT_TRUE(back);
     CU_ASSERT_EQUAL(router_stop(&rt), 0);
-    CU_ASSERT_EQUAL(log_count(&rt, "(legacy_v11): legacy: down"), 1);
-    CU_ASSERT_EQUAL(log_count(&rt, "(legacy_v11): legacy: healed"), 1);
+    CU_ASSERT_EQUAL(router_log_lines(&rt, "(legacy_v11): legacy: down", NULL), 1);
+    CU_ASSERT_EQUAL(router_log_lines(&rt, "(legacy_v11): legacy: healed", NULL), 1);
     mock_stop(&a);
     mock_stop(&b);
 }
@@ -373,14 +358,14 @@ static void test_one_plugin_two_kinds(void)
         mock_stop(&b);
         CU_FAIL_FATAL("the router did not start");
     }
-    for (int i = 0; i < 100 && log_count(&rt, "multi_kind drains it") == 0; i++)
+    for (int i = 0; i < 100 && router_log_lines(&rt, "multi_kind drains it", NULL) == 0; i++)
         sleep_ms(10);
     /* a is first among the candidates, but held out by the health part */
     CU_ASSERT_EQUAL(count_served(rt.port, "mk-a", 4), 0);
     CU_ASSERT_EQUAL(router_stop(&rt), 0);
-    CU_ASSERT_EQUAL(log_count(&rt, "multi_kind: created"), 1);
+    CU_ASSERT_EQUAL(router_log_lines(&rt, "multi_kind: created", NULL), 1);
     /* the 4th pick saw the 3 attempts before it: one instance for both */
-    CU_ASSERT_EQUAL(log_count(&rt, "after 3 attempts seen"), 1);
+    CU_ASSERT_EQUAL(router_log_lines(&rt, "after 3 attempts seen", NULL), 1);
     mock_stop(&a);
     mock_stop(&b);
 }

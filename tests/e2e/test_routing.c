@@ -284,19 +284,6 @@ static void test_prefix_keeps_conversation(void)
     CU_ASSERT_EQUAL(router_stop(&rt), 0);
 }
 
-/* Lines of a router's log holding both a and b. */
-static int log_lines_with(const struct router *rt, const char *a, const char *b)
-{
-    char line[2048];
-    int n = 0;
-    FILE *f = fopen(rt->log, "r");
-
-    while (f != NULL && fgets(line, sizeof line, f) != NULL)
-        n += strstr(line, a) != NULL && (b == NULL || strstr(line, b) != NULL);
-    if (f != NULL)
-        fclose(f);
-    return n;
-}
 
 /* ABI 1.2: a routing plugin learns how each attempt it picked went
  * (outcome) and when the request is over (request_done, with its request
@@ -326,14 +313,14 @@ static void test_outcome_and_request_done(void)
     CU_ASSERT_EQUAL(router_stop(&rt), 0);
     snprintf(want, sizeof want, "outcome_probe: id=oc-1 backend=%s model=oc error=1 status=0 bytes=0",
              dead_url);
-    CU_ASSERT_EQUAL(log_lines_with(&rt, want, NULL), 1);
+    CU_ASSERT_EQUAL(router_log_lines(&rt, want, NULL), 1);
     snprintf(want, sizeof want, "outcome_probe: id=oc-1 backend=%s model=oc error=0 status=200",
              mk[0].url);
-    CU_ASSERT_EQUAL(log_lines_with(&rt, want, "ttfb_set=1 latency_ok=1"), 1);
-    CU_ASSERT_EQUAL(log_lines_with(&rt, want, "bytes=0 "), 0); /* the answer's bytes counted */
-    CU_ASSERT_EQUAL(log_lines_with(&rt, "outcome_probe: done id=oc-1 outcomes=2", NULL), 1);
-    CU_ASSERT_EQUAL(log_lines_with(&rt, "outcome_probe: done", NULL), 1);
-    CU_ASSERT_EQUAL(log_lines_with(&rt, "outcome_probe: FAIL", NULL), 0);
+    CU_ASSERT_EQUAL(router_log_lines(&rt, want, "ttfb_set=1 latency_ok=1"), 1);
+    CU_ASSERT_EQUAL(router_log_lines(&rt, want, "bytes=0 "), 0); /* the answer's bytes counted */
+    CU_ASSERT_EQUAL(router_log_lines(&rt, "outcome_probe: done id=oc-1 outcomes=2", NULL), 1);
+    CU_ASSERT_EQUAL(router_log_lines(&rt, "outcome_probe: done", NULL), 1);
+    CU_ASSERT_EQUAL(router_log_lines(&rt, "outcome_probe: FAIL", NULL), 0);
 }
 
 /* The ticks a worker_ticks line of the log says, the last one; -1. */
@@ -375,7 +362,7 @@ static void test_worker_timers(void)
     CU_ASSERT_EQUAL(started, 1);
     CU_ASSERT_TRUE(ticks >= 3 && ticks <= 12);
     kill(rt.pid, SIGHUP);
-    for (int i = 0; i < 200 && log_lines_with(&rt, "configuration reloaded", NULL) == 0; i++)
+    for (int i = 0; i < 200 && router_log_lines(&rt, "configuration reloaded", NULL) == 0; i++)
         sleep_ms(10);
     sleep_ms(300);
     CU_ASSERT_EQUAL(http_post(rt.port, "/v1/chat/completions", "{\"model\":\"wt\"}", NULL, &r), 0);
@@ -384,7 +371,7 @@ static void test_worker_timers(void)
     CU_ASSERT_EQUAL(started, 1); /* the new instance, started by the hand-over */
     CU_ASSERT_TRUE(ticks >= 2 && ticks <= 10);
     CU_ASSERT_EQUAL(router_stop(&rt), 0);
-    CU_ASSERT_EQUAL(log_lines_with(&rt, "worker_ticks: FAIL", NULL), 0);
+    CU_ASSERT_EQUAL(router_log_lines(&rt, "worker_ticks: FAIL", NULL), 0);
 }
 
 void register_routing_e2e_tests(void)
