@@ -529,6 +529,16 @@ static struct conn_fd *conn_of(struct upstream_pool *p, const char *peer_ip, int
     return NULL;
 }
 
+/* Nothing waits to be read on an idle connection: no bytes, no end, no
+ * error (what a connection fit to carry a request looks like). */
+static int conn_quiet(const struct conn_fd *c)
+{
+    char b;
+    ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
+}
+
 static curl_socket_t open_socket_cb(void *arg, curlsocktype purpose,
                                     struct curl_sockaddr *address)
 {
@@ -569,13 +579,9 @@ static int prereq_cb(void *arg, char *primary_ip, char *local_ip,
      * be read as this request's answer.  The request does not go out on
      * it; libcurl closes it, and the request goes again on a new one. */
     struct conn_fd *conn = conn_of(x->pool, primary_ip, primary_port, local_port);
-    if (conn != NULL) {
-        char c;
-        ssize_t n = conn->retired ? 0 : recv(conn->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-        if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-            x->stale = 1;
-            return CURL_PREREQFUNC_ABORT;
-        }
+    if (conn != NULL && (conn->retired || !conn_quiet(conn))) {
+        x->stale = 1;
+        return CURL_PREREQFUNC_ABORT;
     }
     x->sent = 1;
     return CURL_PREREQFUNC_OK;
@@ -632,12 +638,8 @@ static void retire_if_unsound(struct upstream_xfer *x)
         peer_ip == NULL ||
         (conn = conn_of(x->pool, peer_ip, (int)peer_port, (int)local_port)) == NULL)
         return;
-    if (x->framing.transfer_encodings == 0) {
-        char c;
-        ssize_t n = recv(conn->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-            return; /* nothing waits: fit for reuse */
-    }
+    if (x->framing.transfer_encodings == 0 && conn_quiet(conn))
+        return; /* nothing waits: fit for reuse */
     /* it stays in libcurl's cache (bounded) until picked: then the request
      * does not go out on it (prereq_cb), libcurl closes it, and the request
      * goes on a new connection */
