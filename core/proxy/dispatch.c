@@ -44,13 +44,6 @@ int dispatch_is_proxied_path(const char *path)
  * (the type, code and message of its error); a longer body is cut there. */
 #define ERROR_BODY_KEEP (16 * 1024)
 
-/* One failed attempt, as fallback plugins see it (struct sy_attempt), with
- * the strings it points to. */
-struct attempt_rec {
-    struct sy_attempt pub;
-    struct upstream_error err;
-};
-
 struct proxy {
     struct sy_request view;     /* what plugins see; first for the cast */
     struct worker *w;
@@ -88,7 +81,10 @@ struct proxy {
     char *err_body;             /* its first bytes, for attempts[] */
     size_t err_len;
     double head_at;             /* seconds from the attempt's start to its head, or -1 */
-    struct attempt_rec *attempts; /* every failed attempt, in order */
+    /* every failed attempt, in order, as fallback plugins see them, and the
+     * error strings each points to */
+    struct sy_attempt *attempts;
+    struct upstream_error *attempt_errors;
     size_t nattempts;
     int routed;                 /* the routing chain was asked: request_done is due */
     int last_malformed;         /* the last attempt's answer was malformed */
@@ -140,8 +136,9 @@ static void proxy_free(struct proxy *p)
     if (p->routed)
         chains_request_done(p->s, p->w->id, &p->view);
     for (size_t i = 0; i < p->nattempts; i++)
-        upstream_error_free(&p->attempts[i].err);
+        upstream_error_free(&p->attempt_errors[i]);
     free(p->attempts);
+    free(p->attempt_errors);
     free(p->err_body);
     request_view_release(&p->view);
     free(p->asked_name);
@@ -297,20 +294,23 @@ static void tell_outcome(struct proxy *p, int error, int status)
  * what its error body says. */
 static void record_attempt(struct proxy *p)
 {
-    struct attempt_rec *a = realloc(p->attempts, (p->nattempts + 1) * sizeof *a);
+    size_t n = p->nattempts + 1;
+    struct sy_attempt *a = realloc(p->attempts, n * sizeof *a);
+    struct upstream_error *e = a ? realloc(p->attempt_errors, n * sizeof *e) : NULL;
 
-    if (a != NULL) {
+    if (a != NULL)
         p->attempts = a;
-        a = &a[p->nattempts++];
-        memset(a, 0, sizeof *a);
-        upstream_error_parse(p->err_body, p->err_len, &a->err);
-        a->pub = (struct sy_attempt){
-            .size = sizeof a->pub, .model = p->model->name,
+    if (e != NULL) {
+        p->attempt_errors = e;
+        e = &e[p->nattempts];
+        upstream_error_parse(p->err_body, p->err_len, e);
+        p->attempts[p->nattempts++] = (struct sy_attempt){
+            .size = sizeof *a, .model = p->model->name,
             .backend = (const sy_backend *)p->backend, .error = p->last_error,
             .status = p->last_status,
             .retry_after = p->last_error == SY_ATTEMPT_STATUS ? p->retry_after_asked : 0,
-            .error_type = a->err.type, .error_code = a->err.code,
-            .error_message = a->err.message, .body_excerpt = a->err.excerpt,
+            .error_type = e->type, .error_code = e->code,
+            .error_message = e->message, .body_excerpt = e->excerpt,
         };
     }
     free(p->err_body);
@@ -597,22 +597,11 @@ static struct model *next_model(struct proxy *p, enum sy_fallback_reason why, in
         .size = sizeof q, .model = p->model->name, .reason = why,
         .last_error = p->last_error, .last_status = p->last_status,
         .tried = p->tried_names, .ntried = (size_t)p->ntried, .req = &p->view,
-        .attempts = NULL, .nattempts = p->nattempts,
+        .attempts = p->attempts, .nattempts = p->nattempts,
     };
-    struct sy_attempt *list = NULL;
-    const char *name;
     int retry;
-
-    /* the attempts as one array of the public structs */
-    if (p->nattempts > 0 && (list = malloc(p->nattempts * sizeof *list)) != NULL) {
-        for (size_t i = 0; i < p->nattempts; i++)
-            list[i] = p->attempts[i].pub;
-        q.attempts = list;
-    } else {
-        q.nattempts = 0;
-    }
-    name = chains_fallback(p->s, p->w->id, &q, after_attempt, model_acceptable, p, &retry);
-    free(list);
+    const char *name = chains_fallback(p->s, p->w->id, &q, after_attempt, model_acceptable, p,
+                                       &retry);
     return name != NULL ? setup_find_model(p->s, name) : NULL;
 }
 
