@@ -36,7 +36,7 @@ static int load_config(const struct cli_opts *o, struct sy_cfg **out, char *err,
 
     /* Started the vllm_router way: exactly what the flags and the dynamic
      * file say, not the installed example. */
-    if (path == NULL && o->static_backends == NULL && o->dynamic_config == NULL &&
+    if (path == NULL && !cli_given(o, "static_backends") && o->dynamic_config == NULL &&
         access(DEFAULT_CONFIG, F_OK) == 0)
         path = DEFAULT_CONFIG;
     if (path != NULL) {
@@ -272,9 +272,8 @@ static void raise_open_files_limit(void)
     }
 }
 
-int main(int argc, char **argv)
+static int run(int argc, char **argv, struct cli_opts *opts)
 {
-    struct cli_opts opts;
     struct sy_cfg *cfg = NULL;
     struct daemon d;
     struct event *events[6] = { NULL, NULL, NULL, NULL, NULL, NULL };
@@ -284,24 +283,24 @@ int main(int argc, char **argv)
     int status = 1;
 
     memset(&d, 0, sizeof d);
-    d.opts = &opts;
-    if (cli_parse(argc, argv, &opts, err, sizeof err) != 0) {
+    d.opts = opts;
+    if (cli_parse(argc, argv, opts, err, sizeof err) != 0) {
         fprintf(stderr, "switchyard: %s (see --help)\n", err);
         return 2;
     }
-    if (opts.action == CLI_HELP) {
+    if (opts->action == CLI_HELP) {
         cli_usage(stdout, argv[0]);
         return 0;
     }
-    if (opts.action == CLI_VERSION) {
+    if (opts->action == CLI_VERSION) {
         printf("switchyard %s (plugin ABI %d.%d)\n", PACKAGE_VERSION, SY_ABI_MAJOR, SY_ABI_MINOR);
         return 0;
     }
-    if (load_config(&opts, &cfg, err, sizeof err) != 0) {
+    if (load_config(opts, &cfg, err, sizeof err) != 0) {
         fprintf(stderr, "switchyard: %s\n", err);
         return 2;
     }
-    if (opts.action == CLI_RUN && apply_logging(cfg, err, sizeof err) != 0) {
+    if (opts->action == CLI_RUN && apply_logging(cfg, err, sizeof err) != 0) {
         fprintf(stderr, "switchyard: %s\n", err);
         config_free(cfg);
         return 2;
@@ -323,7 +322,7 @@ int main(int argc, char **argv)
         status = 2;
         goto out;
     }
-    if (opts.action == CLI_CHECK_CONFIG) {
+    if (opts->action == CLI_CHECK_CONFIG) {
         printf("switchyard: configuration OK (%zu models, %zu backends)\n",
                d.current->nmodels, d.current->nbackends);
         status = 0;
@@ -385,7 +384,15 @@ out:
     free(d.host);
     curl_global_cleanup();
     libevent_global_shutdown();
-    if (status == 0 && opts.action == CLI_RUN)
+    if (status == 0 && opts->action == CLI_RUN)
         LOG_INFO("stopped");
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    struct cli_opts opts;
+    int status = run(argc, argv, &opts);
+    cli_free(&opts);
     return status;
 }

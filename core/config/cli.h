@@ -13,37 +13,27 @@ enum cli_action { CLI_RUN, CLI_CHECK_CONFIG, CLI_VERSION, CLI_HELP };
 struct cli_opts {
     enum cli_action action;
     const char *config_path;     /* -c/--config; NULL: default file if it exists */
-    /* Overrides; NULL / -1 when not given.  Strings point into argv. */
-    const char *host;
-    int port;
-    int workers;
-    const char *log_level;
-    const char *log_format;      /* "text" or "json" */
-    const char *log_file;
-    const char *plugin_dirs[16]; /* --plugin-dir, repeatable: a search list */
-    int nplugin_dirs;
-    double upstream_timeout;     /* < 0: not given */
-    int reroute_attempts;
-    const char *static_backends;
-    const char *static_models;
-    const char *static_aliases;
-    const char *static_model_types;
-    const char *static_fallback_models;
-    const char *routing_logic;
-    const char *session_key;
-    int health_checks;           /* --static-backend-health-checks given */
-    double health_check_interval; /* < 0: not given */
     const char *dynamic_config;  /* --dynamic-config-yaml FILE (dynconf.h) */
+    /* The settings given, as a map of key -> value, file "command line",
+     * line 0: each flag is a row of the settings table (settings.h), its
+     * key spelt with '_' for '-'; a repeatable flag's values are a list. */
+    struct cfg_node *flags;
 };
 
-/* Parse argv.  Returns 0, or -1 with "flag: why" in err (exit status 2). */
+/* Parse argv: which flags, and that each has a value when it takes one.
+ * The values are checked when applied (cli_apply).  Returns 0, or -1 with
+ * "flag: why" in err (exit status 2); call cli_free either way. */
 int cli_parse(int argc, char **argv, struct cli_opts *o, char *err,
               size_t errlen);
-/* Apply the flags to cfg (from the file, or config_new()).  When
- * --static-backends is given the flags define every model and backend and the
- * file's models and aliases are dropped.  -1 with "flag: why" in err. */
+/* Was the setting `key` given as a flag? */
+int cli_given(const struct cli_opts *o, const char *key);
+/* Apply the flags to cfg (from the file, or config_new()), checking each
+ * value.  When --static-backends is given the flags define every model and
+ * backend and the file's models and aliases are dropped.  -1 with
+ * "--flag: why" in err. */
 int cli_apply(const struct cli_opts *o, struct sy_cfg *cfg, char *err,
               size_t errlen);
+void cli_free(struct cli_opts *o);
 void cli_usage(FILE *out, const char *argv0);
 
 #endif

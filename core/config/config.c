@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "log.h"
+#include "settings.h"
 
 const char *const config_model_types[] = {
     "chat", "completion", "embeddings", "rerank", "score", NULL,
@@ -36,32 +37,10 @@ struct sy_cfg *config_new(void)
     struct sy_cfg *cfg = calloc(1, sizeof *cfg);
     if (!cfg)
         return NULL;
-    cfg->source = strdup(CMDLINE);
-    cfg->host = strdup(SY_DEFAULT_HOST);
-    if (!cfg->source || !cfg->host) {
+    if (!(cfg->source = strdup(CMDLINE)) || settings_defaults(cfg) < 0) {
         config_free(cfg);
         return NULL;
     }
-    cfg->port = SY_DEFAULT_PORT;
-    cfg->workers = 0;
-    cfg->log_level = SY_LOG_INFO;
-    cfg->max_body = SY_DEFAULT_MAX_BODY;
-    cfg->upstream_timeout = SY_DEFAULT_UPSTREAM_TIMEOUT;
-    cfg->connect_timeout = SY_DEFAULT_CONNECT_TIMEOUT;
-    cfg->reroute_attempts = SY_DEFAULT_REROUTE_ATTEMPTS;
-    cfg->idle_timeout = SY_DEFAULT_IDLE_TIMEOUT;
-    cfg->request_deadline = SY_DEFAULT_REQUEST_DEADLINE;
-    cfg->max_attempts = SY_DEFAULT_MAX_ATTEMPTS;
-    cfg->max_fallback_depth = SY_DEFAULT_MAX_FALLBACK_DEPTH;
-    cfg->retry_after_cap = SY_DEFAULT_RETRY_AFTER_CAP;
-    cfg->upstream_max_connections = SY_DEFAULT_MAX_CONNECTIONS;
-    cfg->drain_timeout = SY_DEFAULT_DRAIN_TIMEOUT;
-    cfg->access_log = 1;
-    cfg->client_timeout = 120;
-    cfg->client_request_timeout = 300;
-    cfg->stream_buffer = 256 * 1024;
-    cfg->max_header_size = 64 * 1024;
-    cfg->max_headers = SY_DEFAULT_MAX_HEADERS;
     return cfg;
 }
 
@@ -427,123 +406,49 @@ int config_model_type_ok(const char *t)
 
 /* ---- the file ---- */
 
-struct loader {
-    struct sy_cfg *cfg;
-    const char *file;
-    char *err;
-    size_t errlen;
-};
-
-static int lerr(struct loader *ld, int line, const char *key,
-                const char *fmt, ...) SY_PRINTF(4, 5);
-
-static int lerr(struct loader *ld, int line, const char *key,
-                const char *fmt, ...)
-{
-    va_list ap;
-    int n = snprintf(ld->err, ld->errlen, "%s:%d: %s: ", ld->file, line, key);
-    if (n >= 0 && (size_t)n < ld->errlen) {
-        va_start(ap, fmt);
-        vsnprintf(ld->err + n, ld->errlen - (size_t)n, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
-static const char *kind_name(const struct cfg_node *v)
-{
-    switch (v->kind) {
-    case CFG_MAP: return "a map";
-    case CFG_LIST: return "a list";
-    default: return "a single value";
-    }
-}
-
-static int oom(struct loader *ld, int line, const char *key)
-{
-    return lerr(ld, line, key, "out of memory");
-}
-
-static int get_string(struct loader *ld, const struct cfg_node *v,
-                      const char *key, const char **out)
-{
-    if (v->kind != CFG_SCALAR)
-        return lerr(ld, v->line, key, "expected a single value, got %s",
-                    kind_name(v));
-    *out = v->scalar;
-    return 0;
-}
-
 /* A non-empty string copied into *out (replacing what was there). */
-static int set_string(struct loader *ld, const struct cfg_node *v,
+static int set_string(struct setter *st, const struct cfg_node *v,
                       const char *key, char **out)
 {
     const char *s = NULL;
-    if (get_string(ld, v, key, &s) < 0)
+    if (setting_scalar(st, v, key, &s) < 0)
         return -1;
     if (!*s)
-        return lerr(ld, v->line, key, "empty value");
+        return setting_error(st, v->line, key, "empty value");
     char *copy = strdup(s);
     if (!copy)
-        return oom(ld, v->line, key);
+        return setting_oom(st, v->line, key);
     free(*out);
     *out = copy;
     return 0;
 }
 
-static int get_int(struct loader *ld, const struct cfg_node *v,
+static int get_int(struct setter *st, const struct cfg_node *v,
                    const char *key, long min, long max, long *out)
 {
     const char *s = NULL;
     char *end;
-    if (get_string(ld, v, key, &s) < 0)
+    if (setting_scalar(st, v, key, &s) < 0)
         return -1;
     errno = 0;
     long n = strtol(s, &end, 10);
     if (!*s || *end || errno || n < min || n > max || !strchr("-0123456789", *s))
-        return lerr(ld, v->line, key, "expected a whole number %ld..%ld, got '%s'",
-                    min, max, s);
+        return setting_error(st, v->line, key, "expected a whole number %ld..%ld, got '%s'",
+                             min, max, s);
     *out = n;
     return 0;
 }
 
-/* A whole number in [min, max] into an int setting. */
-static int set_int(struct loader *ld, const struct cfg_node *v, const char *key, long min,
-                   long max, int *field)
+int set_listen(struct setter *st, const struct setting *row,
+        const struct cfg_node *v)
 {
-    long n = 0;
-    if (get_int(ld, v, key, min, max, &n) < 0)
-        return -1;
-    *field = (int)n;
-    return 0;
-}
-
-static int get_seconds(struct loader *ld, const struct cfg_node *v,
-                       const char *key, double *out)
-{
-    const char *s = NULL;
-    double d;
-    if (get_string(ld, v, key, &s) < 0)
-        return -1;
-    if (cfg_parse_seconds(s, &d) < 0)
-        return lerr(ld, v->line, key,
-                    "expected seconds such as 10, 2.5, 500ms, 5s, 2m or 1h, "
-                    "got '%s'", s);
-    if (d <= 0)
-        return lerr(ld, v->line, key, "must be more than 0, got '%s'", s);
-    *out = d;
-    return 0;
-}
-
-static int ld_listen(struct loader *ld, const char *key,
-                     const struct cfg_node *v)
-{
+    const char *key = row->key;
     const char *s = NULL, *hs = NULL, *ps = NULL;
     size_t hlen = 0;
     char *host = NULL;
-    int port = ld->cfg->port;
+    int port = st->cfg->port;
 
-    if (get_string(ld, v, key, &s) < 0)
+    if (setting_scalar(st, v, key, &s) < 0)
         return -1;
     const char *colon = strrchr(s, ':');
     if (s[0] == '[') {
@@ -554,7 +459,7 @@ static int ld_listen(struct loader *ld, const char *key,
         hlen = (size_t)(close - hs);
         ps = close + 2;
     } else if (colon && strchr(s, ':') != colon) {
-        return lerr(ld, v->line, key, "an IPv6 address needs brackets, as in "
+        return setting_error(st, v->line, key, "an IPv6 address needs brackets, as in "
                                       "[::1]:8001; got '%s'", s);
     } else if (colon) {
         hs = s;
@@ -570,81 +475,59 @@ static int ld_listen(struct loader *ld, const char *key,
         goto bad;
     if (hs && hlen) {
         if (!(host = strndup(hs, hlen)))
-            return oom(ld, v->line, key);
-        free(ld->cfg->host);
-        ld->cfg->host = host;
+            return setting_oom(st, v->line, key);
+        free(st->cfg->host);
+        st->cfg->host = host;
     }
-    ld->cfg->port = port;
+    st->cfg->port = port;
     return 0;
 bad:
-    return lerr(ld, v->line, key,
+    return setting_error(st, v->line, key,
                 "expected host:port, [ipv6]:port or a port 1..65535, got '%s'",
                 s);
 }
 
-static int ld_host(struct loader *ld, const char *key, const struct cfg_node *v)
+int set_log_level(struct setter *st, const struct setting *row,
+        const struct cfg_node *v)
 {
-    return set_string(ld, v, key, &ld->cfg->host);
-}
-
-static int ld_port(struct loader *ld, const char *key, const struct cfg_node *v)
-{
-    return set_int(ld, v, key, 1, 65535, &ld->cfg->port);
-}
-
-static int ld_workers(struct loader *ld, const char *key, const struct cfg_node *v)
-{
-    return set_int(ld, v, key, 0, MAX_WORKERS, &ld->cfg->workers);
-}
-
-static int ld_log_level(struct loader *ld, const char *key,
-                        const struct cfg_node *v)
-{
+    const char *key = row->key;
     const char *s = NULL;
-    if (get_string(ld, v, key, &s) < 0)
+    if (setting_scalar(st, v, key, &s) < 0)
         return -1;
     int level = log_parse_level(s);
     if (level < 0)
-        return lerr(ld, v->line, key,
+        return setting_error(st, v->line, key,
                     "expected debug, info, warning or error, got '%s'", s);
-    ld->cfg->log_level = level;
+    st->cfg->log_level = level;
     return 0;
 }
 
-static int ld_plugin_dir(struct loader *ld, const char *key,
-                         const struct cfg_node *v)
+/* plugin_dir: DIR, plugin_path: [DIR, ...], --plugin-dir repeated: the
+ * directories joined by ':'. */
+int set_plugin_dir(struct setter *st, const struct setting *row,
+        const struct cfg_node *v)
 {
-    const char *s = NULL;
-    if (get_string(ld, v, key, &s) < 0)
-        return -1;
-    if (strchr(s, ':') != NULL)
-        return lerr(ld, v->line, key, "a directory with ':' in its name cannot be searched, got '%s'", s);
-    return set_string(ld, v, key, &ld->cfg->plugin_dir);
-}
-
-/* plugin_path: [dir, ...]: kept as plugin_dir, the dirs joined by ':'. */
-static int ld_plugin_path(struct loader *ld, const char *key, const struct cfg_node *v)
-{
+    const char *key = row->key;
     size_t n = v->kind == CFG_LIST ? v->n : 1, len = 0;
     char *joined;
 
     if (v->kind == CFG_MAP)
-        return lerr(ld, v->line, key, "expected a directory or a list of directories, got a map");
+        return setting_error(st, v->line, key, "expected a directory or a list of directories, got a map");
     for (size_t i = 0; i < n; i++) {
         const struct cfg_node *item = v->kind == CFG_LIST ? v->vals[i] : v;
         if (item->kind != CFG_SCALAR || item->scalar[0] == '\0')
-            return lerr(ld, item->line, key, "expected a directory, got %s",
-                        item->kind != CFG_SCALAR ? kind_name(item) : "an empty value");
+            return setting_error(st, item->line, key, "expected a directory, got %s",
+                        item->kind != CFG_SCALAR ? setting_kind_name(item) : "an empty value");
         if (strchr(item->scalar, ':') != NULL)
-            return lerr(ld, item->line, key,
+            return setting_error(st, item->line, key,
                         "a directory with ':' in its name cannot be searched, got '%s'",
                         item->scalar);
         len += strlen(item->scalar) + 1;
     }
     if (n == 0)
-        return lerr(ld, v->line, key, "an empty list");
+        return setting_error(st, v->line, key, "an empty list");
     if ((joined = malloc(len)) == NULL)
-        return oom(ld, v->line, key);
+        return setting_oom(st, v->line, key);
     joined[0] = '\0';
     for (size_t i = 0; i < n; i++) {
         const struct cfg_node *item = v->kind == CFG_LIST ? v->vals[i] : v;
@@ -652,180 +535,25 @@ static int ld_plugin_path(struct loader *ld, const char *key, const struct cfg_n
             strcat(joined, ":");
         strcat(joined, item->scalar);
     }
-    free(ld->cfg->plugin_dir);
-    ld->cfg->plugin_dir = joined;
+    free(st->cfg->plugin_dir);
+    st->cfg->plugin_dir = joined;
     return 0;
 }
 
-static int ld_max_body(struct loader *ld, const char *key,
-                       const struct cfg_node *v)
+int set_log_format(struct setter *st, const struct setting *row,
+        const struct cfg_node *v)
 {
+    const char *key = row->key;
     const char *s = NULL;
-    size_t n;
-    if (get_string(ld, v, key, &s) < 0)
-        return -1;
-    if (cfg_parse_bytes(s, &n) < 0)
-        return lerr(ld, v->line, key,
-                    "expected a size such as 1048576, 64KiB, 32MiB or 1GiB, "
-                    "got '%s'", s);
-    if (n == 0)
-        return lerr(ld, v->line, key, "must be more than 0");
-    ld->cfg->max_body = n;
-    return 0;
-}
-
-static int ld_upstream_timeout(struct loader *ld, const char *key,
-                               const struct cfg_node *v)
-{
-    return get_seconds(ld, v, key, &ld->cfg->upstream_timeout);
-}
-
-static int ld_connect_timeout(struct loader *ld, const char *key,
-                              const struct cfg_node *v)
-{
-    return get_seconds(ld, v, key, &ld->cfg->connect_timeout);
-}
-
-static int ld_reroute(struct loader *ld, const char *key, const struct cfg_node *v)
-{
-    return set_int(ld, v, key, 0, MAX_REROUTE, &ld->cfg->reroute_attempts);
-}
-
-static int ld_idle_timeout(struct loader *ld, const char *key,
-                           const struct cfg_node *v)
-{
-    return get_seconds(ld, v, key, &ld->cfg->idle_timeout);
-}
-
-static int ld_drain_timeout(struct loader *ld, const char *key,
-                            const struct cfg_node *v)
-{
-    return get_seconds(ld, v, key, &ld->cfg->drain_timeout);
-}
-
-static int ld_request_deadline(struct loader *ld, const char *key,
-                               const struct cfg_node *v)
-{
-    return get_seconds(ld, v, key, &ld->cfg->request_deadline);
-}
-
-static int ld_retry_after_cap(struct loader *ld, const char *key,
-                              const struct cfg_node *v)
-{
-    const char *s = NULL;
-    double d;
-    if (get_string(ld, v, key, &s) < 0)
-        return -1;
-    /* 0 is allowed: never wait for Retry-After */
-    if (cfg_parse_seconds(s, &d) < 0)
-        return lerr(ld, v->line, key,
-                    "expected seconds such as 0, 2.5, 500ms or 5s, got '%s'", s);
-    ld->cfg->retry_after_cap = d;
-    return 0;
-}
-
-static int ld_max_attempts(struct loader *ld, const char *key, const struct cfg_node *v)
-{
-    return set_int(ld, v, key, 1, MAX_ATTEMPTS, &ld->cfg->max_attempts);
-}
-
-static int ld_max_fallback_depth(struct loader *ld, const char *key, const struct cfg_node *v)
-{
-    return set_int(ld, v, key, 0, MAX_FALLBACK_DEPTH, &ld->cfg->max_fallback_depth);
-}
-
-static int ld_max_connections(struct loader *ld, const char *key,
-                              const struct cfg_node *v)
-{
-    long n = 0;
-    if (get_int(ld, v, key, 1, 100000, &n) < 0)
-        return -1;
-    ld->cfg->upstream_max_connections = n;
-    return 0;
-}
-
-static int ld_log_format(struct loader *ld, const char *key, const struct cfg_node *v)
-{
-    const char *s = NULL;
-    if (get_string(ld, v, key, &s) < 0)
+    if (setting_scalar(st, v, key, &s) < 0)
         return -1;
     if (strcmp(s, "text") == 0)
-        ld->cfg->log_format = LOG_FORMAT_TEXT;
+        st->cfg->log_format = LOG_FORMAT_TEXT;
     else if (strcmp(s, "json") == 0)
-        ld->cfg->log_format = LOG_FORMAT_JSON;
+        st->cfg->log_format = LOG_FORMAT_JSON;
     else
-        return lerr(ld, v->line, key, "expected text or json, got '%s'", s);
+        return setting_error(st, v->line, key, "expected text or json, got '%s'", s);
     return 0;
-}
-
-static int ld_log_file(struct loader *ld, const char *key, const struct cfg_node *v)
-{
-    return set_string(ld, v, key, &ld->cfg->log_file);
-}
-
-static int ld_access_log(struct loader *ld, const char *key, const struct cfg_node *v)
-{
-    const char *s = NULL;
-    if (get_string(ld, v, key, &s) < 0)
-        return -1;
-    if (cfg_parse_bool(s, &ld->cfg->access_log) < 0)
-        return lerr(ld, v->line, key, "expected true or false, got '%s'", s);
-    return 0;
-}
-
-static int ld_client_timeout(struct loader *ld, const char *key, const struct cfg_node *v)
-{
-    return get_seconds(ld, v, key, &ld->cfg->client_timeout);
-}
-
-static int ld_client_request_timeout(struct loader *ld, const char *key, const struct cfg_node *v)
-{
-    return get_seconds(ld, v, key, &ld->cfg->client_request_timeout);
-}
-
-static int ld_client_idle_timeout(struct loader *ld, const char *key, const struct cfg_node *v)
-{
-    return get_seconds(ld, v, key, &ld->cfg->client_idle_timeout);
-}
-
-static int ld_stream_buffer(struct loader *ld, const char *key, const struct cfg_node *v)
-{
-    const char *s = NULL;
-    size_t n;
-    if (get_string(ld, v, key, &s) < 0)
-        return -1;
-    if (cfg_parse_bytes(s, &n) < 0 || n < 4096 || n > (size_t)1 << 30)
-        return lerr(ld, v->line, key, "expected a size from 4KiB to 1GiB, got '%s'", s);
-    ld->cfg->stream_buffer = n;
-    return 0;
-}
-
-static int ld_max_header_size(struct loader *ld, const char *key, const struct cfg_node *v)
-{
-    const char *s = NULL;
-    size_t n;
-    if (get_string(ld, v, key, &s) < 0)
-        return -1;
-    if (cfg_parse_bytes(s, &n) < 0 || n < 1024 || n > 16 * 1024 * 1024)
-        return lerr(ld, v->line, key, "expected a size from 1KiB to 16MiB, got '%s'", s);
-    ld->cfg->max_header_size = n;
-    return 0;
-}
-
-static int ld_max_headers(struct loader *ld, const char *key, const struct cfg_node *v)
-{
-    return set_int(ld, v, key, 1, 10000, &ld->cfg->max_headers);
-}
-
-static int ld_max_client_connections(struct loader *ld, const char *key,
-                                     const struct cfg_node *v)
-{
-    return set_int(ld, v, key, 0, 10000000, &ld->cfg->max_client_connections);
-}
-
-static int ld_max_inflight(struct loader *ld, const char *key, const struct cfg_node *v)
-{
-    return set_int(ld, v, key, 0, 10000000, &ld->cfg->max_inflight);
 }
 
 static int add_api_key(struct sy_cfg *cfg, const char *key)
@@ -840,46 +568,40 @@ static int add_api_key(struct sy_cfg *cfg, const char *key)
     return 0;
 }
 
-static int ld_api_keys(struct loader *ld, const char *key, const struct cfg_node *v)
+int set_api_keys(struct setter *st, const struct setting *row,
+        const struct cfg_node *v)
 {
+    const char *key = row->key;
     if (v->kind != CFG_LIST)
-        return lerr(ld, v->line, key, "expected a list of keys, got %s", kind_name(v));
+        return setting_error(st, v->line, key, "expected a list of keys, got %s", setting_kind_name(v));
     for (size_t i = 0; i < v->n; i++) {
         const struct cfg_node *k = v->vals[i];
         if (k->kind != CFG_SCALAR || k->scalar[0] == '\0')
-            return lerr(ld, k->line, key, "expected a non-empty key");
-        if (add_api_key(ld->cfg, k->scalar) < 0)
-            return oom(ld, k->line, key);
+            return setting_error(st, k->line, key, "expected a non-empty key");
+        if (add_api_key(st->cfg, k->scalar) < 0)
+            return setting_oom(st, k->line, key);
     }
     return 0;
 }
 
-static int ld_api_keys_file(struct loader *ld, const char *key, const struct cfg_node *v)
+int set_admin_listen(struct setter *st, const struct setting *row,
+        const struct cfg_node *v)
 {
-    return set_string(ld, v, key, &ld->cfg->api_keys_file);
-}
-
-static int ld_admin_listen(struct loader *ld, const char *key, const struct cfg_node *v)
-{
+    const char *key = row->key;
     const char *s = NULL;
     char host[256];
     int port;
 
-    if (get_string(ld, v, key, &s) < 0)
+    if (setting_scalar(st, v, key, &s) < 0)
         return -1;
     if (config_host_port(s, host, sizeof host, &port) != 0)
-        return lerr(ld, v->line, key,
+        return setting_error(st, v->line, key,
                     "expected host:port such as 127.0.0.1:9090 or [::1]:9090, got '%s'", s);
-    return set_string(ld, v, key, &ld->cfg->admin_listen);
-}
-
-static int ld_ca_file(struct loader *ld, const char *key, const struct cfg_node *v)
-{
-    return set_string(ld, v, key, &ld->cfg->ca_file);
+    return set_string(st, v, key, &st->cfg->admin_listen);
 }
 
 /* A plugin name, or a list of them. */
-static int ld_plugins(struct loader *ld, const char *key,
+static int ld_plugins(struct setter *st, const char *key,
                       const struct cfg_node *v, int line,
                       struct plugin_list *pl)
 {
@@ -888,75 +610,63 @@ static int ld_plugins(struct loader *ld, const char *key,
     if (v->kind == CFG_SCALAR && !*v->scalar)
         return 0;
     if (v->kind == CFG_MAP)
-        return lerr(ld, v->line, key,
+        return setting_error(st, v->line, key,
                     "expected a plugin name or a list of names, got a map "
                     "(plugin settings go under plugin_config)");
     size_t n = v->kind == CFG_LIST ? v->n : 1;
     for (size_t i = 0; i < n; i++) {
         const struct cfg_node *item = v->kind == CFG_LIST ? v->vals[i] : v;
         if (item->kind != CFG_SCALAR)
-            return lerr(ld, item->line, key,
-                        "expected a plugin name, got %s", kind_name(item));
+            return setting_error(st, item->line, key,
+                        "expected a plugin name, got %s", setting_kind_name(item));
         if (!plugin_name_ok(item->scalar) && !plugin_path_ok(item->scalar))
-            return lerr(ld, item->line, key,
+            return setting_error(st, item->line, key,
                         "bad plugin name '%s' (letters, digits, '_' and '-' "
                         "only, or an absolute path to NAME.so)", item->scalar);
         for (size_t j = 0; j < pl->n; j++)
             if (strcmp(pl->names[j], item->scalar) == 0)
-                return lerr(ld, item->line, key, "plugin '%s' is listed twice",
+                return setting_error(st, item->line, key, "plugin '%s' is listed twice",
                             item->scalar);
         if (config_list_add(pl, item->scalar) < 0)
-            return oom(ld, item->line, key);
+            return setting_oom(st, item->line, key);
     }
     return 0;
 }
 
-static int ld_routing(struct loader *ld, const char *key,
-                      const struct cfg_node *v)
+/* routing, health, fallback: the list at the row's offset. */
+int set_plugin_list(struct setter *st, const struct setting *row,
+        const struct cfg_node *v)
 {
-    return ld_plugins(ld, key, v, cfg_map_key_line(ld->cfg->tree, key),
-                      &ld->cfg->routing);
+    struct plugin_list *pl = (struct plugin_list *)((char *)st->cfg + row->offset);
+    return ld_plugins(st, row->key, v, cfg_map_key_line(st->map, row->key), pl);
 }
 
-static int ld_health(struct loader *ld, const char *key,
-                     const struct cfg_node *v)
+int set_plugin_config(struct setter *st, const struct setting *row,
+        const struct cfg_node *v)
 {
-    return ld_plugins(ld, key, v, cfg_map_key_line(ld->cfg->tree, key),
-                      &ld->cfg->health);
-}
-
-static int ld_fallback(struct loader *ld, const char *key,
-                       const struct cfg_node *v)
-{
-    return ld_plugins(ld, key, v, cfg_map_key_line(ld->cfg->tree, key),
-                      &ld->cfg->fallback);
-}
-
-static int ld_plugin_config(struct loader *ld, const char *key,
-                            const struct cfg_node *v)
-{
+    const char *key = row->key;
     if (v->kind == CFG_SCALAR && !*v->scalar)
         return 0;
     if (v->kind != CFG_MAP)
-        return lerr(ld, v->line, key,
+        return setting_error(st, v->line, key,
                     "expected a map of plugin name to its settings, got %s",
-                    kind_name(v));
+                    setting_kind_name(v));
     for (size_t i = 0; i < v->n; i++) {
         char path[256];
         snprintf(path, sizeof path, "%s.%s", key, v->keys[i]);
         if (!plugin_name_ok(v->keys[i]))
-            return lerr(ld, v->key_lines[i], path,
+            return setting_error(st, v->key_lines[i], path,
                         "bad plugin name (letters, digits, '_' and '-' only)");
         const struct cfg_node *s = v->vals[i];
         if (s->kind != CFG_MAP && !(s->kind == CFG_SCALAR && !*s->scalar))
-            return lerr(ld, s->line, path, "expected a map of settings, got %s",
-                        kind_name(s));
+            return setting_error(st, s->line, path, "expected a map of settings, got %s",
+                        setting_kind_name(s));
     }
-    ld->cfg->plugin_config = v;
+    st->cfg->plugin_config = v;
     return 0;
 }
 
-static int ld_backend(struct loader *ld, const char *path,
+static int ld_backend(struct setter *st, const char *path,
                       struct model_cfg *m, const struct cfg_node *item)
 {
     const char *text = NULL, *env = NULL;
@@ -973,157 +683,157 @@ static int ld_backend(struct loader *ld, const char *path,
             char kpath[300];
             snprintf(kpath, sizeof kpath, "%s.%s", path, k);
             if (strcmp(k, "url") == 0) {
-                if (get_string(ld, v, kpath, &text) < 0)
+                if (setting_scalar(st, v, kpath, &text) < 0)
                     return -1;
             } else if (strcmp(k, "weight") == 0) {
-                if (get_int(ld, v, kpath, 1, MAX_WEIGHT, &weight) < 0)
+                if (get_int(st, v, kpath, 1, MAX_WEIGHT, &weight) < 0)
                     return -1;
             } else if (strcmp(k, "api_key_env") == 0) {
-                if (get_string(ld, v, kpath, &env) < 0)
+                if (setting_scalar(st, v, kpath, &env) < 0)
                     return -1;
                 if (!env_name_ok(env))
-                    return lerr(ld, v->line, kpath,
+                    return setting_error(st, v->line, kpath,
                                 "expected the name of an environment "
                                 "variable, got '%s'", env);
             } else {
-                return lerr(ld, item->key_lines[i], kpath,
+                return setting_error(st, item->key_lines[i], kpath,
                             "unknown key (expected url, weight, api_key_env)");
             }
         }
         if (!text)
-            return lerr(ld, item->line, path, "a backend needs a url");
+            return setting_error(st, item->line, path, "a backend needs a url");
     } else {
-        return lerr(ld, item->line, path,
+        return setting_error(st, item->line, path,
                     "expected a URL or a map with url, weight, api_key_env; "
-                    "got %s", kind_name(item));
+                    "got %s", setting_kind_name(item));
     }
     if (config_parse_url(text, &url, why, sizeof why) < 0)
-        return lerr(ld, item->line, path, "'%s': %s", text, why);
+        return setting_error(st, item->line, path, "'%s': %s", text, why);
     for (size_t i = 0; i < m->nbackends; i++) {
         if (strcmp(m->backends[i].url, url) == 0) {
-            rc = lerr(ld, item->line, path, "'%s' is listed twice (line %d)",
+            rc = setting_error(st, item->line, path, "'%s' is listed twice (line %d)",
                       url, m->backends[i].line);
             goto out;
         }
     }
     rc = config_add_backend(m, url, (unsigned)weight, env, item->line);
     if (rc < 0)
-        oom(ld, item->line, path);
+        setting_oom(st, item->line, path);
 out:
     free(url);
     return rc;
 }
 
-static int ld_backends(struct loader *ld, const char *path,
+static int ld_backends(struct setter *st, const char *path,
                        struct model_cfg *m, const struct cfg_node *v)
 {
     if (v->kind == CFG_SCALAR)
-        return *v->scalar ? ld_backend(ld, path, m, v) : 0;
+        return *v->scalar ? ld_backend(st, path, m, v) : 0;
     if (v->kind != CFG_LIST)
-        return lerr(ld, v->line, path, "expected a list of URLs, got %s",
-                    kind_name(v));
+        return setting_error(st, v->line, path, "expected a list of URLs, got %s",
+                    setting_kind_name(v));
     for (size_t i = 0; i < v->n; i++)
-        if (ld_backend(ld, path, m, v->vals[i]) < 0)
+        if (ld_backend(st, path, m, v->vals[i]) < 0)
             return -1;
     return 0;
 }
 
-static int ld_model_aliases(struct loader *ld, const char *path,
+static int ld_model_aliases(struct setter *st, const char *path,
                             const char *model, const struct cfg_node *v)
 {
     if (v->kind == CFG_MAP)
-        return lerr(ld, v->line, path,
+        return setting_error(st, v->line, path,
                     "expected an alias or a list of aliases, got a map");
     size_t n = v->kind == CFG_LIST ? v->n : (*v->scalar ? 1 : 0);
     for (size_t i = 0; i < n; i++) {
         const struct cfg_node *item = v->kind == CFG_LIST ? v->vals[i] : v;
         const char *a = NULL;
-        if (get_string(ld, item, path, &a) < 0)
+        if (setting_scalar(st, item, path, &a) < 0)
             return -1;
         if (!*a)
-            return lerr(ld, item->line, path, "empty alias");
-        if (config_add_alias(ld->cfg, a, model, item->line) < 0)
-            return oom(ld, item->line, path);
+            return setting_error(st, item->line, path, "empty alias");
+        if (config_add_alias(st->cfg, a, model, item->line) < 0)
+            return setting_oom(st, item->line, path);
     }
     return 0;
 }
 
 /* Extra upstream headers: a map of header name to value, sent as they are;
  * names are HTTP tokens, values one line. */
-static int ld_model_headers(struct loader *ld, const char *path, const struct cfg_node *v)
+static int ld_model_headers(struct setter *st, const char *path, const struct cfg_node *v)
 {
     if (v->kind != CFG_MAP)
-        return lerr(ld, v->line, path, "expected a map of header name to value, got %s",
-                    kind_name(v));
+        return setting_error(st, v->line, path, "expected a map of header name to value, got %s",
+                    setting_kind_name(v));
     for (size_t i = 0; i < v->n; i++) {
         const char *name = v->keys[i];
         const struct cfg_node *val = v->vals[i];
         if (*name == '\0' || strspn(name, "!#$%&'*+-.^_`|~0123456789"
                                            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
                                   != strlen(name))
-            return lerr(ld, v->key_lines[i], path, "'%s' is not a header name", name);
+            return setting_error(st, v->key_lines[i], path, "'%s' is not a header name", name);
         if (val->kind != CFG_SCALAR || strpbrk(val->scalar, "\r\n") != NULL)
-            return lerr(ld, val->line, path, "the value of %s must be one line of text", name);
+            return setting_error(st, val->line, path, "the value of %s must be one line of text", name);
     }
     return 0;
 }
 
-static int ld_model(struct loader *ld, const char *name, int line,
+static int ld_model(struct setter *st, const char *name, int line,
                     const struct cfg_node *v)
 {
     char path[256], kpath[300];
     snprintf(path, sizeof path, "models.%s", name);
 
     if (!config_model_name_ok(name))
-        return lerr(ld, line, path, "a model name must be non-empty text");
+        return setting_error(st, line, path, "a model name must be non-empty text");
     if (v->kind != CFG_MAP)
-        return lerr(ld, v->line, path,
+        return setting_error(st, v->line, path,
                     "expected a map with backends (and type, aliases, "
-                    "fallback_model, api_key_env), got %s", kind_name(v));
-    struct model_cfg *m = config_add_model(ld->cfg, name, line);
+                    "fallback_model, api_key_env), got %s", setting_kind_name(v));
+    struct model_cfg *m = config_add_model(st->cfg, name, line);
     if (!m)
-        return oom(ld, line, path);
+        return setting_oom(st, line, path);
     for (size_t i = 0; i < v->n; i++) {
         const char *k = v->keys[i];
         const struct cfg_node *val = v->vals[i];
         const char *s = NULL;
         snprintf(kpath, sizeof kpath, "%s.%s", path, k);
         if (strcmp(k, "backends") == 0) {
-            if (ld_backends(ld, kpath, m, val) < 0)
+            if (ld_backends(st, kpath, m, val) < 0)
                 return -1;
         } else if (strcmp(k, "type") == 0) {
-            if (get_string(ld, val, kpath, &s) < 0)
+            if (setting_scalar(st, val, kpath, &s) < 0)
                 return -1;
             if (!config_model_type_ok(s))
-                return lerr(ld, val->line, kpath,
+                return setting_error(st, val->line, kpath,
                             "expected chat, completion, embeddings, rerank or "
                             "score, got '%s'", s);
-            if (set_string(ld, val, kpath, &m->type) < 0)
+            if (set_string(st, val, kpath, &m->type) < 0)
                 return -1;
         } else if (strcmp(k, "aliases") == 0) {
-            if (ld_model_aliases(ld, kpath, name, val) < 0)
+            if (ld_model_aliases(st, kpath, name, val) < 0)
                 return -1;
         } else if (strcmp(k, "fallback_model") == 0) {
-            if (get_string(ld, val, kpath, &s) < 0)
+            if (setting_scalar(st, val, kpath, &s) < 0)
                 return -1;
-            if (*s && set_string(ld, val, kpath, &m->fallback_model) < 0)
+            if (*s && set_string(st, val, kpath, &m->fallback_model) < 0)
                 return -1;
             m->fallback_line = v->key_lines[i];
         } else if (strcmp(k, "api_key_env") == 0) {
-            if (get_string(ld, val, kpath, &s) < 0)
+            if (setting_scalar(st, val, kpath, &s) < 0)
                 return -1;
             if (!env_name_ok(s))
-                return lerr(ld, val->line, kpath,
+                return setting_error(st, val->line, kpath,
                             "expected the name of an environment variable, "
                             "got '%s'", s);
-            if (set_string(ld, val, kpath, &m->api_key_env) < 0)
+            if (set_string(st, val, kpath, &m->api_key_env) < 0)
                 return -1;
         } else if (strcmp(k, "headers") == 0) {
-            if (ld_model_headers(ld, kpath, val) < 0)
+            if (ld_model_headers(st, kpath, val) < 0)
                 return -1;
             m->headers = val;
         } else {
-            return lerr(ld, v->key_lines[i], kpath,
+            return setting_error(st, v->key_lines[i], kpath,
                         "unknown key (expected backends, type, aliases, "
                         "fallback_model, api_key_env, headers)");
         }
@@ -1131,106 +841,46 @@ static int ld_model(struct loader *ld, const char *name, int line,
     return 0;
 }
 
-static int ld_models(struct loader *ld, const char *key,
-                     const struct cfg_node *v)
+int set_models(struct setter *st, const struct setting *row,
+        const struct cfg_node *v)
 {
+    const char *key = row->key;
     if (v->kind == CFG_SCALAR && !*v->scalar)
         return 0;
     if (v->kind != CFG_MAP)
-        return lerr(ld, v->line, key,
+        return setting_error(st, v->line, key,
                     "expected a map of model name to its settings, got %s",
-                    kind_name(v));
+                    setting_kind_name(v));
     for (size_t i = 0; i < v->n; i++)
-        if (ld_model(ld, v->keys[i], v->key_lines[i], v->vals[i]) < 0)
+        if (ld_model(st, v->keys[i], v->key_lines[i], v->vals[i]) < 0)
             return -1;
     return 0;
 }
 
-static int ld_aliases(struct loader *ld, const char *key,
-                      const struct cfg_node *v)
+int set_aliases(struct setter *st, const struct setting *row,
+        const struct cfg_node *v)
 {
+    const char *key = row->key;
     if (v->kind == CFG_SCALAR && !*v->scalar)
         return 0;
     if (v->kind != CFG_MAP)
-        return lerr(ld, v->line, key,
+        return setting_error(st, v->line, key,
                     "expected a map of alias to model name, got %s",
-                    kind_name(v));
+                    setting_kind_name(v));
     for (size_t i = 0; i < v->n; i++) {
         char path[256];
         const char *model = NULL;
         snprintf(path, sizeof path, "%s.%s", key, v->keys[i]);
         if (!config_model_name_ok(v->keys[i]))
-            return lerr(ld, v->key_lines[i], path, "empty alias");
-        if (get_string(ld, v->vals[i], path, &model) < 0)
+            return setting_error(st, v->key_lines[i], path, "empty alias");
+        if (setting_scalar(st, v->vals[i], path, &model) < 0)
             return -1;
         if (!*model)
-            return lerr(ld, v->key_lines[i], path, "expected a model name");
-        if (config_add_alias(ld->cfg, v->keys[i], model, v->key_lines[i]) < 0)
-            return oom(ld, v->key_lines[i], path);
+            return setting_error(st, v->key_lines[i], path, "expected a model name");
+        if (config_add_alias(st->cfg, v->keys[i], model, v->key_lines[i]) < 0)
+            return setting_oom(st, v->key_lines[i], path);
     }
     return 0;
-}
-
-typedef int (*top_fn)(struct loader *ld, const char *key,
-                      const struct cfg_node *v);
-
-static const struct {
-    const char *key;
-    top_fn fn;
-} top_keys[] = {
-    {"listen", ld_listen},
-    {"host", ld_host},
-    {"port", ld_port},
-    {"workers", ld_workers},
-    {"log_level", ld_log_level},
-    {"plugin_dir", ld_plugin_dir},
-    {"plugin_path", ld_plugin_path},
-    {"max_body_size", ld_max_body},
-    {"upstream_timeout", ld_upstream_timeout},
-    {"connect_timeout", ld_connect_timeout},
-    {"reroute_attempts", ld_reroute},
-    {"idle_timeout", ld_idle_timeout},
-    {"request_deadline", ld_request_deadline},
-    {"drain_timeout", ld_drain_timeout},
-    {"log_format", ld_log_format},
-    {"log_file", ld_log_file},
-    {"access_log", ld_access_log},
-    {"client_timeout", ld_client_timeout},
-    {"client_idle_timeout", ld_client_idle_timeout},
-    {"client_request_timeout", ld_client_request_timeout},
-    {"stream_buffer_size", ld_stream_buffer},
-    {"max_header_size", ld_max_header_size},
-    {"max_headers", ld_max_headers},
-    {"max_inflight", ld_max_inflight},
-    {"max_client_connections", ld_max_client_connections},
-    {"api_keys", ld_api_keys},
-    {"api_keys_file", ld_api_keys_file},
-    {"admin_listen", ld_admin_listen},
-    {"ca_file", ld_ca_file},
-    {"retry_after_cap", ld_retry_after_cap},
-    {"max_attempts", ld_max_attempts},
-    {"max_fallback_depth", ld_max_fallback_depth},
-    {"upstream_max_connections", ld_max_connections},
-    {"routing", ld_routing},
-    {"health", ld_health},
-    {"fallback", ld_fallback},
-    {"plugin_config", ld_plugin_config},
-    {"models", ld_models},
-    {"aliases", ld_aliases},
-};
-
-static int ld_unknown(struct loader *ld, const char *key, int line)
-{
-    char known[2048];
-    size_t len = 0;
-    for (size_t i = 0; i < sizeof top_keys / sizeof top_keys[0]; i++) {
-        int n = snprintf(known + len, sizeof known - len, "%s%s",
-                         i ? ", " : "", top_keys[i].key);
-        if (n < 0 || (size_t)n >= sizeof known - len)
-            break;
-        len += (size_t)n;
-    }
-    return lerr(ld, line, key, "unknown setting (expected one of: %s)", known);
 }
 
 /* Takes ownership of tree, also on failure. */
@@ -1238,7 +888,13 @@ static int config_from_tree(struct cfg_node *tree, const char *name,
                             struct sy_cfg **out, char *err, size_t errlen)
 {
     struct sy_cfg *cfg = config_new();
-    struct loader ld = {.cfg = cfg, .file = name, .err = err, .errlen = errlen};
+    struct setter st = {.cfg = cfg, .map = tree, .src = SETTING_FILE,
+                        .file = name, .err = err, .errlen = errlen};
+    /* Two ways to say one thing: both at once would be ambiguous. */
+    static const char *const either[][3] = {
+        {"listen", "host", "host/port"}, {"listen", "port", "host/port"},
+        {"plugin_path", "plugin_dir", "plugin_dir"},
+    };
     int rc = -1;
 
     if (!cfg) {
@@ -1252,29 +908,16 @@ static int config_from_tree(struct cfg_node *tree, const char *name,
         snprintf(err, errlen, "%s: out of memory", name);
         goto out;
     }
-    /* listen says host and port at once; both ways would be ambiguous. */
-    if (cfg_map_get(tree, "listen")) {
-        static const char *const parts[] = {"host", "port"};
-        for (size_t i = 0; i < 2; i++)
-            if (cfg_map_get(tree, parts[i])) {
-                lerr(&ld, cfg_map_key_line(tree, parts[i]), parts[i],
-                     "give either listen or host/port, not both "
-                     "(listen is at line %d)", cfg_map_key_line(tree, "listen"));
-                goto out;
-            }
-    }
-    for (size_t i = 0; i < tree->n; i++) {
-        size_t k = 0;
-        while (k < sizeof top_keys / sizeof top_keys[0] &&
-               strcmp(top_keys[k].key, tree->keys[i]) != 0)
-            k++;
-        if (k == sizeof top_keys / sizeof top_keys[0]) {
-            ld_unknown(&ld, tree->keys[i], tree->key_lines[i]);
+    for (size_t i = 0; i < sizeof either / sizeof either[0]; i++)
+        if (cfg_map_get(tree, either[i][0]) && cfg_map_get(tree, either[i][1])) {
+            setting_error(&st, cfg_map_key_line(tree, either[i][1]), either[i][1],
+                          "give either %s or %s, not both (%s is at line %d)",
+                          either[i][0], either[i][2], either[i][0],
+                          cfg_map_key_line(tree, either[i][0]));
             goto out;
         }
-        if (top_keys[k].fn(&ld, tree->keys[i], tree->vals[i]) < 0)
-            goto out;
-    }
+    if (settings_apply(&st) < 0)
+        goto out;
     rc = 0;
 out:
     if (rc < 0)
@@ -1351,7 +994,6 @@ static void alias_key(const struct sy_cfg *cfg, const struct alias_cfg *a,
     else
         snprintf(buf, len, "models.%s.aliases", a->model);
 }
-
 
 static int check_settings(const struct sy_cfg *cfg, char *err, size_t errlen)
 {

@@ -13,19 +13,7 @@
 #include "cfg_tree.h"
 
 #define SY_DEFAULT_HOST "0.0.0.0"
-#define SY_DEFAULT_PORT 8001
-#define SY_DEFAULT_MAX_BODY ((size_t)32 * 1024 * 1024)
-#define SY_DEFAULT_UPSTREAM_TIMEOUT 300.0
-#define SY_DEFAULT_CONNECT_TIMEOUT 10.0
-#define SY_DEFAULT_REROUTE_ATTEMPTS 2
-#define SY_DEFAULT_IDLE_TIMEOUT 120.0
-#define SY_DEFAULT_REQUEST_DEADLINE 600.0
-#define SY_DEFAULT_MAX_ATTEMPTS 8
-#define SY_DEFAULT_MAX_FALLBACK_DEPTH 4
-#define SY_DEFAULT_RETRY_AFTER_CAP 5.0
-#define SY_DEFAULT_MAX_CONNECTIONS 256
-#define SY_DEFAULT_DRAIN_TIMEOUT 30.0
-#define SY_DEFAULT_MAX_HEADERS 100
+/* Every other default is written once, in the settings table (settings.c). */
 
 /* Model types, for health probes. */
 extern const char *const config_model_types[]; /* NULL-terminated */

@@ -3,13 +3,9 @@
  * it is (--dynamic-config-yaml FILE; JSON is YAML too) and laid over a
  * config that the native file and the command line have already made.
  *
- * Flat keys as vllm_router's flags: service_discovery (static only),
- * routing_logic, session_key, static_backends, static_models (positional,
- * or a map of model -> {static_backends, static_model_type,
- * fallback_model}), static_aliases, static_model_types,
- * static_fallback_models, static_backend_health_checks,
- * static_backend_health_check_interval,
- * max_instance_failover_reroute_attempts.  A key the file does not set
+ * Flat keys as vllm_router's flags (the rows of settings.c that say
+ * SETTING_DYNAMIC, set by vllm_settings.c); static_models may also be a map
+ * of model -> {static_backends, static_model_type, fallback_model}.  A key the file does not set
  * keeps its value; when the file gives models it gives the whole set of
  * models and aliases (as --static-backends does).  Unknown keys are logged
  * as warnings and ignored; values of the wrong kind are errors.

@@ -274,7 +274,7 @@ static void test_bad_values(void)
     const char *a1[] = { "--port", "abc", NULL };
     const char *m1[] = { "--port", "abc", NULL };
     expect_fail(a1, m1);
-    const char *a2[] = { "--workers", "0", NULL };
+    const char *a2[] = { "--workers", "257", NULL };
     const char *m2[] = { "--workers", NULL };
     expect_fail(a2, m2);
     const char *a3[] = { "--port", "70000", NULL };
@@ -495,7 +495,7 @@ static void test_check_config(void)
     expect_fail(args2, must2);
 
     /* flags are checked too */
-    const char *args3[] = { "-c", good, "--check-config", "--workers", "0", NULL };
+    const char *args3[] = { "-c", good, "--check-config", "--workers", "257", NULL };
     const char *must3[] = { "--workers", NULL };
     expect_fail(args3, must3);
 

@@ -76,7 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char *argv[MAX_ARGS + 2];
     int argc = 0, from_file = 0;
-    struct cli_opts o;
+    struct cli_opts o = {0};
     struct sy_cfg *cfg = NULL;
     char err[512];
 
@@ -120,8 +120,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(err[0] != '\0', "cli_apply failed without a reason");
         goto out;
     }
-    if (o.health_check_interval >= 0)
-        check_interval(cfg, o.health_check_interval);
+    const struct cfg_node *iv = cfg_map_get(o.flags, "static_backend_health_check_interval");
+    double given;
+    if (iv != NULL && iv->kind == CFG_SCALAR && cfg_parse_seconds(iv->scalar, &given) == 0)
+        check_interval(cfg, given);
     err[0] = '\0';
     if (config_finish(cfg, err, sizeof err) == 0)
         check_finished(cfg);
@@ -129,6 +131,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(err[0] != '\0', "config_finish failed without a reason");
 out:
     config_free(cfg);
+    cli_free(&o);
     for (int i = 0; i < argc; i++)
         free(argv[i]);
     return 0;

@@ -26,20 +26,37 @@ static int parse_args(struct cli_opts *o, char *err, size_t errlen, ...)
     va_end(ap);
     argv[argc] = NULL;
     err[0] = '\0';
+    cli_free(o); /* the previous parse's */
     return cli_parse(argc, argv, o, err, errlen);
+}
+
+/* A flag's value as parsed (NULL: not given). */
+static const char *given(const struct cli_opts *o, const char *key)
+{
+    const struct cfg_node *v = cfg_map_get(o->flags, key);
+    return v && v->kind == CFG_SCALAR ? v->scalar : NULL;
 }
 
 #define PARSE(o, err, ...) parse_args((o), (err), sizeof(err), __VA_ARGS__, (char *)NULL)
 
-/* Parsing fails with a message containing `want`. */
+/* Parsing, or applying the flags to a new config, fails with a message
+ * containing `want`. */
 #define PARSE_FAILS(want, ...)                                                \
     do {                                                                      \
-        struct cli_opts o_;                                                   \
+        struct cli_opts o_ = {0};                                             \
         char e_[256];                                                         \
-        CU_ASSERT_EQUAL(PARSE(&o_, e_, __VA_ARGS__), -1);                     \
+        int rc_ = PARSE(&o_, e_, __VA_ARGS__);                                \
+        if (rc_ == 0) {                                                       \
+            struct sy_cfg *c_ = config_new();                                 \
+            CU_ASSERT_PTR_NOT_NULL_FATAL(c_);                                 \
+            rc_ = cli_apply(&o_, c_, e_, sizeof e_);                          \
+            config_free(c_);                                                  \
+        }                                                                     \
+        CU_ASSERT_EQUAL(rc_, -1);                                             \
         if (!strstr(e_, (want)))                                              \
             fprintf(stderr, "\nerror '%s' lacks '%s'\n", e_, (want));         \
         HAS(e_, (want));                                                      \
+        cli_free(&o_);                                                        \
     } while (0)
 
 static const char file_yaml[] =
@@ -66,23 +83,15 @@ static const char file_yaml[] =
 
 static void test_cli_defaults(void)
 {
-    struct cli_opts o;
+    struct cli_opts o = {0};
     char err[256];
     CU_ASSERT_EQUAL_FATAL(PARSE(&o, err, NULL), 0);
     CU_ASSERT_EQUAL(o.action, CLI_RUN);
     CU_ASSERT_PTR_NULL(o.config_path);
-    CU_ASSERT_PTR_NULL(o.host);
-    CU_ASSERT_EQUAL(o.port, -1);
-    CU_ASSERT_EQUAL(o.workers, -1);
-    CU_ASSERT_PTR_NULL(o.log_level);
-    CU_ASSERT_EQUAL(o.nplugin_dirs, 0);
-    CU_ASSERT(o.upstream_timeout < 0);
-    CU_ASSERT_EQUAL(o.reroute_attempts, -1);
-    CU_ASSERT_PTR_NULL(o.static_backends);
-    CU_ASSERT_PTR_NULL(o.routing_logic);
-    CU_ASSERT_PTR_NULL(o.session_key);
-    CU_ASSERT_EQUAL(o.health_checks, 0);
-    CU_ASSERT(o.health_check_interval < 0);
+    CU_ASSERT_PTR_NULL(o.dynamic_config);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(o.flags);
+    CU_ASSERT_EQUAL(o.flags->n, 0);
+    CU_ASSERT_FALSE(cli_given(&o, "static_backends"));
 
     /* nothing given changes nothing */
     struct sy_cfg *cfg = unit_base_config(file_yaml);
@@ -95,11 +104,12 @@ static void test_cli_defaults(void)
     CU_ASSERT_EQUAL(cfg->naliases, 2);
     CU_ASSERT_PTR_NULL(cfg->extra);
     config_free(cfg);
+    cli_free(&o);
 }
 
 static void test_cli_actions(void)
 {
-    struct cli_opts o;
+    struct cli_opts o = {0};
     char err[256];
     CU_ASSERT_EQUAL(PARSE(&o, err, "--check-config", "-c", "/etc/x.yaml"), 0);
     CU_ASSERT_EQUAL(o.action, CLI_CHECK_CONFIG);
@@ -116,11 +126,12 @@ static void test_cli_actions(void)
     CU_ASSERT_EQUAL(o.action, CLI_HELP);
     CU_ASSERT_EQUAL(PARSE(&o, err, "--version", "--help"), 0);
     CU_ASSERT_EQUAL(o.action, CLI_HELP);
+    cli_free(&o);
 }
 
 static void test_cli_each_flag(void)
 {
-    struct cli_opts o;
+    struct cli_opts o = {0};
     char err[256];
     int rc = PARSE(&o, err, "--host", "127.0.0.1", "--port", "9000",
                    "--workers", "8", "--log-level", "debug", "--plugin-dir",
@@ -138,23 +149,34 @@ static void test_cli_each_flag(void)
         fprintf(stderr, "\n%s\n", err);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
     CU_ASSERT_EQUAL(o.action, CLI_RUN);
-    CU_ASSERT_STRING_EQUAL(o.host, "127.0.0.1");
-    CU_ASSERT_EQUAL(o.port, 9000);
-    CU_ASSERT_EQUAL(o.workers, 8);
-    CU_ASSERT_STRING_EQUAL(o.log_level, "debug");
-    CU_ASSERT_EQUAL(o.nplugin_dirs, 1);
-    CU_ASSERT_STRING_EQUAL(o.plugin_dirs[0], "/p");
-    CU_ASSERT_DOUBLE_EQUAL(o.upstream_timeout, 2.5, 1e-9);
-    CU_ASSERT_EQUAL(o.reroute_attempts, 0);
-    CU_ASSERT_STRING_EQUAL(o.static_backends, "http://a:1,http://b:2");
-    CU_ASSERT_STRING_EQUAL(o.static_models, "m1,m2");
-    CU_ASSERT_STRING_EQUAL(o.static_aliases, "x:m1");
-    CU_ASSERT_STRING_EQUAL(o.static_model_types, "chat,embeddings");
-    CU_ASSERT_STRING_EQUAL(o.static_fallback_models, "m1:m2");
-    CU_ASSERT_STRING_EQUAL(o.routing_logic, "session");
-    CU_ASSERT_STRING_EQUAL(o.session_key, "X-User");
-    CU_ASSERT_EQUAL(o.health_checks, 1);
-    CU_ASSERT_DOUBLE_EQUAL(o.health_check_interval, 0.5, 1e-9);
+    CU_ASSERT_STRING_EQUAL(given(&o, "host"), "127.0.0.1");
+    CU_ASSERT_STRING_EQUAL(given(&o, "static_backends"), "http://a:1,http://b:2");
+    CU_ASSERT_STRING_EQUAL(given(&o, "static_models"), "m1,m2");
+    CU_ASSERT_STRING_EQUAL(given(&o, "static_aliases"), "x:m1");
+    CU_ASSERT_STRING_EQUAL(given(&o, "static_model_types"), "chat,embeddings");
+    CU_ASSERT_STRING_EQUAL(given(&o, "static_fallback_models"), "m1:m2");
+    CU_ASSERT_STRING_EQUAL(given(&o, "session_key"), "X-User");
+    /* a flag without a value means true */
+    CU_ASSERT_STRING_EQUAL(given(&o, "static_backend_health_checks"), "true");
+    struct sy_cfg *cfg = config_new();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    rc = cli_apply(&o, cfg, err, sizeof err);
+    if (rc != 0)
+        fprintf(stderr, "\n%s\n", err);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_STRING_EQUAL(cfg->host, "127.0.0.1");
+    CU_ASSERT_EQUAL(cfg->port, 9000);
+    CU_ASSERT_EQUAL(cfg->workers, 8);
+    CU_ASSERT_EQUAL(cfg->log_level, SY_LOG_DEBUG);
+    CU_ASSERT_STRING_EQUAL(cfg->plugin_dir, "/p");
+    CU_ASSERT_DOUBLE_EQUAL(cfg->upstream_timeout, 2.5, 1e-9);
+    CU_ASSERT_EQUAL(cfg->reroute_attempts, 0);
+    CU_ASSERT_EQUAL(cfg->nmodels, 2);
+    CU_ASSERT_STRING_EQUAL(cfg->routing.names[0], "session");
+    CU_ASSERT_STRING_EQUAL(cfg->health.names[0], "http_probe");
+    CU_ASSERT_STRING_EQUAL(cfg_map_get(config_plugin_section(cfg, "http_probe"),
+                                       "interval")->scalar, "0.5");
+    config_free(cfg);
 
     /* the = form, and units on durations */
     rc = PARSE(&o, err, "--port=81", "--workers=1", "--upstream-timeout=500ms",
@@ -163,38 +185,51 @@ static void test_cli_each_flag(void)
                "--static-backend-health-check-interval=2m",
                "--log-level=warn");
     CU_ASSERT_EQUAL_FATAL(rc, 0);
-    CU_ASSERT_EQUAL(o.port, 81);
-    CU_ASSERT_EQUAL(o.workers, 1);
-    CU_ASSERT_DOUBLE_EQUAL(o.upstream_timeout, 0.5, 1e-9);
-    CU_ASSERT_STRING_EQUAL(o.routing_logic, "prefixaware");
-    CU_ASSERT_STRING_EQUAL(o.static_backends, "http://c");
-    CU_ASSERT_EQUAL(o.reroute_attempts, 100);
-    CU_ASSERT_DOUBLE_EQUAL(o.health_check_interval, 120, 1e-9);
-    CU_ASSERT_STRING_EQUAL(o.log_level, "warn");
+    CU_ASSERT_STRING_EQUAL(given(&o, "static_backends"), "http://c");
+    cfg = config_new();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    /* --static-backends without --static-models is refused: drop it */
+    CU_ASSERT_EQUAL_FATAL(PARSE(&o, err, "--port=81", "--workers=1",
+                                "--upstream-timeout=500ms",
+                                "--routing-logic=prefixaware",
+                                "--max-instance-failover-reroute-attempts=100",
+                                "--static-backend-health-check-interval=2m",
+                                "--log-level=warn"), 0);
+    CU_ASSERT_EQUAL_FATAL(cli_apply(&o, cfg, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(cfg->port, 81);
+    CU_ASSERT_EQUAL(cfg->workers, 1);
+    CU_ASSERT_DOUBLE_EQUAL(cfg->upstream_timeout, 0.5, 1e-9);
+    CU_ASSERT_STRING_EQUAL(cfg->routing.names[0], "prefixaware");
+    CU_ASSERT_EQUAL(cfg->reroute_attempts, 100);
+    CU_ASSERT_STRING_EQUAL(cfg_map_get(config_plugin_section(cfg, "http_probe"),
+                                       "interval")->scalar, "120");
+    CU_ASSERT_EQUAL(cfg->log_level, SY_LOG_WARNING);
+    config_free(cfg);
 
     /* the last of a repeated flag wins */
     CU_ASSERT_EQUAL(PARSE(&o, err, "--port", "1", "--port", "2"), 0);
-    CU_ASSERT_EQUAL(o.port, 2);
-    CU_ASSERT_EQUAL(PARSE(&o, err, "--routing-logic", "least_loaded"), 0);
-    CU_ASSERT_STRING_EQUAL(o.routing_logic, "least_loaded");
-    CU_ASSERT_EQUAL(PARSE(&o, err, "--routing-logic", "roundrobin"), 0);
-    CU_ASSERT_STRING_EQUAL(o.routing_logic, "roundrobin");
+    CU_ASSERT_STRING_EQUAL(given(&o, "port"), "2");
+    CU_ASSERT_EQUAL(PARSE(&o, err, "--routing-logic", "least_loaded",
+                          "--routing-logic", "roundrobin"), 0);
+    CU_ASSERT_STRING_EQUAL(given(&o, "routing_logic"), "roundrobin");
+    cli_free(&o);
 }
 
 static void test_cli_bad_values(void)
 {
-    PARSE_FAILS("--port: expected a number 1..65535, got 'abc'", "--port", "abc");
-    PARSE_FAILS("--port: expected a number 1..65535, got '0'", "--port", "0");
+    PARSE_FAILS("command line: --port: expected a whole number 1..65535, got 'abc'",
+                "--port", "abc");
+    PARSE_FAILS("--port: expected a whole number 1..65535, got '0'", "--port", "0");
     PARSE_FAILS("got '65536'", "--port=65536");
     PARSE_FAILS("got '80x'", "--port", "80x");
-    PARSE_FAILS("--workers: expected a number 1..256, got '0'", "--workers", "0");
-    PARSE_FAILS("--workers: expected a number 1..256, got '257'", "--workers=257");
+    PARSE_FAILS("--workers: expected a whole number 0..256, got '-1'", "--workers", "-1");
+    PARSE_FAILS("--workers: expected a whole number 0..256, got '257'", "--workers=257");
     PARSE_FAILS("--log-level: expected debug, info, warning or error, got 'loud'",
                 "--log-level", "loud");
-    PARSE_FAILS("--upstream-timeout: expected seconds > 0", "--upstream-timeout", "0");
+    PARSE_FAILS("--upstream-timeout: must be more than 0, got '0'", "--upstream-timeout", "0");
     PARSE_FAILS("got '-1'", "--upstream-timeout", "-1");
     PARSE_FAILS("got 'soon'", "--upstream-timeout", "soon");
-    PARSE_FAILS("--max-instance-failover-reroute-attempts: expected a number "
+    PARSE_FAILS("--max-instance-failover-reroute-attempts: expected a whole number "
                 "0..100, got '101'",
                 "--max-instance-failover-reroute-attempts", "101");
     PARSE_FAILS("--static-backend-health-check-interval: expected seconds > 0",
@@ -220,25 +255,26 @@ static void test_cli_bad_values(void)
     PARSE_FAILS("--help: takes no value", "--help=me");
     PARSE_FAILS("unexpected argument 'extra'", "--port", "80", "extra");
     /* a value that looks like the next flag is still the value */
-    PARSE_FAILS("--port: expected a number 1..65535, got '--workers'", "--port",
-                "--workers", "2");
+    PARSE_FAILS("--port: expected a whole number 1..65535, got '--workers'", "--port",
+                "--workers");
 }
 
 /* --plugin-dir is repeatable: the dirs, in order, replace the file's. */
 static void test_cli_plugin_dirs(void)
 {
-    struct cli_opts o;
+    struct cli_opts o = {0};
     char err[512];
     struct sy_cfg *cfg = unit_base_config("plugin_path: [/from/file]\n");
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
     CU_ASSERT_STRING_EQUAL(cfg->plugin_dir, "/from/file");
     CU_ASSERT_EQUAL_FATAL(PARSE(&o, err, "--plugin-dir", "/a", "--plugin-dir", "/b"), 0);
-    CU_ASSERT_EQUAL(o.nplugin_dirs, 2);
+    CU_ASSERT_EQUAL(cfg_map_get(o.flags, "plugin_dir")->n, 2);
     CU_ASSERT_EQUAL(cli_apply(&o, cfg, err, sizeof err), 0);
     CU_ASSERT_STRING_EQUAL(cfg->plugin_dir, "/a:/b");
     config_free(cfg);
     PARSE_FAILS("--plugin-dir: a directory with ':'", "--plugin-dir", "/a:b");
+    cli_free(&o);
 }
 
 /* Parse, apply on cfg, finish.  Returns the first failing step's -1. */
@@ -251,7 +287,7 @@ static int run(struct sy_cfg *cfg, char *err, size_t errlen, struct cli_opts *o)
 
 static void test_cli_static_models(void)
 {
-    struct cli_opts o;
+    struct cli_opts o = {0};
     char err[512];
     CU_ASSERT_EQUAL_FATAL(PARSE(&o, err,
         "--static-backends", "http://a:8000/,http://b:8000, https://gw.example.com/v1/",
@@ -300,11 +336,12 @@ static void test_cli_static_models(void)
     CU_ASSERT_EQUAL_FATAL(run(cfg, err, sizeof err, &o), 0);
     CU_ASSERT_STRING_EQUAL(cfg->models[0].type, "chat");
     config_free(cfg);
+    cli_free(&o);
 }
 
 static void test_cli_names_with_colons(void)
 {
-    struct cli_opts o;
+    struct cli_opts o = {0};
     char err[512];
     CU_ASSERT_EQUAL_FATAL(PARSE(&o, err,
         "--static-backends", "http://a,http://b,http://c",
@@ -344,6 +381,7 @@ static void test_cli_names_with_colons(void)
     CU_ASSERT_EQUAL_FATAL(run(cfg, err, sizeof err, &o), 0);
     CU_ASSERT_STRING_EQUAL(config_find_model(cfg, "a")->fallback_model, "b");
     config_free(cfg);
+    cli_free(&o);
 }
 
 /* Parse and apply on a base config; expect -1 with `want` in the error. */
@@ -359,7 +397,7 @@ static void apply_fails(const char *yaml, const char *want, ...)
     va_end(ap);
     argv[argc] = NULL;
 
-    struct cli_opts o;
+    struct cli_opts o = {0};
     char err[512] = "";
     CU_ASSERT_EQUAL_FATAL(cli_parse(argc, argv, &o, err, sizeof err), 0);
     struct sy_cfg *cfg = unit_base_config(yaml);
@@ -369,15 +407,17 @@ static void apply_fails(const char *yaml, const char *want, ...)
         fprintf(stderr, "\nerror '%s' lacks '%s'\n", err, want);
     HAS(err, want);
     config_free(cfg);
+    cli_free(&o);
 }
 
 #define APPLY_FAILS(yaml, want, ...) apply_fails((yaml), (want), __VA_ARGS__, (char *)NULL)
 
 static void test_cli_static_errors(void)
 {
-    APPLY_FAILS(NULL, "--static-models: required with --static-backends",
+    APPLY_FAILS(NULL, "command line: --static-backends: needs --static-models "
+                      "(the model each backend serves)",
                 "--static-backends", "http://a");
-    APPLY_FAILS(file_yaml, "--static-models: required with --static-backends",
+    APPLY_FAILS(file_yaml, "--static-backends: needs --static-models",
                 "--static-backends", "http://a");
     APPLY_FAILS(NULL, "--static-models: 1 model(s) for 2 backend(s)",
                 "--static-backends", "http://a,http://b", "--static-models", "m");
@@ -404,11 +444,13 @@ static void test_cli_static_errors(void)
                 "--static-models", "m");
     APPLY_FAILS(file_yaml, "--static-models: needs --static-backends",
                 "--static-models", "m");
-    APPLY_FAILS(NULL, "--static-model-types: needs --static-backends",
+    APPLY_FAILS(NULL, "--static-model-types: needs --static-backends and "
+                      "--static-models",
                 "--static-model-types", "chat");
-    APPLY_FAILS(NULL, "--static-aliases: no models to apply it to",
-                "--static-aliases", "a:m");
-    APPLY_FAILS(NULL, "--static-fallback-models: no models to apply it to",
+    APPLY_FAILS(NULL, "command line: --static-aliases: alias 'a' names unknown "
+                      "model 'm'", "--static-aliases", "a:m");
+    APPLY_FAILS(NULL, "command line: --static-fallback-models: unknown model 'a' "
+                      "(not in the config file's models)",
                 "--static-fallback-models", "a:m");
     /* pairs */
     APPLY_FAILS(NULL, "--static-aliases: expected ALIAS:MODEL or ALIAS=MODEL, got 'x'",
@@ -456,7 +498,7 @@ static void test_cli_static_errors(void)
 
 static void test_cli_static_replaces_file(void)
 {
-    struct cli_opts o;
+    struct cli_opts o = {0};
     char err[512];
     CU_ASSERT_EQUAL_FATAL(PARSE(&o, err, "--static-backends", "http://s:1",
                                 "--static-models", "cli-model"), 0);
@@ -476,11 +518,12 @@ static void test_cli_static_replaces_file(void)
     CU_ASSERT_STRING_EQUAL(cfg_map_get(config_plugin_section(cfg, "default_model"),
                                        "model")->scalar, "file-b");
     config_free(cfg);
+    cli_free(&o);
 }
 
 static void test_cli_overrides_file(void)
 {
-    struct cli_opts o;
+    struct cli_opts o = {0};
     char err[512];
     CU_ASSERT_EQUAL_FATAL(PARSE(&o, err, "--host", "::1", "--port", "9999",
                                 "--workers", "16", "--log-level", "debug",
@@ -506,11 +549,12 @@ static void test_cli_overrides_file(void)
     CU_ASSERT_EQUAL(cfg->nmodels, 2);
     CU_ASSERT_EQUAL(cfg->naliases, 2);
     config_free(cfg);
+    cli_free(&o);
 }
 
 static void test_cli_flags_on_file_models(void)
 {
-    struct cli_opts o;
+    struct cli_opts o = {0};
     char err[512];
     /* aliases and fallbacks apply to the file's models; a flag alias
      * overrides the file's alias of the same name */
@@ -544,11 +588,12 @@ static void test_cli_flags_on_file_models(void)
     APPLY_FAILS(file_yaml, "command line: --static-aliases: alias 'file-b' is "
                            "also the name of a model",
                 "--static-aliases", "file-b:file-a");
+    cli_free(&o);
 }
 
 static void test_cli_plugin_settings(void)
 {
-    struct cli_opts o;
+    struct cli_opts o = {0};
     char err[512];
     CU_ASSERT_EQUAL_FATAL(PARSE(&o, err, "--session-key", "X-Session",
                                 "--static-backend-health-checks",
@@ -608,6 +653,7 @@ static void test_cli_plugin_settings(void)
     CU_ASSERT_EQUAL(cfg->health.n, 1);
     CU_ASSERT_EQUAL(cfg->plugin_config->n, 2);
     config_free(cfg);
+    cli_free(&o);
 }
 
 /* Found by tests/fuzz/fuzz_cli: the interval reaches http_probe as "%.6f"
@@ -615,7 +661,7 @@ static void test_cli_plugin_settings(void)
  * own config); huge values were cut to 63 characters. */
 static void test_cli_interval_range(void)
 {
-    struct cli_opts o;
+    struct cli_opts o = {0};
     char err[512];
     PARSE_FAILS("--static-backend-health-check-interval: expected 0.000001 to "
                 "1000000000 seconds, got '.0000002'",
@@ -633,6 +679,7 @@ static void test_cli_interval_range(void)
     CU_ASSERT_STRING_EQUAL(cfg_map_get(config_plugin_section(cfg, "http_probe"),
                                        "interval")->scalar, "0.000001");
     config_free(cfg);
+    cli_free(&o);
 }
 
 static void test_cli_usage(void)

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "settings.h"
 #include "log.h"
 #include "server.h"
 #include "unit.h"
@@ -179,16 +180,31 @@ static void test_config_defaults(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
     CU_ASSERT_STRING_EQUAL(cfg->source, "command line");
     CU_ASSERT_STRING_EQUAL(cfg->host, SY_DEFAULT_HOST);
-    CU_ASSERT_EQUAL(cfg->port, SY_DEFAULT_PORT);
+    /* the documented defaults (docs/configuration.md, --help) */
+    CU_ASSERT_EQUAL(cfg->port, 8001);
     CU_ASSERT_EQUAL(cfg->workers, 0);
     CU_ASSERT_EQUAL(cfg->log_level, SY_LOG_INFO);
     CU_ASSERT_PTR_NULL(cfg->plugin_dir);
-    CU_ASSERT_EQUAL(cfg->max_body, SY_DEFAULT_MAX_BODY);
-    CU_ASSERT_EQUAL(cfg->max_headers, SY_DEFAULT_MAX_HEADERS);
+    CU_ASSERT_EQUAL(cfg->max_body, (size_t)32 * 1024 * 1024);
+    CU_ASSERT_EQUAL(cfg->max_headers, 100);
+    CU_ASSERT_EQUAL(cfg->max_attempts, 8);
+    CU_ASSERT_EQUAL(cfg->max_fallback_depth, 4);
+    CU_ASSERT_EQUAL(cfg->upstream_max_connections, 256);
+    CU_ASSERT_EQUAL(cfg->stream_buffer, (size_t)256 * 1024);
+    CU_ASSERT_EQUAL(cfg->max_header_size, (size_t)64 * 1024);
+    CU_ASSERT_EQUAL(cfg->access_log, 1);
+    CU_ASSERT_EQUAL(cfg->log_format, LOG_FORMAT_TEXT);
+    CU_ASSERT_DOUBLE_EQUAL(cfg->idle_timeout, 120, 0);
+    CU_ASSERT_DOUBLE_EQUAL(cfg->request_deadline, 600, 0);
+    CU_ASSERT_DOUBLE_EQUAL(cfg->retry_after_cap, 5, 0);
+    CU_ASSERT_DOUBLE_EQUAL(cfg->drain_timeout, 30, 0);
+    CU_ASSERT_DOUBLE_EQUAL(cfg->client_timeout, 120, 0);
+    CU_ASSERT_DOUBLE_EQUAL(cfg->client_idle_timeout, 0, 0);
+    CU_ASSERT_DOUBLE_EQUAL(cfg->client_request_timeout, 300, 0);
     CU_ASSERT_EQUAL(cfg->max_client_connections, 0); /* half the open-files limit */
-    CU_ASSERT_DOUBLE_EQUAL(cfg->upstream_timeout, SY_DEFAULT_UPSTREAM_TIMEOUT, 0);
-    CU_ASSERT_DOUBLE_EQUAL(cfg->connect_timeout, SY_DEFAULT_CONNECT_TIMEOUT, 0);
-    CU_ASSERT_EQUAL(cfg->reroute_attempts, SY_DEFAULT_REROUTE_ATTEMPTS);
+    CU_ASSERT_DOUBLE_EQUAL(cfg->upstream_timeout, 300, 0);
+    CU_ASSERT_DOUBLE_EQUAL(cfg->connect_timeout, 10, 0);
+    CU_ASSERT_EQUAL(cfg->reroute_attempts, 2);
     CU_ASSERT_EQUAL(cfg->nmodels, 0);
     CU_ASSERT_EQUAL(cfg->routing.n, 0);
     CU_ASSERT_PTR_EQUAL(config_plugin_section(cfg, "x"), cfg_empty_map());
@@ -388,7 +404,9 @@ static void test_config_scalar_errors(void)
     load_fails("reroute_attempts: 101\n", "t.yaml:1: reroute_attempts:",
                "0..100");
     load_fails("plugin_dir: {a: b}\n", "t.yaml:1: plugin_dir:",
-               "expected a single value, got a map");
+               "expected a directory or a list of directories, got a map");
+    load_fails("plugin_dir: /a\nplugin_path: [/b]\n", "t.yaml:1: plugin_dir:",
+               "give either plugin_path or plugin_dir, not both (plugin_path is at line 2)");
     /* accepted edge values */
     struct sy_cfg *cfg = load_ok("workers: 0\nreroute_attempts: 0\n"
                                  "max_body_size: 1\nlog_level: DEBUG\n"
@@ -757,11 +775,77 @@ static void test_log_levels(void)
     CU_ASSERT_EQUAL(log_parse_level(NULL), -1);
 }
 
+/* The settings table: each key named once per source, a help line for
+ * every flag, and one parser behind the file and the flags: the same value
+ * gets the same answer from both. */
+static void test_settings_table(void)
+{
+    static const unsigned sources[] = {SETTING_FILE, SETTING_FLAG, SETTING_DYNAMIC};
+    size_t rows = 0;
+    for (const struct setting *a = settings_table; a->key; a++, rows++) {
+        CU_ASSERT(a->where != 0);
+        if (a->where & SETTING_FLAG)
+            CU_ASSERT_PTR_NOT_NULL(a->help);
+        if (a->type == SETTING_CUSTOM)
+            CU_ASSERT_PTR_NOT_NULL(a->set);
+        for (size_t s = 0; s < 3; s++)
+            if (a->where & sources[s])
+                CU_ASSERT_PTR_EQUAL(settings_find(a->key, sources[s]), a);
+        for (const struct setting *b = a + 1; b->key; b++)
+            if (strcmp(a->key, b->key) == 0)
+                CU_ASSERT((a->where & b->where) == 0);
+    }
+    CU_ASSERT(rows > 40);
+    CU_ASSERT_PTR_NULL(settings_find("models", SETTING_FLAG));
+    CU_ASSERT_PTR_NULL(settings_find("static_backends", SETTING_FILE));
+
+    static const char *const values[][2] = {
+        {"stream_buffer_size", "1KiB"}, {"port", "0"}, {"workers", "x"},
+        {"connect_timeout", "0"}, {"retry_after_cap", "soon"},
+        {"access_log", "maybe"}, {"log_level", "loud"}, {"max_body_size", "0"},
+        {"admin_listen", "nowhere"}, {"log_file", ""},
+    };
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        char yaml[128], flag[96], file_err[256], flag_err[256];
+        struct sy_cfg *cfg = NULL;
+        snprintf(yaml, sizeof yaml, "%s: '%s'\n", values[i][0], values[i][1]);
+        CU_ASSERT_EQUAL(config_load_string(yaml, "t.yaml", &cfg, file_err,
+                                           sizeof file_err), -1);
+        struct sy_cfg *base = config_new();
+        CU_ASSERT_PTR_NOT_NULL_FATAL(base);
+        struct cfg_node *map = cfg_node_new(CFG_MAP, "command line", 0);
+        CU_ASSERT_EQUAL_FATAL(cfg_map_set(map, values[i][0],
+                              cfg_node_new_scalar(values[i][1], "command line", 0)), 0);
+        struct setter st = {.cfg = base, .map = map, .src = SETTING_FLAG,
+                            .file = "command line", .err = flag_err,
+                            .errlen = sizeof flag_err};
+        CU_ASSERT_EQUAL(settings_apply(&st), -1);
+        /* "t.yaml:1: key: why" and "command line: --key: why" */
+        const char *why_file = strstr(file_err, ": ");
+        why_file = why_file ? strstr(why_file + 2, ": ") : NULL;
+        const char *why_flag = strstr(flag_err, ": ");
+        why_flag = why_flag ? strstr(why_flag + 2, ": ") : NULL;
+        snprintf(flag, sizeof flag, "command line: --%s: ", values[i][0]);
+        for (char *p = flag + 16; *p; p++)
+            if (*p == '_')
+                *p = '-';
+        HAS(flag_err, flag);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(why_file);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(why_flag);
+        if (strcmp(why_file, why_flag) != 0)
+            fprintf(stderr, "\n'%s' vs '%s'\n", file_err, flag_err);
+        CU_ASSERT_STRING_EQUAL(why_file, why_flag);
+        cfg_tree_free(map);
+        config_free(base);
+    }
+}
+
 void register_config_tests(void)
 {
     UNIT_SUITE("config",
                UNIT_TEST(test_config_full),
                UNIT_TEST(test_config_defaults),
+               UNIT_TEST(test_settings_table),
                UNIT_TEST(test_connection_cap),
                UNIT_TEST(test_client_buffers_and_idle),
                UNIT_TEST(test_config_fallback_defaults),
