@@ -37,6 +37,8 @@
 #include <time.h>
 #include <switchyard/plugin.h>
 
+#include "contract_checks.h"
+
 /* The body the test sends, byte for byte. */
 #define CONTRACT_BODY                                                                        \
     "{\"model\":\"m-alias\",\"max_tokens\":7,\"temperature\":0.5,\"stream\":false,"           \
@@ -47,78 +49,11 @@
 #define CONTRACT_ID "contract-req-1"
 #define NBACKENDS 3
 
-#define ABS(x) ((x) < 0 ? -(x) : (x))
-
 struct contract {
     const struct sy_host_api *host;
     char *url[NBACKENDS]; /* the backends' URLs as configured, in setup order */
     double created;       /* now() in create() */
 };
-
-struct tally {
-    const struct sy_host_api *h;
-    int n, failed;
-};
-
-static void failf(struct tally *t, const char *what, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void failf(struct tally *t, const char *what, const char *fmt, ...)
-{
-    char detail[1024];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(detail, sizeof detail, fmt, ap);
-    va_end(ap);
-    t->failed++;
-    t->h->log(t->h, SY_LOG_ERROR, "contract: FAIL %s: %s", what, detail);
-}
-
-static void check_int(struct tally *t, const char *what, long long got, long long want)
-{
-    t->n++;
-    if (got != want)
-        failf(t, what, "got %lld, want %lld", got, want);
-}
-
-static void check_dbl(struct tally *t, const char *what, double got, double want)
-{
-    t->n++;
-    if (!(ABS(got - want) <= 1e-9 * (ABS(want) > 1 ? ABS(want) : 1)))
-        failf(t, what, "got %.17g, want %.17g", got, want);
-}
-
-static void check_str(struct tally *t, const char *what, const char *got, const char *want)
-{
-    t->n++;
-    if (got == NULL || want == NULL ? got != want : strcmp(got, want) != 0)
-        failf(t, what, "got %s%s%s, want %s%s%s", got ? "\"" : "", got ? got : "NULL",
-              got ? "\"" : "", want ? "\"" : "", want ? want : "NULL", want ? "\"" : "");
-}
-
-/* Bytes that may hold NULs. */
-static void check_mem(struct tally *t, const char *what, const char *got, size_t gotlen,
-                      const char *want, size_t wantlen)
-{
-    t->n++;
-    if (got == NULL || gotlen != wantlen || memcmp(got, want, wantlen) != 0)
-        failf(t, what, "got %zu bytes \"%.*s\", want %zu bytes \"%.*s\"", got ? gotlen : 0,
-              got ? (int)(gotlen > 200 ? 200 : gotlen) : 0, got ? got : "", wantlen,
-              (int)(wantlen > 200 ? 200 : wantlen), want);
-}
-
-static void check_true(struct tally *t, const char *what, int cond, const char *got)
-{
-    t->n++;
-    if (!cond)
-        failf(t, what, "got %s, want true", got);
-}
-
-static void summary(struct tally *t, const char *hook)
-{
-    t->h->log(t->h, SY_LOG_INFO, "contract: %d checks, %d failed in %s", t->n, t->failed, hook);
-}
 
 static double mono(void)
 {

@@ -22,13 +22,10 @@
 #include <string.h>
 #include <switchyard/plugin.h>
 
+#include "contract_checks.h"
+
 #define NBACKENDS 3
 #define PROBE_BODY "{\"model\":\"n\",\"prompt\":\"contract probe\"}"
-
-struct tally {
-    const struct sy_host_api *h;
-    int n, failed;
-};
 
 struct contract_health {
     const struct sy_host_api *host;
@@ -39,42 +36,6 @@ struct contract_health {
     int fired;        /* the first timer ran */
     int cancelled_ran; /* the cancelled timer ran: it must not */
 };
-
-static void failf(struct tally *t, const char *what, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void failf(struct tally *t, const char *what, const char *fmt, ...)
-{
-    char detail[1024];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(detail, sizeof detail, fmt, ap);
-    va_end(ap);
-    t->failed++;
-    t->h->log(t->h, SY_LOG_ERROR, "contract: FAIL %s: %s", what, detail);
-}
-
-static void check_int(struct tally *t, const char *what, long long got, long long want)
-{
-    t->n++;
-    if (got != want)
-        failf(t, what, "got %lld, want %lld", got, want);
-}
-
-static void check_true(struct tally *t, const char *what, int cond, const char *got)
-{
-    t->n++;
-    if (!cond)
-        failf(t, what, "got %s, want true", got);
-}
-
-static void check_str(struct tally *t, const char *what, const char *got, const char *want)
-{
-    t->n++;
-    if (got == NULL || want == NULL ? got != want : strcmp(got, want) != 0)
-        failf(t, what, "got %s, want %s", got ? got : "NULL", want ? want : "NULL");
-}
 
 static void ch_destroy(void *inst);
 
