@@ -167,21 +167,6 @@ static double wait_state(int port, const char *url, const char *state, double de
     return wait_engine(port, url, state, -1, deadline);
 }
 
-/* Lines of the router's log holding every one of a and b. */
-static int log_lines(const struct router *rt, const char *a, const char *b)
-{
-    FILE *f = fopen(rt->log, "r");
-    char line[4096];
-    int n = 0;
-
-    if (f == NULL)
-        return -1;
-    while (fgets(line, sizeof line, f) != NULL)
-        n += strstr(line, a) != NULL && (b == NULL || strstr(line, b) != NULL);
-    fclose(f);
-    return n;
-}
-
 /* A port that accepts connections (the kernel does) but never answers:
  * nothing ever calls accept(). */
 static int blackhole(int *fd_out)
@@ -350,9 +335,9 @@ static void test_probe_outage_and_recovery(void)
 
     /* one log line per change, however many probes failed */
     CU_ASSERT_EQUAL(router_stop(&rt), 0);
-    CU_ASSERT_EQUAL(log_lines(&rt, a.url, "-> unhealthy"), 1);
-    CU_ASSERT_EQUAL(log_lines(&rt, a.url, "unhealthy -> healthy"), 1);
-    CU_ASSERT_EQUAL(log_lines(&rt, b.url, "->"), 0);
+    CU_ASSERT_EQUAL(router_log_lines(&rt, a.url, "-> unhealthy"), 1);
+    CU_ASSERT_EQUAL(router_log_lines(&rt, a.url, "unhealthy -> healthy"), 1);
+    CU_ASSERT_EQUAL(router_log_lines(&rt, b.url, "->"), 0);
     mock_stop(&a);
     mock_stop(&b);
 }
@@ -439,8 +424,8 @@ static void test_passive_cooldown_and_trial(void)
 
     CU_ASSERT_EQUAL(router_stop(&rt), 0);
     /* a renewed cooldown is no change of state: one line each way */
-    CU_ASSERT_EQUAL(log_lines(&rt, c.url, "healthy -> cooldown"), 1);
-    CU_ASSERT_EQUAL(log_lines(&rt, c.url, "cooldown -> healthy"), 1);
+    CU_ASSERT_EQUAL(router_log_lines(&rt, c.url, "healthy -> cooldown"), 1);
+    CU_ASSERT_EQUAL(router_log_lines(&rt, c.url, "cooldown -> healthy"), 1);
     mock_stop(&c);
     mock_stop(&d);
 }
@@ -788,7 +773,7 @@ static void test_probe_verdict_holds_against_passive(void)
 static int wait_log(const struct router *rt, const char *text, int n, double deadline)
 {
     double start = mono_seconds();
-    while (log_lines(rt, text, NULL) < n) {
+    while (router_log_lines(rt, text, NULL) < n) {
         if (mono_seconds() - start > deadline * slack())
             return -1;
         sleep_ms(20);
@@ -825,8 +810,8 @@ static void test_reload_keeps_probe_state(void)
     CU_ASSERT_EQUAL(mock_set_mode(&a, "{}"), 0);
     CU_ASSERT_TRUE(wait_state(rt.port, a.url, "healthy", 3) >= 0);
     CU_ASSERT_EQUAL(router_stop(&rt), 0);
-    CU_ASSERT_EQUAL(log_lines(&rt, a.url, "-> unhealthy"), 1);
-    CU_ASSERT_EQUAL(log_lines(&rt, a.url, "unhealthy -> healthy"), 1);
+    CU_ASSERT_EQUAL(router_log_lines(&rt, a.url, "-> unhealthy"), 1);
+    CU_ASSERT_EQUAL(router_log_lines(&rt, a.url, "unhealthy -> healthy"), 1);
     mock_stop(&a);
     mock_stop(&b);
 }
@@ -856,7 +841,7 @@ static void test_quick_reloads_do_not_hang(void)
     /* signals may merge: at least the last one is served */
     CU_ASSERT_EQUAL(wait_log(&rt, "configuration reloaded", 1, 5), 0);
     sleep_ms(200);
-    int n = log_lines(&rt, "configuration reloaded", NULL);
+    int n = router_log_lines(&rt, "configuration reloaded", NULL);
     kill(rt.pid, SIGHUP);
     CU_ASSERT_EQUAL(wait_log(&rt, "configuration reloaded", n + 1, 5), 0);
     CU_ASSERT_EQUAL(chat_status(rt.port, "m"), 200);

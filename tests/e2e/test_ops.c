@@ -39,19 +39,6 @@ static int write_config(const struct router *r, const char *yaml)
     return 0;
 }
 
-static int log_contains(const struct router *r, const char *needle)
-{
-    char line[1024];
-    int found = 0;
-    FILE *f = fopen(r->log, "r");
-    if (f == NULL)
-        return 0;
-    while (!found && fgets(line, sizeof line, f) != NULL)
-        found = strstr(line, needle) != NULL;
-    fclose(f);
-    return found;
-}
-
 struct load {
     int port;
     volatile int stop;
@@ -147,7 +134,7 @@ static void test_reload_under_load(void)
     CU_ASSERT_EQUAL(r.status, 200);
     CU_ASSERT_STRING_EQUAL(resp_header(&r, "X-Switchyard-Fallback") ? resp_header(&r, "X-Switchyard-Fallback") : "", "big>m");
     resp_free(&r);
-    CU_ASSERT_TRUE(log_contains(&rt, "configuration reloaded: 2 models"));
+    CU_ASSERT_TRUE(router_log_lines(&rt, "configuration reloaded: 2 models", NULL));
     /* every request counted once, those that straddled the reload too: the
      * old setup's counts move over when its last request is done (the
      * daemon looks for that every 0.2 s) */
@@ -183,8 +170,8 @@ static void test_broken_reload_changes_nothing(void)
     CU_ASSERT_EQUAL(http_get(rt.port, "/v1/models", &r), 0);
     CU_ASSERT_PTR_NULL(strstr(r.body, "\"other\""));
     resp_free(&r);
-    CU_ASSERT_TRUE(log_contains(&rt, "reload failed, keeping the running configuration"));
-    CU_ASSERT_TRUE(log_contains(&rt, "nosuchplugin"));
+    CU_ASSERT_TRUE(router_log_lines(&rt, "reload failed, keeping the running configuration", NULL));
+    CU_ASSERT_TRUE(router_log_lines(&rt, "nosuchplugin", NULL));
     CU_ASSERT_EQUAL(router_stop(&rt), 0);
 }
 
@@ -211,7 +198,7 @@ static void test_sigterm_lets_a_stream_finish(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(st.r.body ? st.r.body : "", "data: [DONE]"));
     resp_free(&st.r);
     CU_ASSERT_EQUAL(router_wait(&rt, 3000), 0); /* it exits 0 by itself */
-    CU_ASSERT_TRUE(log_contains(&rt, "drained: stopping"));
+    CU_ASSERT_TRUE(router_log_lines(&rt, "drained: stopping", NULL));
 }
 
 /* An answer whose head comes 5 s after the request. */
@@ -245,12 +232,12 @@ static void test_drain_timeout_cut_is_not_499(void)
     resp_free(&st.r);
     resp_free(&hu.r);
     CU_ASSERT_EQUAL(router_wait(&rt, 3000), 0);
-    CU_ASSERT_TRUE(log_contains(&rt, "drain timeout: stopping"));
+    CU_ASSERT_TRUE(router_log_lines(&rt, "drain timeout: stopping", NULL));
     /* the stream had its 200 sent; the hung request never got an answer */
-    CU_ASSERT_TRUE(log_contains(&rt, "status=200 attempts=1"));
-    CU_ASSERT_TRUE(log_contains(&rt, "status=503 attempts=1"));
-    CU_ASSERT_TRUE(log_contains(&rt, "error=\"cut at shutdown (drain_timeout ran out)\""));
-    CU_ASSERT_FALSE(log_contains(&rt, "status=499"));
+    CU_ASSERT_TRUE(router_log_lines(&rt, "status=200 attempts=1", NULL));
+    CU_ASSERT_TRUE(router_log_lines(&rt, "status=503 attempts=1", NULL));
+    CU_ASSERT_TRUE(router_log_lines(&rt, "error=\"cut at shutdown (drain_timeout ran out)\"", NULL));
+    CU_ASSERT_FALSE(router_log_lines(&rt, "status=499", NULL));
 }
 
 /* The admin listener closes a connection that stays silent for
@@ -301,7 +288,7 @@ static void test_dynamic_config_is_watched(void)
     }
     CU_ASSERT_TRUE(found);
     CU_ASSERT_EQUAL(router_stop(&rt), 0);
-    CU_ASSERT_TRUE(log_contains(&rt, "ops-dynamic.yaml changed"));
+    CU_ASSERT_TRUE(router_log_lines(&rt, "ops-dynamic.yaml changed", NULL));
 }
 
 void register_ops_e2e_tests(void)
