@@ -23,6 +23,7 @@
 #include "log.h"
 #include "server.h"
 #include "setup.h"
+#include "discovery.h"
 
 #define DEFAULT_CONFIG SY_SYSCONF_DIR "/switchyard.yaml"
 
@@ -62,8 +63,11 @@ struct daemon {
     struct event_base *base;
     struct server *srv;
     struct setup *current;
-    struct setup *retired[64];  /* replaced setups with requests still on them */
-    int nretired;
+    struct setup **retired;     /* replaced setups with requests still on them */
+    int nretired, retired_cap;
+    struct discovery *disc;     /* the discovery plugins, or NULL */
+    struct event *disc_event;   /* discovery published: rebuild the setup */
+    long long disc_built_ms;    /* when the last rebuild for it ran */
     int nworkers;
     char *host;
     int port;
@@ -121,21 +125,99 @@ static int apply_logging(const struct sy_cfg *cfg, char *err, size_t errlen)
     return 0;
 }
 
+/* Room to retire one more setup; -1 when out of memory. */
+static int retire_room(struct daemon *d)
+{
+    if (d->nretired < d->retired_cap)
+        return 0;
+    int cap = d->retired_cap ? d->retired_cap * 2 : 16;
+    struct setup **r = realloc(d->retired, (size_t)cap * sizeof *r);
+    if (r == NULL)
+        return -1;
+    d->retired = r;
+    d->retired_cap = cap;
+    return 0;
+}
+
+/* Hand a new setup over: it takes the running one's health flags,
+ * cooldowns and counters by URL, its health thread starts, and every
+ * worker moves to it for new requests; the old one retires until its last
+ * request ends.  -1 (ns destroyed) when its health thread cannot start. */
+static int install(struct daemon *d, struct setup *ns, char *err, size_t errlen)
+{
+    setup_carry_over(ns, d->current);
+    if (control_start(ns, err, errlen) != 0) {
+        setup_destroy(ns);
+        return -1;
+    }
+    control_stop(d->current);
+    server_adopt(d->srv, ns); /* returns when every worker serves from ns */
+    admin_set_timeout(d->admin, ns->cfg->client_timeout);
+    d->retired[d->nretired++] = d->current;
+    d->current = ns;
+    return 0;
+}
+
+/* The discovery thread says a plugin published a change. */
+static void discovery_changed(void *arg)
+{
+    struct daemon *d = arg;
+    event_active(d->disc_event, EV_TIMEOUT, 0);
+}
+
+/* Rebuild the setup from the running config and what discovery published,
+ * at most every DISCOVERY_COALESCE_MS: a burst of changes (pods starting
+ * together, a re-list) costs one rebuild. */
+#define DISCOVERY_COALESCE_MS 200
+static void on_discovery(evutil_socket_t fd, short what, void *arg)
+{
+    struct daemon *d = arg;
+    long long wait = d->disc_built_ms + DISCOVERY_COALESCE_MS - setup_now_ms();
+    struct discovered_set *snap;
+    struct setup *ns = NULL;
+    char err[1024];
+
+    if (d->draining || d->disc == NULL)
+        return;
+    if (wait > 0) {
+        struct timeval tv = { 0, (long)wait * 1000 };
+        evtimer_add(d->disc_event, &tv);
+        return;
+    }
+    d->disc_built_ms = setup_now_ms();
+    if (retire_room(d) != 0 || (snap = discovery_snapshot(d->disc)) == NULL) {
+        LOG_ERROR("discovery: out of memory; backends as they were");
+        return;
+    }
+    struct sy_cfg *cfg = config_ref(d->current->cfg);
+    int rc = setup_build(cfg, plugin_dir_of(cfg), d->nworkers, snap, &ns, err, sizeof err);
+    discovered_set_free(snap);
+    if (rc != 0 || install(d, ns, err, sizeof err) != 0) {
+        LOG_ERROR("discovery: cannot apply the change, backends as they were: %s", err);
+        return;
+    }
+    LOG_INFO("discovery: now %zu models, %zu backends", d->current->nmodels,
+             d->current->nbackends);
+}
+
 /* SIGHUP or POST /admin/reload: build a new setup from the config files and
- * flags; when all of it loads, workers move to it for new requests.
- * Anything wrong leaves the running setup as it is (-1, why in err). */
+ * flags (and new discovery plugins, which keep the backends discovered so
+ * far until they publish); when all of it loads, workers move to it for
+ * new requests.  Anything wrong leaves the running setup as it is (-1, why
+ * in err). */
 static int reload(struct daemon *d, char *err, size_t errlen)
 {
     struct sy_cfg *cfg = NULL;
     struct setup *ns = NULL;
+    struct discovery *disc = NULL;
+    struct discovered_set *snap = NULL;
 
     if (d->draining) {
         snprintf(err, errlen, "shutting down");
         return -1;
     }
-    if (d->nretired == (int)(sizeof d->retired / sizeof d->retired[0])) {
-        snprintf(err, errlen, "%d earlier configurations still have requests running",
-                 d->nretired);
+    if (retire_room(d) != 0) {
+        snprintf(err, errlen, "out of memory");
         goto fail;
     }
     LOG_INFO("reloading the configuration");
@@ -144,20 +226,28 @@ static int reload(struct daemon *d, char *err, size_t errlen)
     if (strcmp(cfg->host, d->host) != 0 || cfg->port != d->port ||
         (cfg->workers != 0 && cfg->workers != d->nworkers))
         LOG_WARN("reload: the listen address and the number of workers change only on restart");
-    if (setup_create(cfg, plugin_dir_of(cfg), d->nworkers, &ns, err, errlen) != 0)
-        goto fail;
-    setup_carry_over(ns, d->current);
-    if (control_start(ns, err, errlen) != 0) {
-        setup_destroy(ns);
+    if (discovery_start(cfg, plugin_dir_of(cfg), d->disc, 1, discovery_changed, d, &disc, err,
+                        errlen) != 0) {
+        config_free(cfg);
         goto fail;
     }
+    if (disc != NULL && (snap = discovery_snapshot(disc)) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        discovery_stop(disc);
+        config_free(cfg);
+        goto fail;
+    }
+    if (setup_build(cfg, plugin_dir_of(cfg), d->nworkers, snap, &ns, err, errlen) != 0 ||
+        install(d, ns, err, errlen) != 0) {
+        discovered_set_free(snap);
+        discovery_stop(disc);
+        goto fail;
+    }
+    discovered_set_free(snap);
+    discovery_stop(d->disc);
+    d->disc = disc;
     if (apply_logging(ns->cfg, err, errlen) != 0)
         LOG_ERROR("reload: %s; logging where it was", err);
-    control_stop(d->current);
-    server_adopt(d->srv, ns); /* returns when every worker serves from ns */
-    admin_set_timeout(d->admin, ns->cfg->client_timeout);
-    d->retired[d->nretired++] = d->current;
-    d->current = ns;
     LOG_INFO("configuration reloaded: %zu models, %zu backends", ns->nmodels, ns->nbackends);
     return 0;
 fail:
@@ -317,14 +407,21 @@ static int run(int argc, char **argv, struct cli_opts *opts)
         config_free(cfg);
         return 1;
     }
-    if (setup_create(cfg, plugin_dir_of(cfg), d.nworkers, &d.current, err, sizeof err) != 0) {
-        fprintf(stderr, "switchyard: %s\n", err);
-        status = 2;
-        goto out;
-    }
     if (opts->action == CLI_CHECK_CONFIG) {
-        printf("switchyard: configuration OK (%zu models, %zu backends)\n",
-               d.current->nmodels, d.current->nbackends);
+        /* every plugin is loaded and created, discovery's too; none runs */
+        if (discovery_start(cfg, plugin_dir_of(cfg), NULL, 0, NULL, NULL, &d.disc, err,
+                            sizeof err) != 0 ||
+            setup_create(config_ref(cfg), plugin_dir_of(cfg), d.nworkers, &d.current, err,
+                         sizeof err) != 0) {
+            fprintf(stderr, "switchyard: %s\n", err);
+            config_free(cfg);
+            status = 2;
+            goto out;
+        }
+        config_free(cfg);
+        printf("switchyard: configuration OK (%zu models, %zu backends%s)\n",
+               d.current->nmodels, d.current->nbackends,
+               d.disc != NULL ? ", and those discovery finds" : "");
         status = 0;
         goto out;
     }
@@ -333,6 +430,28 @@ static int run(int argc, char **argv, struct cli_opts *opts)
     d.base = event_base_new();
     if (d.base == NULL) {
         fprintf(stderr, "switchyard: cannot create the event loop\n");
+        config_free(cfg);
+        goto out;
+    }
+    /* discovery first: what its plugins publish in start() is served from
+     * the first request on */
+    struct discovered_set *snap = NULL;
+    d.disc_event = evtimer_new(d.base, on_discovery, &d);
+    if (d.disc_event == NULL ||
+        discovery_start(cfg, plugin_dir_of(cfg), NULL, 1, discovery_changed, &d, &d.disc, err,
+                        sizeof err) != 0 ||
+        (d.disc != NULL && (snap = discovery_snapshot(d.disc)) == NULL)) {
+        fprintf(stderr, "switchyard: %s\n", d.disc_event ? err : "out of memory");
+        config_free(cfg);
+        status = 2;
+        goto out;
+    }
+    int built = setup_build(cfg, plugin_dir_of(cfg), d.nworkers, snap, &d.current, err,
+                            sizeof err);
+    discovered_set_free(snap);
+    if (built != 0) {
+        fprintf(stderr, "switchyard: %s\n", err);
+        status = 2;
         goto out;
     }
     events[0] = evsignal_new(d.base, SIGTERM, on_stop_signal, &d);
@@ -367,13 +486,17 @@ static int run(int argc, char **argv, struct cli_opts *opts)
     status = 0;
 out:
     admin_stop(d.admin);
+    discovery_stop(d.disc); /* no more publishing */
     if (d.current != NULL)
         control_stop(d.current);
     /* workers first: their requests hold references on the setups */
     server_stop(d.srv);
     for (int i = 0; i < d.nretired; i++)
         setup_destroy(d.retired[i]);
+    free(d.retired);
     setup_destroy(d.current);
+    if (d.disc_event != NULL)
+        event_free(d.disc_event);
     for (int i = 0; i < 6; i++)
         if (events[i] != NULL)
             event_free(events[i]);

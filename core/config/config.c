@@ -157,14 +157,25 @@ int config_add_alias(struct sy_cfg *cfg, const char *alias, const char *model,
     return 0;
 }
 
+struct sy_cfg *config_ref(struct sy_cfg *cfg)
+{
+    cfg->refs++;
+    return cfg;
+}
+
 void config_free(struct sy_cfg *cfg)
 {
     if (!cfg)
         return;
+    if (cfg->refs > 0) {
+        cfg->refs--;
+        return;
+    }
     config_clear_models(cfg);
     config_list_clear(&cfg->routing);
     config_list_clear(&cfg->health);
     config_list_clear(&cfg->fallback);
+    config_list_clear(&cfg->discovery);
     free(cfg->source);
     free(cfg->host);
     free(cfg->plugin_dir);
@@ -1018,8 +1029,8 @@ static int check_settings(const struct sy_cfg *cfg, char *err, size_t errlen)
         return -1;
     }
     const struct plugin_list *lists[] = {&cfg->routing, &cfg->health,
-                                         &cfg->fallback};
-    for (size_t i = 0; i < 3; i++)
+                                         &cfg->fallback, &cfg->discovery};
+    for (size_t i = 0; i < 4; i++)
         for (size_t j = 0; j < lists[i]->n; j++)
             if (!plugin_name_ok(lists[i]->names[j]) && !plugin_path_ok(lists[i]->names[j])) {
                 snprintf(err, errlen, "%s: bad plugin name '%s'", src,
@@ -1032,7 +1043,11 @@ static int check_settings(const struct sy_cfg *cfg, char *err, size_t errlen)
 static int check_models(const struct sy_cfg *cfg, char *err, size_t errlen)
 {
     char key[300], why[128];
-    if (cfg->nmodels == 0) {
+    /* with discovery, models and their backends may come at run time: a
+     * model written without backends gives its settings to discovered
+     * backends of that name */
+    int discovered = cfg->discovery.n > 0;
+    if (cfg->nmodels == 0 && !discovered) {
         snprintf(err, errlen, "%s: no models: add a models: section to the "
                               "config file, or give --static-backends and "
                               "--static-models",
@@ -1049,7 +1064,7 @@ static int check_models(const struct sy_cfg *cfg, char *err, size_t errlen)
             if (strcmp(cfg->models[j].name, m->name) == 0)
                 return ferr(cfg, err, errlen, m->line, key,
                             "model '%s' is declared twice", m->name);
-        if (m->nbackends == 0)
+        if (m->nbackends == 0 && !discovered)
             return ferr(cfg, err, errlen, m->line, key,
                         "model '%s' has no backends", m->name);
         if (m->type && !config_model_type_ok(m->type))
@@ -1106,6 +1121,22 @@ static int check_aliases(const struct sy_cfg *cfg, char *err, size_t errlen)
 static int check_fallbacks(struct sy_cfg *cfg, char *err, size_t errlen)
 {
     char key[300];
+    /* With discovery, a target nobody wrote down may be discovered later:
+     * it is a model without backends until then (indexes, not pointers:
+     * adding a model moves them). */
+    for (size_t i = 0; cfg->discovery.n > 0 && i < cfg->nmodels; i++) {
+        const char *target = cfg->models[i].fallback_model;
+        if (target && !config_find_model(cfg, target) && !config_find_alias(cfg, target)) {
+            char *name = strdup(target);
+            int line = cfg->models[i].fallback_line;
+            if (!name || !config_add_model(cfg, name, line)) {
+                free(name);
+                snprintf(err, errlen, "out of memory");
+                return -1;
+            }
+            free(name);
+        }
+    }
     for (size_t i = 0; i < cfg->nmodels; i++) {
         struct model_cfg *m = &cfg->models[i];
         if (!m->fallback_model)

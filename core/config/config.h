@@ -92,6 +92,8 @@ struct sy_cfg {
     struct plugin_list routing;
     struct plugin_list health;
     struct plugin_list fallback;
+    struct plugin_list discovery; /* discovery plugins (1.3): backends found
+                                     at run time, besides the models' own */
     const struct cfg_node *plugin_config; /* map plugin name -> section; may be NULL */
     struct model_cfg *models;
     size_t nmodels;
@@ -101,6 +103,8 @@ struct sy_cfg {
     struct cfg_node *extra;  /* nodes made for command-line settings */
     char *dynamic_config;    /* --dynamic-config-yaml FILE, or NULL */
     struct cfg_node *dyn_tree; /* that file's tree (dynconf.h), or NULL */
+    int refs;                /* holders besides the first (config_ref);
+                                main thread only */
 };
 
 /* A config with every default and no models. */
@@ -124,6 +128,9 @@ struct model_cfg *config_find_model(const struct sy_cfg *cfg, const char *name);
 struct alias_cfg *config_find_alias(const struct sy_cfg *cfg, const char *name);
 /* One of config_model_types? */
 int config_model_type_ok(const char *type);
+/* One more holder (a setup rebuilt for discovery shares the config of the
+ * one it replaces); config_free drops one.  Main thread. */
+struct sy_cfg *config_ref(struct sy_cfg *cfg);
 void config_free(struct sy_cfg *cfg);
 /* Model and alias names: non-empty, no control characters (they go into
  * headers and metric labels). */

@@ -98,6 +98,7 @@ const struct setting settings_table[] = {
      .arg = "HOST:PORT", .help = "a second listener for /metrics and /engines"},
     {"ca_file", F | L, SETTING_STRING, OFF(ca_file), .arg = "FILE",
      .help = "CA bundle for https backends"},
+    {"discovery", F, SETTING_CUSTOM, OFF(discovery), .set = set_plugin_list},
     {"routing", F, SETTING_CUSTOM, OFF(routing), .set = set_plugin_list},
     {"health", F, SETTING_CUSTOM, OFF(health), .set = set_plugin_list},
     {"fallback", F, SETTING_CUSTOM, OFF(fallback), .set = set_plugin_list},
@@ -106,9 +107,22 @@ const struct setting settings_table[] = {
     {"aliases", F, SETTING_CUSTOM, .set = set_aliases},
 
     /* vllm_router's settings, as flags and dynamic-config keys. */
-    {"service_discovery", L | D, SETTING_CUSTOM, .set = set_service_discovery,
-     .arg = "static", .help = "accepted for compatibility; only static is\n"
-                              "supported"},
+    {"service_discovery", F | L | D, SETTING_CUSTOM, .set = set_service_discovery,
+     .arg = "static|k8s", .help = "k8s: the backends are the Ready pods (or\n"
+                                  "services) of --k8s-label-selector (the k8s\n"
+                                  "plugin, discovery: [k8s])"},
+    {"k8s_namespace", F | L | D, SETTING_CUSTOM, .set = set_k8s_option,
+     .arg = "NS", .help = "where pods are watched (default: default)"},
+    {"k8s_label_selector", F | L | D, SETTING_CUSTOM, .set = set_k8s_option,
+     .arg = "SEL", .help = "which pods or services, e.g. app=vllm,env!=dev"},
+    {"k8s_port", F | L | D, SETTING_CUSTOM, .set = set_k8s_option, .arg = "PORT",
+     .help = "the engines' port on each pod (default 8000)"},
+    {"k8s_service_discovery_type", F | L | D, SETTING_CUSTOM,
+     .set = set_k8s_option, .arg = "TYPE",
+     .help = "pod-ip or service-name (default pod-ip)"},
+    {"k8s_watcher_timeout_seconds", F | L | D, SETTING_CUSTOM,
+     .set = set_k8s_option, .arg = "S",
+     .help = "each watch's timeoutSeconds, then a new one"},
     {"static_backends", L | D, SETTING_CUSTOM, .set = set_static_models,
      .always = 1, .arg = "U1,U2",
      .help = "backend base URLs (http:// or https://,\noptional path prefix; "
@@ -138,9 +152,6 @@ const struct setting settings_table[] = {
      OFF(reroute_attempts), 0, 100, .arg = "N",
      .help = "extra attempts on other backends of the same\nmodel (default 2)"},
     /* vllm_router's keys that switchyard has no use for */
-    {.key = "k8s_port", .where = D, .type = SETTING_IGNORED},
-    {.key = "k8s_namespace", .where = D, .type = SETTING_IGNORED},
-    {.key = "k8s_label_selector", .where = D, .type = SETTING_IGNORED},
     {.key = "static_model_labels", .where = D, .type = SETTING_IGNORED},
     {.key = "prefill_model_labels", .where = D, .type = SETTING_IGNORED},
     {.key = "decode_model_labels", .where = D, .type = SETTING_IGNORED},

@@ -139,6 +139,7 @@ int set_plugin_config(struct setter *, const struct setting *, const struct cfg_
 int set_models(struct setter *, const struct setting *, const struct cfg_node *);
 int set_aliases(struct setter *, const struct setting *, const struct cfg_node *);
 int set_service_discovery(struct setter *, const struct setting *, const struct cfg_node *);
+int set_k8s_option(struct setter *, const struct setting *, const struct cfg_node *);
 int set_static_models(struct setter *, const struct setting *, const struct cfg_node *);
 int set_static_aliases(struct setter *, const struct setting *, const struct cfg_node *);
 int set_static_fallbacks(struct setter *, const struct setting *, const struct cfg_node *);

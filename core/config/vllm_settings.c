@@ -448,6 +448,11 @@ static int fallback_one(struct setter *st, const char *name, const char *target,
     struct alias_cfg *a = m ? NULL : config_find_alias(st->cfg, name);
     if (a)
         m = config_find_model(st->cfg, a->model);
+    /* with discovery, the model may be discovered later: written down now,
+     * without backends, it gives its fallback to the discovered ones */
+    if (!m && st->cfg->discovery.n > 0 && config_model_name_ok(name) &&
+        !(m = config_add_model(st->cfg, name, line)))
+        return setting_oom(st, line, key);
     if (!m && st->src == SETTING_FLAG)
         return setting_error(st, line, key, "unknown model '%s' (not in %s)", name,
                              cfg_map_get(st->map, "static_backends")
@@ -536,6 +541,8 @@ int vllm_settings_check(struct setter *st)
             snprintf(key, sizeof key, "static_fallback_models");
         if (!config_find_model(cfg, target) && (a = config_find_alias(cfg, target)))
             target = a->model;
+        if (!config_find_model(cfg, target) && cfg->discovery.n > 0)
+            continue; /* may be discovered: config_finish writes it down */
         if (!config_find_model(cfg, target))
             return setting_error(st, st->fbs[i].line, key, "model '%s' falls "
                                  "back to unknown model '%s'", m->name,
@@ -557,10 +564,31 @@ int set_service_discovery(struct setter *st, const struct setting *row,
     const char *s = NULL;
     if (setting_scalar(st, v, row->key, &s) < 0)
         return -1;
-    if (strcmp(s, "static") != 0)
-        return setting_error(st, v->line, row->key, "only 'static' is "
-                             "supported, got '%s'", s);
-    return 0;
+    if (strcmp(s, "static") == 0)
+        return 0;
+    if (strcmp(s, "k8s") != 0)
+        return setting_error(st, v->line, row->key, "expected static or k8s, "
+                             "got '%s'", s);
+    /* vllm_router's k8s discovery is the k8s plugin */
+    for (size_t i = 0; i < st->cfg->discovery.n; i++)
+        if (strcmp(st->cfg->discovery.names[i], "k8s") == 0)
+            return 0;
+    return config_list_add(&st->cfg->discovery, "k8s") < 0
+        ? setting_oom(st, v->line, row->key) : 0;
+}
+
+/* --k8s-namespace and the others: plugin_config.k8s.KEY, KEY the flag's
+ * name less its "k8s_" (vllm_router's flags, the k8s plugin's keys). */
+int set_k8s_option(struct setter *st, const struct setting *row,
+                   const struct cfg_node *v)
+{
+    const char *s = NULL;
+    if (setting_scalar(st, v, row->key, &s) < 0)
+        return -1;
+    if (!*s)
+        return setting_error(st, v->line, row->key, "empty value");
+    return setting_plugin_option(st, v->line, row->key, "k8s",
+                                 row->key + strlen("k8s_"), s);
 }
 
 int set_routing_logic(struct setter *st, const struct setting *row,

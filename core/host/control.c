@@ -32,8 +32,26 @@ struct probe {
     LIST_ENTRY(probe) link;
 };
 
+/* A long GET for a plugin (http_stream). */
+struct stream {
+    struct control *c;
+    struct upstream_xfer *xfer;
+    sy_stream_head_cb on_head;
+    sy_stream_data_cb on_data;
+    sy_stream_end_cb on_end;
+    void *arg;
+    int status;
+    int stopped;               /* on_data asked to stop: no on_end */
+    struct upstream_tls tls;   /* copies of the plugin's options */
+    char *ca_pem, *cert_file, *key_file, *cert_pem, *key_pem;
+    LIST_ENTRY(stream) link;
+};
+
 struct control {
-    struct setup *setup;
+    struct plugin_slot *slots; /* whose start() hooks run on the thread */
+    size_t nslots;
+    char *ca_file;             /* the router's, for plugins' requests */
+    const char *what;          /* "health", "discovery": for messages */
     struct event_base *base;
     struct upstream_pool *pool;
     struct event *kick;        /* runs the start() hooks on the thread */
@@ -44,11 +62,12 @@ struct control {
     pthread_cond_t cond;
     int started;
     LIST_HEAD(, probe) probes;
+    LIST_HEAD(, stream) streams;
 };
 
 sy_timer *control_timer_add(struct host_ctx *h, double seconds, sy_timer_cb cb, void *arg)
 {
-    struct control *c = h->setup->control;
+    struct control *c = h->control;
 
     return c != NULL ? timers_add(&c->timers, c->base, seconds, cb, arg) : NULL;
 }
@@ -117,7 +136,7 @@ static const struct upstream_ops probe_ops = { probe_head, probe_body, probe_don
 int control_http(struct host_ctx *h, const char *url, const char *body, size_t len,
                  const char *const *headers, double timeout, sy_http_cb cb, void *arg)
 {
-    struct control *c = h->setup->control;
+    struct control *c = h->control;
     struct upstream_request r;
     struct upstream_headers *l = NULL;
     size_t lines = 1, bytes = upstream_header_size("Expect:", NULL);
@@ -152,7 +171,7 @@ int control_http(struct host_ctx *h, const char *url, const char *body, size_t l
     r.connect_timeout = timeout;
     r.first_byte_timeout = timeout;
     r.idle_timeout = timeout;
-    r.ca_file = h->setup->cfg->ca_file;
+    r.ca_file = c->ca_file;
     LIST_INSERT_HEAD(&c->probes, p, link);
     p->xfer = upstream_start(c->pool, &r, &probe_ops, p); /* frees l on failure */
     if (p->xfer == NULL) {
@@ -167,18 +186,141 @@ fail:
     return SY_ERROR;
 }
 
+/* --- long GETs for plugins (a Kubernetes watch) --- */
+
+static enum upstream_body_mode stream_head(void *arg, const struct upstream_response *r)
+{
+    struct stream *st = arg;
+    st->status = r->status;
+    if (st->on_head != NULL)
+        st->on_head(st->arg, r->status);
+    return UP_BODY_DELIVER;
+}
+
+static int stream_body(void *arg, const char *data, size_t len)
+{
+    struct stream *st = arg;
+    if (st->on_data(st->arg, data, len) != 0) {
+        st->stopped = 1;
+        return -1;
+    }
+    return 0;
+}
+
+static void stream_free(struct stream *st)
+{
+    LIST_REMOVE(st, link);
+    free(st->ca_pem);
+    free(st->cert_file);
+    free(st->key_file);
+    free(st->cert_pem);
+    free(st->key_pem);
+    free(st);
+}
+
+static void stream_done(void *arg, enum upstream_result res, const char *detail)
+{
+    struct stream *st = arg;
+    char error[200] = "";
+
+    st->xfer = NULL;
+    if (!st->stopped) {
+        if (res != UP_OK)
+            snprintf(error, sizeof error, "%s: %s", upstream_result_name(res), detail);
+        /* a broken-off answer is an error even after its head */
+        st->on_end(st->arg, res == UP_OK ? st->status : 0, res == UP_OK ? NULL : error);
+    }
+    stream_free(st);
+}
+
+static const struct upstream_ops stream_ops = { stream_head, stream_body, stream_done };
+
+/* A copy of an optional string; -1 when out of memory. */
+static int dup_opt(char **to, const char *from)
+{
+    *to = NULL;
+    return from == NULL || (*to = strdup(from)) != NULL ? 0 : -1;
+}
+
+sy_stream *control_stream(struct host_ctx *h, const char *url,
+                          const struct sy_http_options *opts, sy_stream_head_cb on_head,
+                          sy_stream_data_cb on_data, sy_stream_end_cb on_end, void *arg)
+{
+    struct control *c = h->control;
+    struct sy_http_options o = { 0 };
+    struct upstream_request r;
+    struct upstream_headers *l = NULL;
+    size_t lines = 0, bytes = 0;
+    struct stream *st;
+
+    if (c == NULL || url == NULL || on_data == NULL || on_end == NULL)
+        return NULL;
+    /* a plugin built against a smaller struct has the first fields only */
+    if (opts != NULL)
+        memcpy(&o, opts, opts->size < sizeof o ? opts->size : sizeof o);
+    if ((st = calloc(1, sizeof *st)) == NULL)
+        return NULL;
+    st->c = c;
+    st->on_head = on_head;
+    st->on_data = on_data;
+    st->on_end = on_end;
+    st->arg = arg;
+    LIST_INSERT_HEAD(&c->streams, st, link);
+    if (dup_opt(&st->ca_pem, o.ca_pem) < 0 || dup_opt(&st->cert_file, o.cert_file) < 0 ||
+        dup_opt(&st->key_file, o.key_file) < 0 || dup_opt(&st->cert_pem, o.cert_pem) < 0 ||
+        dup_opt(&st->key_pem, o.key_pem) < 0)
+        goto fail;
+    st->tls = (struct upstream_tls){ st->ca_pem, st->cert_file, st->key_file,
+                                     st->cert_pem, st->key_pem, o.insecure };
+    for (size_t i = 0; o.headers && o.headers[i]; i++, lines++)
+        bytes += upstream_header_size(o.headers[i], NULL);
+    if ((l = upstream_headers_new(lines, bytes)) == NULL)
+        goto fail;
+    for (size_t i = 0; o.headers && o.headers[i]; i++)
+        upstream_headers_add(l, o.headers[i], NULL);
+    memset(&r, 0, sizeof r);
+    r.url = url;
+    r.headers = l;
+    r.connect_timeout = o.connect_timeout > 0 ? o.connect_timeout : 10;
+    /* the head comes at once from an API server; the body may take long */
+    r.first_byte_timeout = r.connect_timeout + 30;
+    r.idle_timeout = o.idle_timeout > 0 ? o.idle_timeout : 365.0 * 86400;
+    r.ca_file = o.ca_file != NULL ? o.ca_file : c->ca_file;
+    r.tls = &st->tls;
+    st->xfer = upstream_start(c->pool, &r, &stream_ops, st); /* frees l on failure */
+    if (st->xfer == NULL) {
+        stream_free(st);
+        return NULL;
+    }
+    return (sy_stream *)st;
+fail:
+    stream_free(st);
+    return NULL;
+}
+
+void control_stream_cancel(sy_stream *s)
+{
+    struct stream *st = (struct stream *)s;
+    if (st == NULL)
+        return;
+    upstream_cancel(st->xfer);
+    stream_free(st);
+}
+
 /* --- the thread --- */
 
 static void run_starts(evutil_socket_t fd, short what, void *arg)
 {
     struct control *c = arg;
-    const struct chain *health = &c->setup->health;
 
-    for (size_t i = 0; i < health->n; i++) {
-        const struct plugin_slot *slot = &health->slots[i];
-        if (slot->plugin->desc->start != NULL &&
-            slot->plugin->desc->start(slot->inst[0]) != SY_OK)
-            LOG_ERROR("health plugin %s: start() failed; its checks do not run",
+    for (size_t i = 0; i < c->nslots; i++) {
+        const struct plugin_slot *slot = &c->slots[i];
+        /* a slot borrowed from the routing chain is the plugin's one
+         * place in this chain: its start() runs here too */
+        if (slot->plugin->desc->start == NULL)
+            continue;
+        if (slot->plugin->desc->start(slot->inst[0]) != SY_OK)
+            LOG_ERROR("%s plugin %s: start() failed; it does not run", c->what,
                       slot->plugin->name);
     }
     pthread_mutex_lock(&c->lock);
@@ -202,28 +344,34 @@ static void *control_main(void *arg)
     return NULL;
 }
 
-int control_start(struct setup *s, char *err, size_t errlen)
+struct control *control_run(struct plugin_slot *slots, size_t n, const char *ca_file,
+                            const char *what, char *err, size_t errlen)
 {
     struct control *c;
     struct timeval now = { 0, 0 };
     sigset_t all, old;
 
-    if (s->health.n == 0)
-        return 0; /* nothing to run */
     c = calloc(1, sizeof *c);
     if (c == NULL)
         goto oom;
-    c->setup = s;
+    c->slots = slots;
+    c->nslots = n;
+    c->what = what;
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->cond, NULL);
     timers_init(&c->timers);
     LIST_INIT(&c->probes);
+    LIST_INIT(&c->streams);
+    if (ca_file != NULL && (c->ca_file = strdup(ca_file)) == NULL)
+        goto fail;
     c->base = event_base_new();
     c->pool = c->base ? upstream_pool_new(c->base, 64) : NULL;
     c->kick = c->base ? evtimer_new(c->base, run_starts, c) : NULL;
     if (c->pool == NULL || c->kick == NULL)
         goto fail;
-    s->control = c;
+    /* the plugins' host functions go to this thread from now on */
+    for (size_t i = 0; i < n; i++)
+        slots[i].host->control = c;
     evtimer_add(c->kick, &now);
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
@@ -232,8 +380,8 @@ int control_start(struct setup *s, char *err, size_t errlen)
     if (!c->running)
         goto fail;
     /* What start() hooks decide (a drained backend's flag, say) holds
-     * before a request is served from this setup.  Hooks never block; a
-     * few seconds bound the wait all the same. */
+     * before a request is served.  Hooks never block; a few seconds bound
+     * the wait all the same. */
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += 5;
@@ -242,21 +390,18 @@ int control_start(struct setup *s, char *err, size_t errlen)
         if (pthread_cond_timedwait(&c->cond, &c->lock, &until) != 0)
             break;
     if (!c->started)
-        LOG_WARN("health plugins' start() hooks still running after 5s; serving meanwhile");
+        LOG_WARN("%s plugins' start() hooks still running after 5s; serving meanwhile", what);
     pthread_mutex_unlock(&c->lock);
-    return 0;
+    return c;
 fail:
-    s->control = c;
-    control_stop(s);
+    control_free(c);
 oom:
-    snprintf(err, errlen, "cannot start the health-check thread");
-    return -1;
+    snprintf(err, errlen, "cannot start the %s plugins' thread", what);
+    return NULL;
 }
 
-void control_stop(struct setup *s)
+void control_free(struct control *c)
 {
-    struct control *c = s->control;
-
     if (c == NULL)
         return;
     if (c->running) {
@@ -266,12 +411,17 @@ void control_stop(struct setup *s)
         event_base_loopexit(c->base, NULL);
         pthread_join(c->thread, NULL);
     }
+    for (size_t i = 0; i < c->nslots; i++)
+        if (c->slots[i].host != NULL)
+            c->slots[i].host->control = NULL;
     timers_clear(&c->timers);
     while (!LIST_EMPTY(&c->probes)) {
         struct probe *p = LIST_FIRST(&c->probes);
         upstream_cancel(p->xfer);
         probe_free(p);
     }
+    while (!LIST_EMPTY(&c->streams))
+        control_stream_cancel((sy_stream *)LIST_FIRST(&c->streams));
     if (c->kick != NULL)
         event_free(c->kick);
     pthread_cond_destroy(&c->cond);
@@ -279,6 +429,21 @@ void control_stop(struct setup *s)
     upstream_pool_free(c->pool);
     if (c->base != NULL)
         event_base_free(c->base);
+    free(c->ca_file);
     free(c);
+}
+
+int control_start(struct setup *s, char *err, size_t errlen)
+{
+    if (s->health.n == 0)
+        return 0; /* nothing to run */
+    s->control = control_run(s->health.slots, s->health.n, s->cfg->ca_file, "health", err,
+                             errlen);
+    return s->control != NULL ? 0 : -1;
+}
+
+void control_stop(struct setup *s)
+{
+    control_free(s->control);
     s->control = NULL;
 }

@@ -1,7 +1,9 @@
 /*
- * control: the thread health plugins live on.  It has its own event loop
- * and upstream pool, runs the plugins' start() hooks, and serves their
- * timers and HTTP requests (host API), so probes never touch a worker.
+ * control: a thread plugins live on, away from the workers: a setup's
+ * health plugins, and the discovery plugins (runtime/discovery.c).  It has
+ * its own event loop and upstream pool, runs the plugins' start() hooks,
+ * and serves their timers, HTTP requests and streams (host API), so probes
+ * and watches never touch a worker.
  */
 #ifndef SY_CONTROL_H
 #define SY_CONTROL_H
@@ -12,6 +14,16 @@
 struct setup;
 struct host_ctx;
 struct control;
+struct plugin_slot;
+
+/* Start a thread for the plugins of `slots` (their hosts' control is set)
+ * and run their start() hooks there, waiting up to 5 s for them.  ca_file:
+ * the router's, for the plugins' requests.  NULL with the reason in err. */
+struct control *control_run(struct plugin_slot *slots, size_t n, const char *ca_file,
+                            const char *what, char *err, size_t errlen);
+/* Stop the thread and cancel every timer, request and stream still pending.
+ * Before the plugins' instances are destroyed. */
+void control_free(struct control *c);
 
 /* Start the thread and the health plugins of s (s->control is set).
  * -1 with the reason in err. */
@@ -25,5 +37,9 @@ sy_timer *control_timer_add(struct host_ctx *h, double seconds, sy_timer_cb cb, 
 void control_timer_cancel(sy_timer *t);
 int control_http(struct host_ctx *h, const char *url, const char *body, size_t len,
                  const char *const *headers, double timeout, sy_http_cb cb, void *arg);
+sy_stream *control_stream(struct host_ctx *h, const char *url,
+                          const struct sy_http_options *opts, sy_stream_head_cb on_head,
+                          sy_stream_data_cb on_data, sy_stream_end_cb on_end, void *arg);
+void control_stream_cancel(sy_stream *s);
 
 #endif

@@ -9,6 +9,7 @@
 
 #include "cfg_tree.h"
 #include "control.h"
+#include "discovery.h"
 #include "log.h"
 #include "request.h"
 #include "setup.h"
@@ -198,26 +199,34 @@ static void cfg_where(const sy_config *cfg, const char *key, char *buf, size_t l
 
 /* --- models --- */
 
+/* Discovery plugins have no setup: they see no model and no backend. */
 static size_t model_count(const struct sy_host_api *api)
 {
-    return ctx_of(api)->setup->nmodels;
+    const struct setup *s = ctx_of(api)->setup;
+    return s != NULL ? s->nmodels : 0;
 }
 
 static const char *model_name(const struct sy_host_api *api, size_t i)
 {
     const struct setup *s = ctx_of(api)->setup;
-    return i < s->nmodels ? s->models[i].name : NULL;
+    return s != NULL && i < s->nmodels ? s->models[i].name : NULL;
+}
+
+static const struct model *find_model(const struct sy_host_api *api, const char *name)
+{
+    const struct setup *s = ctx_of(api)->setup;
+    return s != NULL && name != NULL ? setup_find_model(s, name) : NULL;
 }
 
 static int model_exists(const struct sy_host_api *api, const char *name)
 {
-    const struct model *m = setup_find_model(ctx_of(api)->setup, name);
+    const struct model *m = find_model(api, name);
     return m != NULL && strcmp(m->name, name) == 0 ? SY_OK : SY_DECLINED;
 }
 
 static const char *model_option(const struct sy_host_api *api, const char *model, const char *key)
 {
-    const struct model *m = setup_find_model(ctx_of(api)->setup, model);
+    const struct model *m = find_model(api, model);
     if (m == NULL || key == NULL)
         return NULL;
     if (strcmp(key, "type") == 0)
@@ -323,7 +332,7 @@ static sy_timer *host_worker_timer_add(const struct sy_host_api *api, double sec
     const void *serving;
     int w = timers_worker(&base, &serving);
 
-    if (w < 0 || serving != ctx->setup || w >= ctx->setup->nworkers)
+    if (w < 0 || ctx->setup == NULL || serving != ctx->setup || w >= ctx->setup->nworkers)
         return NULL;
     return timers_add(&ctx->setup->worker_timers[w], base, seconds, cb, arg);
 }
@@ -351,13 +360,14 @@ static unsigned be_inflight(const sy_backend *b)
 
 static size_t be_count(const struct sy_host_api *api)
 {
-    return ctx_of(api)->setup->nbackends;
+    const struct setup *s = ctx_of(api)->setup;
+    return s != NULL ? s->nbackends : 0;
 }
 
 static const sy_backend *be_at(const struct sy_host_api *api, size_t i)
 {
     const struct setup *s = ctx_of(api)->setup;
-    return i < s->nbackends ? (const sy_backend *)&s->backends[i] : NULL;
+    return s != NULL && i < s->nbackends ? (const sy_backend *)&s->backends[i] : NULL;
 }
 
 /* The i-th model of a backend: walk the models that list it. */
@@ -427,6 +437,23 @@ static int host_http(const struct sy_host_api *api, const char *url, const char 
     return control_http((struct host_ctx *)api, url, body, len, headers, timeout, cb, arg);
 }
 
+static sy_stream *host_stream(const struct sy_host_api *api, const char *url,
+                              const struct sy_http_options *opts, sy_stream_head_cb on_head,
+                              sy_stream_data_cb on_data, sy_stream_end_cb on_end, void *arg)
+{
+    return control_stream((struct host_ctx *)api, url, opts, on_head, on_data, on_end, arg);
+}
+
+static int host_publish(const struct sy_host_api *api, const struct sy_discovered *set, size_t n)
+{
+    struct host_ctx *ctx = (struct host_ctx *)api;
+    if (ctx->discovery == NULL) {
+        host_log(api, SY_LOG_ERROR, "discovery_publish: only discovery plugins publish");
+        return SY_ERROR;
+    }
+    return discovery_publish(ctx->discovery, ctx->plugin_name, set, n);
+}
+
 void host_ctx_init(struct host_ctx *ctx, struct setup *setup, const char *plugin_name,
                    unsigned source)
 {
@@ -485,5 +512,8 @@ void host_ctx_init(struct host_ctx *ctx, struct setup *setup, const char *plugin
         .config_check_keys = cfg_check_keys,
         .request_slot = req_slot,
         .worker_timer_add = host_worker_timer_add,
+        .discovery_publish = host_publish,
+        .http_stream = host_stream,
+        .http_stream_cancel = control_stream_cancel,
     };
 }

@@ -9,10 +9,15 @@
 #include <switchyard/plugin.h>
 
 struct setup;
+struct control;
+struct discovery;
 
 struct host_ctx {
     struct sy_host_api api;  /* first: plugins hold &ctx->api */
-    struct setup *setup;
+    struct setup *setup;     /* NULL for discovery plugins */
+    struct control *control; /* the thread its timers, requests and streams
+                                run on (health and discovery plugins) */
+    struct discovery *discovery; /* a discovery plugin's: where it publishes */
     const char *plugin_name;
     unsigned source;         /* the plugin's health source (backend_health.h) */
 };

@@ -33,9 +33,14 @@ static int has_hooks(const struct sy_plugin *d, enum sy_plugin_kind kind)
  * 1.2) another whose hooks it has; and those hooks there. */
 static int check_kind(const struct sy_plugin *d, enum sy_plugin_kind kind, char *why, size_t len)
 {
-    if (kind == SY_KIND_DISCOVERY) {
-        snprintf(why, len, "%s plugins are not supported by plugin ABI %d.%d",
-                 plugin_kind_name(kind), SY_ABI_MAJOR, SY_ABI_MINOR);
+    /* discovery plugins publish from start(): it is theirs alone */
+    if (kind == SY_KIND_DISCOVERY &&
+        (d->kind != (uint32_t)kind || d->abi_minor < 3 || d->start == NULL)) {
+        if (d->kind != (uint32_t)kind)
+            snprintf(why, len, "is a %s plugin, configured as a discovery plugin",
+                     plugin_kind_name((enum sy_plugin_kind)d->kind));
+        else
+            snprintf(why, len, "discovery plugin without start() (needs plugin ABI 1.3)");
         return -1;
     }
     if (d->kind != (uint32_t)kind && !(d->abi_minor >= 2 && has_hooks(d, kind))) {

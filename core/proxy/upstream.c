@@ -74,6 +74,8 @@ struct upstream_xfer {
     int stale;                /* the pooled connection had unasked bytes:
                                  the request did not go out on it */
     int restarted;            /* ... and went again on a new connection */
+    int own_tls;              /* TLS options of its own: the handle is not
+                                 kept for another transfer */
     enum upstream_body_mode mode;
     size_t discarded;
     /* the response head being read: name, NUL, value, NUL, for each of
@@ -237,7 +239,7 @@ static void xfer_free(struct upstream_xfer *x)
 
     curl_multi_remove_handle(p->multi, x->easy);
     /* kept as configured: the next transfer sets what is its own */
-    if (p->reuse_easy && p->neasy < EASY_CACHE) {
+    if (p->reuse_easy && p->neasy < EASY_CACHE && !x->own_tls) {
         p->easy_cache[p->neasy++] = x->easy;
     } else {
         curl_easy_cleanup(x->easy);
@@ -726,6 +728,35 @@ static CURL *easy_new(void)
     return e;
 }
 
+static void set_blob(CURL *e, CURLoption opt, const char *pem)
+{
+    struct curl_blob blob = { (void *)pem, strlen(pem), CURL_BLOB_COPY };
+    curl_easy_setopt(e, opt, &blob);
+}
+
+/* A transfer's own TLS settings; its handle is then not reused, so no
+ * other transfer inherits them. */
+static void set_tls(struct upstream_xfer *x, const struct upstream_tls *t)
+{
+    CURL *e = x->easy;
+
+    x->own_tls = 1;
+    if (t->ca_pem != NULL)
+        set_blob(e, CURLOPT_CAINFO_BLOB, t->ca_pem);
+    if (t->cert_file != NULL)
+        curl_easy_setopt(e, CURLOPT_SSLCERT, t->cert_file);
+    if (t->key_file != NULL)
+        curl_easy_setopt(e, CURLOPT_SSLKEY, t->key_file);
+    if (t->cert_pem != NULL)
+        set_blob(e, CURLOPT_SSLCERT_BLOB, t->cert_pem);
+    if (t->key_pem != NULL)
+        set_blob(e, CURLOPT_SSLKEY_BLOB, t->key_pem);
+    if (t->insecure) {
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+}
+
 struct upstream_xfer *upstream_start(struct upstream_pool *p,
                                      const struct upstream_request *req,
                                      const struct upstream_ops *ops, void *arg)
@@ -769,6 +800,8 @@ struct upstream_xfer *upstream_start(struct upstream_pool *p,
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(req->connect_timeout * 1000));
     /* handles are reused: always say which CA bundle, the default included */
     curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_file ? req->ca_file : default_ca_file());
+    if (req->tls != NULL)
+        set_tls(x, req->tls);
     /* every backend socket is the pool's to know (see prereq_cb) */
     curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket_cb);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, p);

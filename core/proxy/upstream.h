@@ -62,6 +62,15 @@ struct upstream_ops {
     void (*on_done)(void *arg, enum upstream_result res, const char *detail);
 };
 
+/* TLS settings besides ca_file, for servers that are not backends (the
+ * Kubernetes API with a kubeconfig's credentials).  PEM text or files. */
+struct upstream_tls {
+    const char *ca_pem;
+    const char *cert_file, *key_file;
+    const char *cert_pem, *key_pem;
+    int insecure;               /* do not verify the server */
+};
+
 struct upstream_request {
     const char *url;
     const char *body;       /* borrowed until on_done/cancel; NULL: a GET */
@@ -71,6 +80,7 @@ struct upstream_request {
     double first_byte_timeout;  /* seconds from start to the response head */
     double idle_timeout;        /* seconds between body bytes */
     const char *ca_file;        /* CA bundle for https, NULL: the system's */
+    const struct upstream_tls *tls; /* TLS settings of its own, or NULL */
     long recv_buffer;           /* bytes read from the backend at a time; 0: 16 KiB */
 };
 

@@ -72,6 +72,17 @@ static void state_changed(struct backend *b, unsigned source, const char *reason
                 backend_state_name(now), who, reason ? reason : "");
 }
 
+/* What /engines says of b now, and a log line, for news that is not a
+ * source's flag change in this setup (discovery's, across setups). */
+static void backend_note(struct backend *b, const char *what)
+{
+    pthread_mutex_lock(&b->info_lock);
+    snprintf(b->reason, sizeof b->reason, "%s", what);
+    b->since = (long long)time(NULL);
+    pthread_mutex_unlock(&b->info_lock);
+    log_msg(SY_LOG_INFO, "backend %s: %s", b->url, what);
+}
+
 void backend_flag_set(struct backend *b, unsigned source, int on, const char *reason)
 {
     unsigned long long bit = 1ull << source;
@@ -183,9 +194,22 @@ void backend_health_carry_over(struct backend *b, const struct setup *to,
     unsigned cd_source = (unsigned)atomic_load(&o->cooldown_source);
     int cd_kept = 0;
 
+    int was_ready = 1, ready = 1;
+
+    /* discovery's flag (not ready) is what the new setup was built from,
+     * newer than the old one's */
+    for (unsigned j = 0; j < to->nsources; j++)
+        if (strcmp(to->sources[j], HEALTH_SOURCE_DISCOVERY) == 0) {
+            flags |= atomic_load(&b->flags) & (1ull << j);
+            ready = !(atomic_load(&b->flags) >> j & 1);
+        }
+    for (unsigned i = 0; i < from->nsources; i++)
+        if (strcmp(from->sources[i], HEALTH_SOURCE_DISCOVERY) == 0)
+            was_ready = !(held >> i & 1);
     for (unsigned i = 0; i < from->nsources; i++) {
         for (unsigned j = 0; j < to->nsources; j++) {
-            if (strcmp(from->sources[i], to->sources[j]) != 0)
+            if (strcmp(from->sources[i], to->sources[j]) != 0 ||
+                strcmp(to->sources[j], HEALTH_SOURCE_DISCOVERY) == 0)
                 continue;
             if (held >> i & 1)
                 flags |= 1ull << j;
@@ -199,6 +223,12 @@ void backend_health_carry_over(struct backend *b, const struct setup *to,
     atomic_store(&b->cooldown_until_ms, cd_kept ? until : 0);
     atomic_store(&b->trial_taken, 0);
     atomic_store(&b->shown_state, backend_state(b));
+    if (ready != was_ready) {
+        /* the news is discovery's: b says it since it was built */
+        if (ready)
+            backend_note(b, "ready (discovery)");
+        return;
+    }
     pthread_mutex_lock((pthread_mutex_t *)&o->info_lock);
     memcpy(b->reason, o->reason, sizeof b->reason);
     b->since = o->since;

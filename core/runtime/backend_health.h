@@ -22,6 +22,9 @@ struct setup;
 /* Sources are bits of a 64-bit mask: index 0 is the operator's. */
 #define HEALTH_MAX_SOURCES 64
 #define HEALTH_SOURCE_OPERATOR 0u
+/* The source that holds discovered backends that are not ready: set when
+ * a setup is built from what discovery published, never carried over. */
+#define HEALTH_SOURCE_DISCOVERY "discovery"
 
 /* The source of this name in the setup, added when new; -1 when the
  * setup has HEALTH_MAX_SOURCES already.  Setup building only. */

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "discovery.h"
 #include "host_api.h"
 #include "log.h"
 #include "timers.h"
@@ -127,26 +128,103 @@ static int append_label(char **label, const char *name)
     return 0;
 }
 
-static int build_models(struct setup *s, char *err, size_t errlen)
+/* The models discovery knows and the config does not: each gets a
+ * model_cfg of its own (type chat, no settings), kept by the setup. */
+static int add_discovered_models(struct setup *s, const struct discovered_set *disc)
 {
     const struct sy_cfg *c = s->cfg;
-    size_t total = 0;
+    size_t cap = 0;
 
+    for (size_t i = 0; i < disc->n; i++)
+        cap += disc->v[i].nmodels;
+    s->discovered_models = calloc(cap ? cap : 1, sizeof *s->discovered_models);
+    if (s->discovered_models == NULL)
+        return -1;
+    for (size_t i = 0; i < disc->n; i++) {
+        for (size_t j = 0; j < disc->v[i].nmodels; j++) {
+            const char *name = disc->v[i].models[j];
+            int known = config_find_model(c, name) != NULL;
+            for (size_t k = 0; k < s->ndiscovered_models && !known; k++)
+                known = strcmp(s->discovered_models[k].name, name) == 0;
+            if (known)
+                continue;
+            if (config_find_alias(c, name) != NULL) {
+                LOG_WARN("discovered model %s of %s is an alias in the config: the alias wins",
+                         name, disc->v[i].url);
+                continue;
+            }
+            struct model_cfg *mc = &s->discovered_models[s->ndiscovered_models];
+            mc->name = strdup(name);
+            mc->type = strdup("chat");
+            if (mc->name == NULL || mc->type == NULL) {
+                free(mc->name);
+                free(mc->type);
+                return -1;
+            }
+            s->ndiscovered_models++;
+        }
+    }
+    return 0;
+}
+
+static int serves(const struct discovered_backend *b, const char *model)
+{
+    for (size_t i = 0; i < b->nmodels; i++)
+        if (strcmp(b->models[i], model) == 0)
+            return 1;
+    return 0;
+}
+
+/* Put b in model m (once), and m's name in b's label. */
+static int attach(struct model *m, struct backend *b)
+{
+    for (size_t k = 0; k < m->nbackends; k++)
+        if (m->backends[k] == b)
+            return 0;
+    m->backends[m->nbackends++] = b;
+    return append_label(&b->models_label, m->name);
+}
+
+/* The models: the config's, with their backends and the discovered ones
+ * that serve them (a model written without backends gives its settings
+ * to those), then the models only discovery knows. */
+static int build_models(struct setup *s, const struct discovered_set *disc, char *err,
+                        size_t errlen)
+{
+    const struct sy_cfg *c = s->cfg;
+    static const struct discovered_set none = { NULL, 0 };
+    size_t total = 0, nmodels;
+    int not_ready = -1;
+
+    if (disc == NULL)
+        disc = &none;
+    else if ((not_ready = health_source(s, HEALTH_SOURCE_DISCOVERY)) < 0)
+        goto oom;
+    if (add_discovered_models(s, disc) != 0)
+        goto oom;
+    nmodels = c->nmodels + s->ndiscovered_models;
     for (size_t i = 0; i < c->nmodels; i++)
         total += c->models[i].nbackends;
+    for (size_t i = 0; i < disc->n; i++)
+        total += disc->v[i].nmodels;
     s->backends = calloc(total ? total : 1, sizeof *s->backends);
-    s->models = calloc(c->nmodels, sizeof *s->models);
-    s->names = calloc(c->nmodels + c->naliases, sizeof *s->names);
+    s->models = calloc(nmodels ? nmodels : 1, sizeof *s->models);
+    s->names = calloc(nmodels + c->naliases ? nmodels + c->naliases : 1, sizeof *s->names);
     if (s->backends == NULL || s->models == NULL || s->names == NULL)
         goto oom;
-    for (size_t i = 0; i < c->nmodels; i++) {
-        const struct model_cfg *mc = &c->models[i];
+    for (size_t i = 0; i < nmodels; i++) {
+        const struct model_cfg *mc = i < c->nmodels ? &c->models[i]
+                                                    : &s->discovered_models[i - c->nmodels];
         struct model *m = &s->models[i];
+        size_t found = 0;
+        for (size_t j = 0; j < disc->n; j++)
+            found += serves(&disc->v[j], mc->name);
         m->index = (unsigned)i;
         m->cfg = mc;
         m->name = mc->name;
-        m->backends = calloc(mc->nbackends, sizeof *m->backends);
-        m->stats.fallbacks_to = calloc(c->nmodels, sizeof *m->stats.fallbacks_to);
+        m->backends = calloc(mc->nbackends + found ? mc->nbackends + found : 1,
+                             sizeof *m->backends);
+        m->stats.fallbacks_to = calloc(nmodels, sizeof *m->stats.fallbacks_to);
         s->nmodels++; /* counted first, so setup_destroy frees a partial one */
         if (m->backends == NULL || m->stats.fallbacks_to == NULL)
             goto oom;
@@ -159,14 +237,21 @@ static int build_models(struct setup *s, char *err, size_t errlen)
                 return -1;
             if (bc->weight > b->weight)
                 b->weight = bc->weight;
-            int dup = 0;
-            for (size_t k = 0; k < m->nbackends; k++)
-                dup |= m->backends[k] == b;
-            if (dup)
-                continue;
-            m->backends[m->nbackends++] = b;
-            if (append_label(&b->models_label, m->name) != 0)
+            if (attach(m, b) != 0)
                 goto oom;
+        }
+        for (size_t j = 0; j < disc->n; j++) {
+            const struct discovered_backend *d = &disc->v[j];
+            if (!serves(d, mc->name))
+                continue;
+            struct backend *b = find_or_add_backend(s, d->url, mc->api_key_env, total, err,
+                                                    errlen);
+            if (b == NULL)
+                return -1;
+            if (attach(m, b) != 0)
+                goto oom;
+            if (!d->ready && !backend_flag_held(b, (unsigned)not_ready))
+                backend_flag_set(b, (unsigned)not_ready, 1, "not ready (discovery)");
         }
         s->names[s->nnames++] = (struct name_entry){ m->name, m };
     }
@@ -304,6 +389,13 @@ static void free_chain(struct chain *c)
 int setup_create(struct sy_cfg *cfg, const char *plugin_dir, int nworkers,
                  struct setup **out, char *err, size_t errlen)
 {
+    return setup_build(cfg, plugin_dir, nworkers, NULL, out, err, errlen);
+}
+
+int setup_build(struct sy_cfg *cfg, const char *plugin_dir, int nworkers,
+                const struct discovered_set *disc, struct setup **out, char *err,
+                size_t errlen)
+{
     struct setup *s = calloc(1, sizeof *s);
 
     *out = NULL;
@@ -324,7 +416,7 @@ int setup_create(struct sy_cfg *cfg, const char *plugin_dir, int nworkers,
         setup_destroy(s);
         return -1;
     }
-    if (build_models(s, err, errlen) != 0 ||
+    if (build_models(s, disc, err, errlen) != 0 ||
         build_chain(s, &cfg->routing, SY_KIND_ROUTING, plugin_dir, &s->routing, err, errlen) != 0 ||
         build_chain(s, &cfg->fallback, SY_KIND_FALLBACK, plugin_dir, &s->fallback, err, errlen) != 0) {
         setup_destroy(s);
@@ -355,6 +447,11 @@ void setup_destroy(struct setup *s)
         free(s->backends[i].auth_header);
         free(s->backends[i].models_label);
     }
+    for (size_t i = 0; i < s->ndiscovered_models; i++) {
+        free(s->discovered_models[i].name);
+        free(s->discovered_models[i].type);
+    }
+    free(s->discovered_models);
     free(s->models);
     free(s->backends);
     free(s->names);

@@ -18,6 +18,7 @@
 
 struct control;
 struct timer_list;
+struct discovered_set;
 
 #define SY_LATENCY_BUCKETS 14
 extern const double setup_latency_bounds[SY_LATENCY_BUCKETS]; /* seconds */
@@ -97,6 +98,8 @@ struct setup {
     size_t nbackends;
     struct model *models;
     size_t nmodels;
+    struct model_cfg *discovered_models; /* models only discovery knows */
+    size_t ndiscovered_models;
     struct name_entry *names; /* models and aliases, sorted by name */
     size_t nnames;
     struct chain routing;
@@ -123,6 +126,12 @@ struct setup {
  * -1 with the reason in err (the daemon exits 2). */
 int setup_create(struct sy_cfg *cfg, const char *plugin_dir, int nworkers,
                  struct setup **out, char *err, size_t errlen);
+/* The same, with the backends discovery published (runtime/discovery.h)
+ * merged into the config's models by name; disc NULL: none.  A discovered
+ * backend that is not ready is held out by the source "discovery". */
+int setup_build(struct sy_cfg *cfg, const char *plugin_dir, int nworkers,
+                const struct discovered_set *disc, struct setup **out, char *err,
+                size_t errlen);
 void setup_destroy(struct setup *s);
 
 /* A model by its name or an alias; NULL when unknown. */

@@ -67,6 +67,14 @@
  *        SY_PLUGIN_F_SHARED).  Routing and fallback instances get
  *        worker_start() on each worker's thread and may keep timers on
  *        its loop (worker_timer_add()).
+ *   1.3  discovery plugins (SY_KIND_DISCOVERY): they publish the backends
+ *        they see with discovery_publish() (struct sy_discovered), from
+ *        start() and their callbacks on a thread of their own, which lives
+ *        across the setups their changes make; the core reconciles the
+ *        backend table as a reload does.  http_stream() and
+ *        http_stream_cancel(): a long HTTP GET whose body arrives as it
+ *        comes (a Kubernetes watch), with TLS settings of its own (struct
+ *        sy_http_options: CA, client certificate, bearer token).
  */
 #ifndef SWITCHYARD_PLUGIN_H
 #define SWITCHYARD_PLUGIN_H
@@ -80,7 +88,7 @@ extern "C" {
 
 #define SY_PLUGIN_MAGIC 0x53595047u /* "SYPG" */
 #define SY_ABI_MAJOR 1
-#define SY_ABI_MINOR 2
+#define SY_ABI_MINOR 3
 
 /* Name of the descriptor symbol for this ABI major. */
 #define SY_PLUGIN_SYMBOL "sy_plugin_v1"
@@ -108,7 +116,7 @@ enum sy_plugin_kind {
     SY_KIND_ROUTING = 1,   /* picks a backend among the model's usable ones */
     SY_KIND_HEALTH = 2,    /* decides which backends are usable (1.1) */
     SY_KIND_FALLBACK = 3,  /* names the next model when one cannot be served */
-    SY_KIND_DISCOVERY = 4  /* reserved: backend lists from DNS or Kubernetes */
+    SY_KIND_DISCOVERY = 4  /* publishes backends, from DNS or Kubernetes (1.3) */
 };
 
 /* Descriptor flags. */
@@ -248,6 +256,49 @@ typedef void (*sy_timer_cb)(void *arg);
  * body: the first bytes of the answer (at most 64 KiB), borrowed. */
 typedef void (*sy_http_cb)(void *arg, int status, const char *body, size_t len,
                            const char *error);
+
+/*
+ * One backend as a discovery plugin sees it (1.3), for discovery_publish().
+ * Borrowed for the call: the core copies what it keeps.
+ */
+struct sy_discovered {
+    size_t size;                /* sizeof(struct sy_discovered) of the plugin */
+    const char *url;            /* base URL, e.g. "http://10.1.2.3:8000" */
+    const char *const *models;  /* the models it serves (LoRA adapters too) */
+    size_t nmodels;
+    const char *const *labels;  /* "key=value" (a pod's labels, roles) */
+    size_t nlabels;
+    int ready;                  /* 0: known, but to be sent no request */
+};
+
+/* A long HTTP GET on the plugin thread (1.3): the answer's status first,
+ * then its body as it arrives, then the end.  on_data returns 0 to go on,
+ * non-zero to stop (no on_end follows then).  on_end runs once: status 0
+ * and `error` when no answer came or it broke off (a timeout, a reset),
+ * else the status with error NULL.  The stream is freed after on_end;
+ * cancel it only before. */
+typedef struct sy_stream sy_stream;
+typedef void (*sy_stream_head_cb)(void *arg, int status);
+typedef int (*sy_stream_data_cb)(void *arg, const char *data, size_t len);
+typedef void (*sy_stream_end_cb)(void *arg, int status, const char *error);
+
+/* How to talk to a server that is not a backend (1.3): the Kubernetes API
+ * with a kubeconfig's credentials.  Zero fields take the defaults. */
+struct sy_http_options {
+    size_t size;                /* sizeof(struct sy_http_options) of the plugin */
+    const char *const *headers; /* NULL-terminated "Name: value" lines */
+    double connect_timeout;     /* seconds; 0: 10 */
+    double idle_timeout;        /* seconds with no byte before the stream
+                                   ends with an error; 0: never */
+    const char *ca_file;        /* PEM bundle; NULL: the router's ca_file,
+                                   else the system's */
+    const char *ca_pem;         /* PEM text instead of ca_file */
+    const char *cert_file;      /* client certificate and key, PEM */
+    const char *key_file;
+    const char *cert_pem;       /* the same as text */
+    const char *key_pem;
+    int insecure;               /* 1: do not verify the server's certificate */
+};
 
 /*
  * The host API: the only way a plugin calls the core.  The table is owned by
@@ -430,6 +481,29 @@ struct sy_host_api {
      * when it moves to a reloaded setup, and when it stops. */
     sy_timer *(*worker_timer_add)(const struct sy_host_api *host, double seconds,
                                   sy_timer_cb cb, void *arg);
+
+    /* --- Appended in ABI 1.3 (check `size`). --- */
+
+    /* Discovery plugins, on their thread (start() and callbacks): the whole
+     * set of backends this plugin sees now, replacing what it published
+     * before.  Publish after every change and after every full re-list, so
+     * that a backend gone while the plugin was not looking leaves too.
+     * The core copies the set and applies it soon, changes coalesced, as a
+     * reload: new backends take requests at once, removed ones finish the
+     * requests they have; flags, cooldowns and counters carry over by URL.
+     * A backend whose `ready` is 0 stays in /engines but gets no request.
+     * SY_ERROR (nothing changes) for a set with a bad URL or model name. */
+    int (*discovery_publish)(const struct sy_host_api *host,
+                             const struct sy_discovered *set, size_t n);
+    /* Health and discovery plugins, on their thread: start a long GET (see
+     * sy_stream).  opts may be NULL.  NULL when it could not start. */
+    sy_stream *(*http_stream)(const struct sy_host_api *host, const char *url,
+                              const struct sy_http_options *opts,
+                              sy_stream_head_cb on_head, sy_stream_data_cb on_data,
+                              sy_stream_end_cb on_end, void *arg);
+    /* Stop a stream before its on_end; no callback follows.  Not from inside
+     * its own on_data (return non-zero there instead). */
+    void (*http_stream_cancel)(sy_stream *s);
 };
 
 /*
@@ -487,6 +561,11 @@ struct sy_plugin {
      * first request is served from its setup (at start, and for a
      * reloaded setup before it takes requests): set up timers and probes,
      * and set the flags that must hold from the first request.  Optional.
+     * SY_KIND_DISCOVERY (1.3): one instance too, created when the config
+     * is loaded (at start and on each reload, not when its own changes
+     * remake the setup); start() runs once on the discovery thread, where
+     * its timers, requests and streams run.  Until it first publishes, the
+     * set its predecessor (same name, before a reload) published stands.
      */
     int (*start)(void *inst);
     /*

@@ -117,5 +117,6 @@ void register_http_e2e_tests(void);
 void register_health_flags_e2e_tests(void);
 void register_backend_e2e_tests(void);
 void register_examples_e2e_tests(void);
+void register_discovery_e2e_tests(void);
 
 #endif

@@ -325,7 +325,7 @@ static void test_dyn_unknown_keys_and_reload(void)
     CU_ASSERT_STRING_EQUAL(s.model, "big");
 
     /* a broken file keeps the running configuration */
-    CU_ASSERT_EQUAL_FATAL(write_file(d_dyn_path, "service_discovery: k8s\n"), 0);
+    CU_ASSERT_EQUAL_FATAL(write_file(d_dyn_path, "service_discovery: consul\n"), 0);
     CU_ASSERT_EQUAL_FATAL(kill(d_dyn.pid, SIGHUP), 0);
     sleep_ms(300);
     ask(d_dyn.port, "gpt-4:latest", &s);
@@ -333,7 +333,8 @@ static void test_dyn_unknown_keys_and_reload(void)
     CU_ASSERT_STRING_EQUAL(s.model, "org/small:q4");
     log = read_all(d_dyn.log);
     CU_ASSERT_PTR_NOT_NULL_FATAL(log);
-    snprintf(want, sizeof want, "%s:1: service_discovery: only 'static' is supported", d_dyn_path);
+    snprintf(want, sizeof want, "%s:1: service_discovery: expected static or k8s, got 'consul'",
+             d_dyn_path);
     CU_ASSERT_PTR_NOT_NULL(strstr(log, want));
     free(log);
 }
@@ -352,11 +353,11 @@ static void test_dyn_check_config(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "configuration OK (2 models, 2 backends)"));
     free(out);
 
-    const char *bad = write_temp("dyn-bad.yaml", "routing_logic: roundrobin\nservice_discovery: k8s\n");
+    const char *bad = write_temp("dyn-bad.yaml", "routing_logic: roundrobin\nservice_discovery: dns\n");
     char want[512];
     args[4] = bad;
     CU_ASSERT_EQUAL(router_run(args, &out), 2);
-    snprintf(want, sizeof want, "%s:2: service_discovery: only 'static' is supported, got 'k8s'", bad);
+    snprintf(want, sizeof want, "%s:2: service_discovery: expected static or k8s, got 'dns'", bad);
     if (strstr(out, want) == NULL)
         fprintf(stderr, "\n    output lacks '%s': %s\n", want, out);
     CU_ASSERT_PTR_NOT_NULL(strstr(out, want));

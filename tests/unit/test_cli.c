@@ -236,8 +236,8 @@ static void test_cli_bad_values(void)
                 "--static-backend-health-check-interval", "0");
     PARSE_FAILS("--routing-logic: expected roundrobin, session, least_loaded or "
                 "prefixaware, got 'random'", "--routing-logic", "random");
-    PARSE_FAILS("--service-discovery: only 'static' is supported, got 'k8s'",
-                "--service-discovery", "k8s");
+    PARSE_FAILS("--service-discovery: expected static or k8s, got 'dns'",
+                "--service-discovery", "dns");
     PARSE_FAILS("--host: empty value", "--host", "");
     PARSE_FAILS("--static-backends: empty value", "--static-backends=");
     /* flags themselves */

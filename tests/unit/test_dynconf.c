@@ -358,7 +358,7 @@ static void test_dynconf_unknown_keys_warn(void)
     a.text = "service_discovery: static\n"
              "routing_logic: roundrobin\n"
              "engine_stats_interval: 30\n"
-             "k8s_namespace: default\n"
+             "callbacks: my.module\n"
              "static_models:\n"
              "  llama:\n"
              "    static_backends: http://a:1\n"
@@ -376,7 +376,7 @@ static void test_dynconf_unknown_keys_warn(void)
         fprintf(stderr, "\n%s\n", a.err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(out);
     HAS(out, "dyn.yaml:3: engine_stats_interval: unknown setting, ignored");
-    HAS(out, "dyn.yaml:4: k8s_namespace: not supported by switchyard, ignored");
+    HAS(out, "dyn.yaml:4: callbacks: not supported by switchyard, ignored");
     HAS(out, "dyn.yaml:8: static_models.llama.static_model_label: unknown "
              "setting, ignored");
     HAS(out, "dyn.yaml:9: future_thing: unknown setting, ignored");
@@ -524,10 +524,27 @@ static void test_dynconf_wrong_types(void)
 
 static void test_dynconf_discovery(void)
 {
-    dyn_fails(NULL, "service_discovery: k8s\nrouting_logic: roundrobin\n"
-                    "k8s_namespace: default\n",
-              "dyn.yaml:1: service_discovery: only 'static' is supported, "
-              "got 'k8s'");
+    dyn_fails(NULL, "service_discovery: consul\nrouting_logic: roundrobin\n",
+              "dyn.yaml:1: service_discovery: expected static or k8s, got 'consul'");
+    /* k8s: the k8s discovery plugin, its settings from vllm_router's keys */
+    struct sy_cfg *k8s = dyn_cfg(NULL, "service_discovery: k8s\n"
+                                       "k8s_namespace: prod\n"
+                                       "k8s_label_selector: app=vllm\n"
+                                       "k8s_port: 8080\n"
+                                       "k8s_service_discovery_type: pod-ip\n"
+                                       "k8s_watcher_timeout_seconds: 30\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(k8s);
+    CU_ASSERT_EQUAL_FATAL(k8s->discovery.n, 1);
+    CU_ASSERT_STRING_EQUAL(k8s->discovery.names[0], "k8s");
+    const struct cfg_node *sec = config_plugin_section(k8s, "k8s");
+    CU_ASSERT_STRING_EQUAL(cfg_map_get(sec, "namespace")->scalar, "prod");
+    CU_ASSERT_STRING_EQUAL(cfg_map_get(sec, "label_selector")->scalar, "app=vllm");
+    CU_ASSERT_STRING_EQUAL(cfg_map_get(sec, "port")->scalar, "8080");
+    CU_ASSERT_STRING_EQUAL(cfg_map_get(sec, "service_discovery_type")->scalar, "pod-ip");
+    CU_ASSERT_STRING_EQUAL(cfg_map_get(sec, "watcher_timeout_seconds")->scalar, "30");
+    /* no models written down: they come from the pods */
+    CU_ASSERT_EQUAL(k8s->nmodels, 0);
+    config_free(k8s);
     dyn_fails(NULL, "routing_logic: roundrobin\nservice_discovery: [static]\n",
               "dyn.yaml:2: service_discovery: expected a single value");
     struct sy_cfg *cfg = dyn_cfg(NULL, "service_discovery: static\n"

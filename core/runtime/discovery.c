@@ -1,0 +1,381 @@
+#define _POSIX_C_SOURCE 200809L /* strdup */
+#include "discovery.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "control.h"
+#include "host_api.h"
+#include "log.h"
+#include "plugin_loader.h"
+#include "setup.h"
+
+/* What one plugin published last. */
+struct source {
+    char *name;
+    struct discovered_set set;
+    int published;     /* 0: nothing yet (the predecessor's set stands) */
+};
+
+struct discovery {
+    struct sy_cfg *cfg;         /* a reference: the plugins' sections live there */
+    struct plugin_slot *slots;
+    size_t n;
+    struct control *control;
+    void (*changed)(void *arg);
+    void *arg;
+    pthread_mutex_t lock;       /* sources, counters */
+    struct source *sources;     /* [n], in the order of cfg->discovery */
+    unsigned long long changes;
+    long long last_publish_ms;  /* 0: never */
+};
+
+static void backend_clear(struct discovered_backend *b)
+{
+    free(b->url);
+    for (size_t i = 0; i < b->nmodels; i++)
+        free(b->models[i]);
+    free(b->models);
+    for (size_t i = 0; i < b->nlabels; i++)
+        free(b->labels[i]);
+    free(b->labels);
+}
+
+static void set_clear(struct discovered_set *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        backend_clear(&s->v[i]);
+    free(s->v);
+    s->v = NULL;
+    s->n = 0;
+}
+
+void discovered_set_free(struct discovered_set *s)
+{
+    if (s != NULL) {
+        set_clear(s);
+        free(s);
+    }
+}
+
+static char **copy_strings(const char *const *v, size_t n)
+{
+    char **out = calloc(n ? n : 1, sizeof *out);
+    for (size_t i = 0; out != NULL && i < n; i++) {
+        if ((out[i] = strdup(v[i])) == NULL) {
+            while (i > 0)
+                free(out[--i]);
+            free(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
+static int backend_copy(struct discovered_backend *to, const struct discovered_backend *from)
+{
+    memset(to, 0, sizeof *to);
+    to->ready = from->ready;
+    to->nmodels = from->nmodels;
+    to->nlabels = from->nlabels;
+    to->url = strdup(from->url);
+    to->models = copy_strings((const char *const *)from->models, from->nmodels);
+    to->labels = copy_strings((const char *const *)from->labels, from->nlabels);
+    if (to->url == NULL || to->models == NULL || to->labels == NULL) {
+        if (to->models == NULL)
+            to->nmodels = 0;
+        if (to->labels == NULL)
+            to->nlabels = 0;
+        backend_clear(to);
+        return -1;
+    }
+    return 0;
+}
+
+static int set_copy(struct discovered_set *to, const struct discovered_set *from)
+{
+    to->n = 0;
+    to->v = calloc(from->n ? from->n : 1, sizeof *to->v);
+    if (to->v == NULL)
+        return -1;
+    for (size_t i = 0; i < from->n; i++) {
+        if (backend_copy(&to->v[i], &from->v[i]) < 0) {
+            set_clear(to);
+            return -1;
+        }
+        to->n++;
+    }
+    return 0;
+}
+
+/* --- publishing --- */
+
+static int strings_equal(char *const *a, size_t na, char *const *b, size_t nb)
+{
+    if (na != nb)
+        return 0;
+    for (size_t i = 0; i < na; i++)
+        if (strcmp(a[i], b[i]) != 0)
+            return 0;
+    return 1;
+}
+
+static int sets_equal(const struct discovered_set *a, const struct discovered_set *b)
+{
+    if (a->n != b->n)
+        return 0;
+    for (size_t i = 0; i < a->n; i++) {
+        const struct discovered_backend *x = &a->v[i], *y = &b->v[i];
+        if (strcmp(x->url, y->url) != 0 || x->ready != y->ready ||
+            !strings_equal(x->models, x->nmodels, y->models, y->nmodels) ||
+            !strings_equal(x->labels, x->nlabels, y->labels, y->nlabels))
+            return 0;
+    }
+    return 1;
+}
+
+/* The plugin's entries, checked and copied: URLs as the config checks
+ * them, model names as well, one entry per URL. */
+static int take_set(const char *name, const struct sy_discovered *in, size_t n,
+                    struct discovered_set *out)
+{
+    char why[128];
+
+    out->n = 0;
+    out->v = calloc(n ? n : 1, sizeof *out->v);
+    if (out->v == NULL)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        /* a plugin built against a later, larger struct: read our part */
+        const struct sy_discovered *e =
+            (const struct sy_discovered *)((const char *)in + i * (in->size ? in->size : sizeof *in));
+        struct discovered_backend b = { 0 };
+        char *url = NULL;
+        if (e->url == NULL || config_parse_url(e->url, &url, why, sizeof why) < 0) {
+            LOG_ERROR("discovery plugin %s: backend '%s': %s; nothing published", name,
+                      e->url ? e->url : "(null)", e->url ? why : "no URL");
+            goto fail;
+        }
+        for (size_t j = 0; j < e->nmodels; j++)
+            if (e->models == NULL || !config_model_name_ok(e->models[j])) {
+                LOG_ERROR("discovery plugin %s: backend %s: bad model name; nothing published",
+                          name, url);
+                free(url);
+                goto fail;
+            }
+        for (size_t j = 0; j < out->n; j++)
+            if (strcmp(out->v[j].url, url) == 0) {
+                LOG_ERROR("discovery plugin %s: backend %s published twice; nothing published",
+                          name, url);
+                free(url);
+                goto fail;
+            }
+        b.url = url;
+        b.ready = e->ready != 0;
+        b.nmodels = e->nmodels;
+        b.nlabels = e->labels ? e->nlabels : 0;
+        b.models = copy_strings(e->models, e->nmodels);
+        b.labels = copy_strings(e->labels, b.nlabels);
+        if (b.models == NULL || b.labels == NULL) {
+            if (b.models == NULL)
+                b.nmodels = 0;
+            if (b.labels == NULL)
+                b.nlabels = 0;
+            backend_clear(&b);
+            goto fail;
+        }
+        out->v[out->n++] = b;
+    }
+    return 0;
+fail:
+    set_clear(out);
+    return -1;
+}
+
+int discovery_publish(struct discovery *d, const char *name, const struct sy_discovered *set,
+                      size_t n)
+{
+    struct discovered_set fresh;
+    struct source *src = NULL;
+    int changed;
+
+    if (n > 0 && set == NULL)
+        return SY_ERROR;
+    for (size_t i = 0; i < d->n; i++)
+        if (strcmp(d->sources[i].name, name) == 0)
+            src = &d->sources[i];
+    if (src == NULL || take_set(name, set, n, &fresh) < 0)
+        return SY_ERROR;
+    pthread_mutex_lock(&d->lock);
+    changed = !src->published || !sets_equal(&src->set, &fresh);
+    if (changed) {
+        set_clear(&src->set);
+        src->set = fresh;
+        src->published = 1;
+        d->changes++;
+    }
+    d->last_publish_ms = setup_now_ms();
+    pthread_mutex_unlock(&d->lock);
+    if (!changed) {
+        set_clear(&fresh);
+        return SY_OK;
+    }
+    LOG_INFO("discovery plugin %s: %zu backend%s", name, n, n == 1 ? "" : "s");
+    if (d->changed != NULL)
+        d->changed(d->arg);
+    return SY_OK;
+}
+
+struct discovered_set *discovery_snapshot(struct discovery *d)
+{
+    struct discovered_set *out = calloc(1, sizeof *out);
+    size_t total = 0;
+
+    if (out == NULL || d == NULL)
+        return out;
+    pthread_mutex_lock(&d->lock);
+    for (size_t i = 0; i < d->n; i++)
+        total += d->sources[i].set.n;
+    out->v = calloc(total ? total : 1, sizeof *out->v);
+    for (size_t i = 0; out->v != NULL && i < d->n; i++) {
+        const struct discovered_set *s = &d->sources[i].set;
+        for (size_t j = 0; j < s->n; j++) {
+            int seen = 0;
+            for (size_t k = 0; k < out->n && !seen; k++)
+                seen = strcmp(out->v[k].url, s->v[j].url) == 0;
+            if (seen)
+                continue;
+            if (backend_copy(&out->v[out->n], &s->v[j]) < 0) {
+                pthread_mutex_unlock(&d->lock);
+                discovered_set_free(out);
+                return NULL;
+            }
+            out->n++;
+        }
+    }
+    pthread_mutex_unlock(&d->lock);
+    if (out->v == NULL) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+void discovery_stats(struct discovery *d, unsigned long long *changes, double *since_publish)
+{
+    *changes = 0;
+    *since_publish = -1;
+    if (d == NULL)
+        return;
+    pthread_mutex_lock(&d->lock);
+    *changes = d->changes;
+    if (d->last_publish_ms > 0)
+        *since_publish = (double)(setup_now_ms() - d->last_publish_ms) / 1000.0;
+    pthread_mutex_unlock(&d->lock);
+}
+
+/* --- life --- */
+
+void discovery_stop(struct discovery *d)
+{
+    if (d == NULL)
+        return;
+    control_free(d->control); /* no hook runs after this */
+    for (size_t i = 0; i < d->n; i++) {
+        struct plugin_slot *slot = &d->slots[i];
+        if (slot->inst != NULL && slot->inst[0] != NULL)
+            slot->plugin->desc->destroy(slot->inst[0]);
+        free(slot->inst);
+        free(slot->host);
+        if (slot->plugin != NULL)
+            plugin_unload(slot->plugin);
+        free(d->sources[i].name);
+        set_clear(&d->sources[i].set);
+    }
+    free(d->slots);
+    free(d->sources);
+    pthread_mutex_destroy(&d->lock);
+    config_free(d->cfg);
+    free(d);
+}
+
+int discovery_start(struct sy_cfg *cfg, const char *plugin_dir, const struct discovery *prev,
+                    int run, void (*changed)(void *arg), void *arg, struct discovery **out,
+                    char *err, size_t errlen)
+{
+    const struct plugin_list *names = &cfg->discovery;
+    struct discovery *d;
+
+    *out = NULL;
+    if (names->n == 0)
+        return 0;
+    if ((d = calloc(1, sizeof *d)) == NULL)
+        goto oom;
+    pthread_mutex_init(&d->lock, NULL);
+    d->cfg = config_ref(cfg);
+    d->changed = changed;
+    d->arg = arg;
+    d->slots = calloc(names->n, sizeof *d->slots);
+    d->sources = calloc(names->n, sizeof *d->sources);
+    if (d->slots == NULL || d->sources == NULL)
+        goto oom_d;
+    for (size_t i = 0; i < names->n; i++) {
+        struct plugin_slot *slot = &d->slots[i];
+        struct source *src = &d->sources[i];
+        char why[512] = "";
+
+        d->n++; /* counted first, so discovery_stop frees a partial one */
+        if (plugin_load(plugin_dir, names->names[i], SY_KIND_DISCOVERY, &slot->plugin, err,
+                        errlen) != 0)
+            goto fail;
+        if ((src->name = strdup(slot->plugin->name)) == NULL)
+            goto oom_d;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(d->sources[j].name, src->name) == 0) {
+                snprintf(err, errlen, "discovery: plugin %s is listed twice", src->name);
+                goto fail;
+            }
+        /* until it publishes, its predecessor's set stands */
+        for (size_t j = 0; prev != NULL && j < prev->n; j++) {
+            const struct source *was = &prev->sources[j];
+            if (strcmp(was->name, src->name) != 0)
+                continue;
+            pthread_mutex_lock((pthread_mutex_t *)&prev->lock);
+            int rc = set_copy(&src->set, &was->set);
+            pthread_mutex_unlock((pthread_mutex_t *)&prev->lock);
+            if (rc < 0)
+                goto oom_d;
+        }
+        slot->host = calloc(1, sizeof *slot->host);
+        slot->inst = calloc(1, sizeof *slot->inst);
+        if (slot->host == NULL || slot->inst == NULL)
+            goto oom_d;
+        slot->ninst = 1;
+        host_ctx_init(slot->host, NULL, slot->plugin->name, 0);
+        slot->host->discovery = d;
+        const sy_config *section =
+            (const sy_config *)config_plugin_section(cfg, names->names[i]);
+        if (slot->plugin->desc->create(&slot->host->api, section, &slot->inst[0], why,
+                                       sizeof why) != SY_OK) {
+            snprintf(err, errlen, "plugin %s: %s: create failed: %s", slot->plugin->name,
+                     slot->plugin->path, why[0] ? why : "(no reason given)");
+            slot->inst[0] = NULL;
+            goto fail;
+        }
+    }
+    if (run && (d->control = control_run(d->slots, d->n, cfg->ca_file, "discovery", err,
+                                         errlen)) == NULL)
+        goto fail;
+    *out = d;
+    return 0;
+oom_d:
+    snprintf(err, errlen, "out of memory");
+fail:
+    discovery_stop(d);
+    return -1;
+oom:
+    snprintf(err, errlen, "out of memory");
+    return -1;
+}
