@@ -143,8 +143,10 @@ static int retire_room(struct daemon *d)
  * cooldowns and counters by URL, its health thread starts, and every
  * worker moves to it for new requests; the old one retires until its last
  * request ends.  -1 (ns destroyed) when its health thread cannot start. */
-static int install(struct daemon *d, struct setup *ns, char *err, size_t errlen)
+static int install(struct daemon *d, struct setup *ns, struct discovery *disc, char *err,
+                   size_t errlen)
 {
+    ns->discovery = disc;
     setup_carry_over(ns, d->current);
     if (control_start(ns, err, errlen) != 0) {
         setup_destroy(ns);
@@ -192,7 +194,7 @@ static void on_discovery(evutil_socket_t fd, short what, void *arg)
     struct sy_cfg *cfg = config_ref(d->current->cfg);
     int rc = setup_build(cfg, plugin_dir_of(cfg), d->nworkers, snap, &ns, err, sizeof err);
     discovered_set_free(snap);
-    if (rc != 0 || install(d, ns, err, sizeof err) != 0) {
+    if (rc != 0 || install(d, ns, d->disc, err, sizeof err) != 0) {
         LOG_ERROR("discovery: cannot apply the change, backends as they were: %s", err);
         return;
     }
@@ -238,7 +240,7 @@ static int reload(struct daemon *d, char *err, size_t errlen)
         goto fail;
     }
     if (setup_build(cfg, plugin_dir_of(cfg), d->nworkers, snap, &ns, err, errlen) != 0 ||
-        install(d, ns, err, errlen) != 0) {
+        install(d, ns, disc, err, errlen) != 0) {
         discovered_set_free(snap);
         discovery_stop(disc);
         goto fail;
@@ -454,6 +456,7 @@ static int run(int argc, char **argv, struct cli_opts *opts)
         status = 2;
         goto out;
     }
+    d.current->discovery = d.disc;
     events[0] = evsignal_new(d.base, SIGTERM, on_stop_signal, &d);
     events[1] = evsignal_new(d.base, SIGINT, on_stop_signal, &d);
     events[2] = evsignal_new(d.base, SIGHUP, on_reload_signal, &d);

@@ -1,6 +1,6 @@
 #include "host_api.h"
 
-#include "http_conn.h"
+#include <event2/buffer.h>
 #include <json-c/json.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -10,6 +10,7 @@
 #include "cfg_tree.h"
 #include "control.h"
 #include "discovery.h"
+#include "http_conn.h"
 #include "log.h"
 #include "request.h"
 #include "setup.h"
@@ -454,10 +455,65 @@ static int host_publish(const struct sy_host_api *api, const struct sy_discovere
     return discovery_publish(ctx->discovery, ctx->plugin_name, set, n);
 }
 
+/* The plugin's own numbers. */
+static void host_metric(const struct sy_host_api *api, const char *name, int gauge, double v)
+{
+    struct host_ctx *ctx = (struct host_ctx *)api;
+    size_t len = name ? strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_") : 0;
+    struct host_metric *m = NULL;
+
+    if (name == NULL || len == 0 || name[len] != '\0' || len >= sizeof m->name) {
+        host_log(api, SY_LOG_ERROR, "metric name '%s': [a-z0-9_], 1 to 47 bytes",
+                 name ? name : "(null)");
+        return;
+    }
+    pthread_mutex_lock(&ctx->metrics_lock);
+    for (size_t i = 0; i < ctx->nmetrics && m == NULL; i++)
+        if (strcmp(ctx->metrics[i].name, name) == 0 && ctx->metrics[i].gauge == gauge)
+            m = &ctx->metrics[i];
+    if (m == NULL && ctx->nmetrics < HOST_MAX_METRICS) {
+        m = &ctx->metrics[ctx->nmetrics++];
+        snprintf(m->name, sizeof m->name, "%s", name);
+        m->gauge = gauge;
+        m->value = 0;
+    }
+    if (m != NULL)
+        m->value = gauge ? v : m->value + v;
+    pthread_mutex_unlock(&ctx->metrics_lock);
+}
+
+static void host_counter_add(const struct sy_host_api *api, const char *name, double delta)
+{
+    host_metric(api, name, 0, delta);
+}
+
+static void host_gauge_set(const struct sy_host_api *api, const char *name, double value)
+{
+    host_metric(api, name, 1, value);
+}
+
+void host_metrics_render(struct host_ctx *const *hosts, size_t n, int gauges,
+                         struct evbuffer *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct host_ctx *ctx = hosts[i];
+        pthread_mutex_lock(&ctx->metrics_lock);
+        for (size_t k = 0; k < ctx->nmetrics; k++)
+            if (ctx->metrics[k].gauge == gauges)
+                evbuffer_add_printf(out, "%s{plugin=\"%s\",name=\"%s\"} %.17g\n",
+                                    gauges ? "switchyard_plugin_gauge"
+                                           : "switchyard_plugin_counter_total",
+                                    ctx->plugin_name, ctx->metrics[k].name,
+                                    ctx->metrics[k].value);
+        pthread_mutex_unlock(&ctx->metrics_lock);
+    }
+}
+
 void host_ctx_init(struct host_ctx *ctx, struct setup *setup, const char *plugin_name,
                    unsigned source)
 {
     memset(ctx, 0, sizeof *ctx);
+    pthread_mutex_init(&ctx->metrics_lock, NULL);
     ctx->setup = setup;
     ctx->plugin_name = plugin_name;
     ctx->source = source;
@@ -515,5 +571,7 @@ void host_ctx_init(struct host_ctx *ctx, struct setup *setup, const char *plugin
         .discovery_publish = host_publish,
         .http_stream = host_stream,
         .http_stream_cancel = control_stream_cancel,
+        .counter_add = host_counter_add,
+        .gauge_set = host_gauge_set,
     };
 }

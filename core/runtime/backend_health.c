@@ -72,6 +72,16 @@ static void state_changed(struct backend *b, unsigned source, const char *reason
                 backend_state_name(now), who, reason ? reason : "");
 }
 
+int backend_health_flagged_by(const struct backend *b, const char *source)
+{
+    const struct setup *s = b->setup;
+    unsigned long long flags = backend_flags(b);
+    for (unsigned i = 0; s != NULL && i < s->nsources; i++)
+        if (strcmp(s->sources[i], source) == 0)
+            return (int)(flags >> i & 1);
+    return 0;
+}
+
 /* What /engines says of b now, and a log line, for news that is not a
  * source's flag change in this setup (discovery's, across setups). */
 static void backend_note(struct backend *b, const char *what)

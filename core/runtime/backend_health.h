@@ -35,6 +35,8 @@ int health_source(struct setup *s, const char *name);
 void backend_flag_set(struct backend *b, unsigned source, int on, const char *reason);
 /* Does source hold its flag on b? */
 int backend_flag_held(const struct backend *b, unsigned source);
+/* Does the source of this name hold its flag on b? */
+int backend_health_flagged_by(const struct backend *b, const char *source);
 /* Every flag held on b, as a mask of sources. */
 unsigned long long backend_flags(const struct backend *b);
 /* A cooldown of `seconds` by source: no request until it ends, then one

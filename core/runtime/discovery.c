@@ -276,6 +276,15 @@ void discovery_stats(struct discovery *d, unsigned long long *changes, double *s
     pthread_mutex_unlock(&d->lock);
 }
 
+size_t discovery_hosts(struct discovery *d, struct host_ctx **hosts, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; d != NULL && i < d->n && n < max; i++)
+        if (d->slots[i].host != NULL)
+            hosts[n++] = d->slots[i].host;
+    return n;
+}
+
 /* --- life --- */
 
 void discovery_stop(struct discovery *d)

@@ -34,6 +34,7 @@ struct discovered_set {
 };
 
 struct discovery;
+struct host_ctx;
 
 /* Load the discovery plugins of cfg->discovery, create one instance each,
  * and start their thread (their start() hooks run there).  prev, when not
@@ -62,5 +63,7 @@ int discovery_publish(struct discovery *d, const char *name, const struct sy_dis
 /* For /metrics: publishes that changed something, and seconds since the
  * last publish of any source (-1: none yet). */
 void discovery_stats(struct discovery *d, unsigned long long *changes, double *since_publish);
+/* The plugins' host tables, for their own metrics: up to max into hosts. */
+size_t discovery_hosts(struct discovery *d, struct host_ctx **hosts, size_t max);
 
 #endif

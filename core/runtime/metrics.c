@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "discovery.h"
+#include "host_api.h"
 #include "http_conn.h"
 #include "setup.h"
 
@@ -169,6 +171,52 @@ static void render_backends(const struct setup *s, struct evbuffer *out)
     }
 }
 
+/* Discovery: what it found, how lately it spoke; and every plugin's own
+ * numbers (counter_add, gauge_set). */
+static void render_discovery_and_plugins(const struct setup *s, struct evbuffer *out)
+{
+    struct host_ctx *hosts[3 * HEALTH_MAX_SOURCES + 16];
+    const struct chain *chains[] = { &s->routing, &s->fallback, &s->health };
+    size_t n = 0;
+
+    if (s->discovery != NULL) {
+        unsigned long long changes;
+        double since;
+        size_t ready = 0, not_ready = 0;
+        discovery_stats(s->discovery, &changes, &since);
+        for (size_t i = 0; i < s->nbackends; i++)
+            if (s->backends[i].discovered)
+                *(backend_health_flagged_by(&s->backends[i], HEALTH_SOURCE_DISCOVERY)
+                      ? &not_ready : &ready) += 1;
+        evbuffer_add_printf(out,
+            "# HELP switchyard_discovered_backends Backends discovery publishes, by state.\n"
+            "# TYPE switchyard_discovered_backends gauge\n"
+            "switchyard_discovered_backends{state=\"ready\"} %zu\n"
+            "switchyard_discovered_backends{state=\"not_ready\"} %zu\n"
+            "# HELP switchyard_discovery_changes_total Publishes that changed the backends.\n"
+            "# TYPE switchyard_discovery_changes_total counter\n"
+            "switchyard_discovery_changes_total %llu\n"
+            "# HELP switchyard_discovery_last_publish_age_seconds Seconds since a discovery "
+            "plugin last published (-1: never).\n"
+            "# TYPE switchyard_discovery_last_publish_age_seconds gauge\n"
+            "switchyard_discovery_last_publish_age_seconds %.3f\n",
+            ready, not_ready, changes, since);
+        n = discovery_hosts(s->discovery, hosts, 16);
+    }
+    for (size_t c = 0; c < 3; c++)
+        for (size_t i = 0; i < chains[c]->n; i++)
+            if (!chains[c]->slots[i].borrowed && n < sizeof hosts / sizeof hosts[0])
+                hosts[n++] = chains[c]->slots[i].host;
+    evbuffer_add_printf(out,
+        "# HELP switchyard_plugin_counter_total A plugin's own counter.\n"
+        "# TYPE switchyard_plugin_counter_total counter\n");
+    host_metrics_render(hosts, n, 0, out);
+    evbuffer_add_printf(out,
+        "# HELP switchyard_plugin_gauge A plugin's own gauge.\n"
+        "# TYPE switchyard_plugin_gauge gauge\n");
+    host_metrics_render(hosts, n, 1, out);
+}
+
 void metrics_render(const struct setup *s, struct evbuffer *out)
 {
     evbuffer_add_printf(out,
@@ -195,6 +243,7 @@ void metrics_render(const struct setup *s, struct evbuffer *out)
                          offsetof(struct model_stats, exhausted));
     render_backends(s, out);
     render_health(s, out);
+    render_discovery_and_plugins(s, out);
     evbuffer_add_printf(out,
         "# HELP switchyard_worker_requests_total Requests each worker thread took.\n"
         "# TYPE switchyard_worker_requests_total counter\n");

@@ -250,6 +250,7 @@ static int build_models(struct setup *s, const struct discovered_set *disc, char
                 return -1;
             if (attach(m, b) != 0)
                 goto oom;
+            b->discovered = 1;
             if (!d->ready && !backend_flag_held(b, (unsigned)not_ready))
                 backend_flag_set(b, (unsigned)not_ready, 1, "not ready (discovery)");
         }

@@ -31,6 +31,7 @@ struct backend {
     char *auth_header;       /* "Authorization: Bearer ..." or NULL */
     unsigned weight;
     char *models_label;      /* "m1,m2": models this backend serves */
+    int discovered;          /* published by discovery (else the config's) */
     atomic_uint inflight;
     atomic_uint_fast64_t latency_buckets[SY_LATENCY_BUCKETS + 1]; /* +Inf */
     atomic_uint_fast64_t latency_count;
@@ -110,6 +111,8 @@ struct setup {
     const char *sources[HEALTH_MAX_SOURCES];
     unsigned nsources;
     struct control *control;  /* the health plugins' thread, when running */
+    struct discovery *discovery; /* the daemon's discovery while this setup
+                                    serves (for /metrics), or NULL */
     struct timer_list *worker_timers; /* [nworkers]: per-worker instances'
                                          timers, each list its worker's */
     atomic_uint_fast64_t unknown_model_by_status[SY_STATUS_MAX - SY_STATUS_MIN + 1];

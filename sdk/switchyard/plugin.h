@@ -75,6 +75,7 @@
  *        http_stream_cancel(): a long HTTP GET whose body arrives as it
  *        comes (a Kubernetes watch), with TLS settings of its own (struct
  *        sy_http_options: CA, client certificate, bearer token).
+ *        counter_add() and gauge_set(): a plugin's own numbers in /metrics.
  */
 #ifndef SWITCHYARD_PLUGIN_H
 #define SWITCHYARD_PLUGIN_H
@@ -504,6 +505,13 @@ struct sy_host_api {
     /* Stop a stream before its on_end; no callback follows.  Not from inside
      * its own on_data (return non-zero there instead). */
     void (*http_stream_cancel)(sy_stream *s);
+    /* The plugin's own numbers in /metrics, as
+     * switchyard_plugin_counter_total{plugin,name} (counter_add: adds
+     * delta) and switchyard_plugin_gauge{plugin,name} (gauge_set).  name:
+     * [a-z0-9_], at most 47 bytes; at most 16 names a plugin.  Any thread,
+     * e.g. a discovery plugin's watch restarts, re-lists and API errors. */
+    void (*counter_add)(const struct sy_host_api *host, const char *name, double delta);
+    void (*gauge_set)(const struct sy_host_api *host, const char *name, double value);
 };
 
 /*

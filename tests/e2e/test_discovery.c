@@ -141,6 +141,17 @@ static void test_follow_changes(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "discovery"));
     CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "not ready (discovery)"));
     resp_free(&r);
+    CU_ASSERT_EQUAL(metric_value(rt.port, "switchyard_discovered_backends{state=\"ready\"}", -1),
+                    1);
+    CU_ASSERT_EQUAL(metric_value(rt.port, "switchyard_discovered_backends{state=\"not_ready\"}",
+                                 -1), 1);
+    CU_ASSERT(metric_value(rt.port, "switchyard_discovery_changes_total", -1) >= 3);
+    double age = metric_value(rt.port, "switchyard_discovery_last_publish_age_seconds", -2);
+    CU_ASSERT(age >= 0 && age < 2 * slack());
+    CU_ASSERT(metric_value(rt.port, "switchyard_plugin_counter_total{plugin=\"discovery_file\","
+                                    "name=\"reads\"}", -1) > 3);
+    CU_ASSERT_EQUAL(metric_value(rt.port, "switchyard_plugin_gauge{plugin=\"discovery_file\","
+                                          "name=\"lines\"}", -1), 2);
 
     /* a ready again, then b gone: everything to a, the adapter unknown */
     snprintf(text, sizeof text, "%s m ready\n", a.url);

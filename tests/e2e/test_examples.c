@@ -374,8 +374,8 @@ static void test_least_inflight_avoids_busy(void)
 /* At least this many checks per hook run: fewer means a part was skipped. */
 #define CREATE_CHECKS 157
 #define ROUTE_CHECKS 72
-#define START_CHECKS 24
-#define CALLBACK_CHECKS 12
+#define START_CHECKS 29
+#define CALLBACK_CHECKS 16
 
 static const char *const ct_names[3] = { "ct-a", "ct-b", "ct-c" };
 
@@ -598,6 +598,11 @@ static void test_contract_health(void)
     snprintf(sample, sizeof sample, "switchyard_backend_state_changes_total{backend=\"%s\"}",
              mk[2].url);
     CU_ASSERT_EQUAL(metric_value(rt.port, sample, -1), 6);
+    /* 1.3: its own numbers */
+    CU_ASSERT_EQUAL(metric_value(rt.port, "switchyard_plugin_counter_total{plugin=\"contract_health\","
+                                          "name=\"contract_counter\"}", -1), 3);
+    CU_ASSERT_DOUBLE_EQUAL(metric_value(rt.port, "switchyard_plugin_gauge{plugin=\"contract_health\","
+                                                 "name=\"contract_gauge\"}", -1), 2.5, 1e-9);
     CU_ASSERT_EQUAL(mock_last(&mk[2], &r), 0);
     json_object *last = json_tokener_parse(r.body ? r.body : "");
     CU_ASSERT_STRING_EQUAL(json_str(last, "method", NULL, buf, sizeof buf), "POST");

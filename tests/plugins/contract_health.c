@@ -14,9 +14,13 @@
  * K the key of C (api_key_env).  start() also records one probe of 0.25 s
  * on A, and moves C through unhealthy, healthy, cooldown and healthy with
  * backend_set_state() and through out and back with backend_set_flag():
- * six changes the test sees in /metrics.
+ * six changes the test sees in /metrics.  ABI 1.3: http_stream() of A's
+ * /v1/models (head, body, end), one stream cancelled, discovery_publish()
+ * refused to a health plugin, and counter "contract_counter" = 3, gauge
+ * "contract_gauge" = 2.5 for /metrics.
  */
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +39,9 @@ struct contract_health {
     double started;   /* now() in start() */
     int fired;        /* the first timer ran */
     int cancelled_ran; /* the cancelled timer ran: it must not */
+    int stream_status; /* what on_head saw */
+    size_t stream_bytes;
+    int stream_has_data; /* the body named the model */
 };
 
 static void ch_destroy(void *inst);
@@ -116,6 +123,7 @@ static void on_cancelled(void *arg)
 static void on_late(void *arg)
 {
     struct contract_health *c = arg;
+    /* the cancelled stream and the cancelled timer count here alike */
 
     check_int(&c->cb, "timer_cancel: the cancelled timer ran", c->cancelled_ran, 0);
     check_int(&c->cb, "timer_add: the first timer ran once", c->fired, 1);
@@ -171,6 +179,75 @@ static void on_closed(void *arg, int status, const char *body, size_t len, const
     check_true(&c->cb, "http_request(GET closed) says why", error != NULL && error[0] != '\0',
                "no error");
     done_one(c);
+}
+
+static void on_stream_head(void *arg, int status)
+{
+    ((struct contract_health *)arg)->stream_status = status;
+}
+
+static int on_stream_data(void *arg, const char *data, size_t len)
+{
+    struct contract_health *c = arg;
+    c->stream_bytes += len;
+    c->stream_has_data |= has(data, len, "\"data\"");
+    return 0;
+}
+
+static void on_stream_end(void *arg, int status, const char *error)
+{
+    struct contract_health *c = arg;
+    check_int(&c->cb, "http_stream(A/v1/models) on_head status", c->stream_status, 200);
+    check_int(&c->cb, "http_stream(A/v1/models) on_end status", status, 200);
+    check_true(&c->cb, "http_stream(A/v1/models) on_end without error", error == NULL, error);
+    check_true(&c->cb, "http_stream(A/v1/models) body came", c->stream_bytes > 0 &&
+               c->stream_has_data, "no body");
+    done_one(c);
+}
+
+static int on_cancelled_data(void *arg, const char *data, size_t len)
+{
+    (void)data;
+    (void)len;
+    ((struct contract_health *)arg)->cancelled_ran++;
+    return 0;
+}
+
+static void on_cancelled_end(void *arg, int status, const char *error)
+{
+    (void)status;
+    (void)error;
+    ((struct contract_health *)arg)->cancelled_ran++;
+}
+
+/* ABI 1.3: streams, publishing (refused: not a discovery plugin), metrics. */
+static void check_1_3(struct contract_health *c, struct tally *t)
+{
+    const struct sy_host_api *h = c->host;
+    struct sy_http_options o = { .size = sizeof o, .connect_timeout = 2, .idle_timeout = 5 };
+    const char *hdr[] = { "X-Contract-Stream: yes", NULL };
+    char url[600];
+    struct sy_discovered one = { .size = sizeof one, .url = c->url[0], .ready = 1 };
+
+    check_true(t, "host of ABI 1.3", h->size >= offsetof(struct sy_host_api, gauge_set) +
+               sizeof h->gauge_set, "smaller");
+    o.headers = hdr;
+    snprintf(url, sizeof url, "%s/v1/models", c->url[0]);
+    sy_stream *st = h->http_stream(h, url, &o, on_stream_head, on_stream_data, on_stream_end, c);
+    check_true(t, "http_stream(A/v1/models)", st != NULL, "NULL");
+    if (st != NULL)
+        c->outstanding++;
+    sy_stream *gone = h->http_stream(h, url, NULL, NULL, on_cancelled_data, on_cancelled_end, c);
+    check_true(t, "http_stream to cancel", gone != NULL, "NULL");
+    h->http_stream_cancel(gone);
+    check_true(t, "http_stream(no on_end) refused",
+               h->http_stream(h, url, NULL, NULL, on_cancelled_data, NULL, c) == NULL, "a stream");
+    check_int(t, "discovery_publish from a health plugin", h->discovery_publish(h, &one, 1),
+              SY_ERROR);
+    h->counter_add(h, "contract_counter", 1);
+    h->counter_add(h, "contract_counter", 2);
+    h->gauge_set(h, "contract_gauge", 7);
+    h->gauge_set(h, "contract_gauge", 2.5);
 }
 
 static void start_http(struct contract_health *c, struct tally *t, const char *what,
@@ -257,6 +334,7 @@ static int ch_start(void *inst)
     /* a probe's duration for /metrics, and C's states */
     h->backend_observe_probe(b[0], 0.25);
     check_states(&t, b[2]);
+    check_1_3(c, &t);
 
     t.h->log(h, SY_LOG_INFO, "contract: %d checks, %d failed in start()", t.n, t.failed);
     done_one(c); /* start() is done; the callbacks come later */

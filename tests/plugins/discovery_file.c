@@ -7,7 +7,8 @@
  * Each line: URL MODEL[,MODEL...] [ready|notready] [key=value ...]; blank
  * lines and lines starting with '#' are skipped.  A missing file publishes
  * nothing (the last set stands), as a discovery source that cannot reach
- * its API must.  first_delay: seconds before the first read, so a test can
+ * its API must.  Its own metrics: counter "reads", gauge "lines".
+ * first_delay: seconds before the first read, so a test can
  * see what stands before a new instance publishes (after a reload).
  */
 #include <stdio.h>
@@ -107,6 +108,8 @@ static void df_tick(void *arg)
             if (parse_line(&d->entries[n], &d->set[n]) == 0)
                 n++;
         fclose(f);
+        d->h->counter_add(d->h, "reads", 1);
+        d->h->gauge_set(d->h, "lines", (double)n);
         if (d->h->discovery_publish(d->h, d->set, n) != SY_OK)
             d->h->log(d->h, SY_LOG_WARNING, "discovery_file: %s refused", d->file);
     }
