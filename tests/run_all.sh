@@ -21,9 +21,9 @@ fi
 summary() {
     count='^[a-z0-9_]*: \([0-9]*\) passed, \([0-9]*\) failed$'
     {
-        cat "$1"/tests/*.log 2>/dev/null | sed -n "s/$count/\\1 \\2/p"
+        cat "$1"/tests/*.log "$1"/tests/*/*.log 2>/dev/null | sed -n "s/$count/\\1 \\2/p"
         # a test script that prints no count is one test, passed or not
-        for trs in "$1"/tests/*.trs; do
+        for trs in "$1"/tests/*.trs "$1"/tests/*/*.trs; do
             [ -e "$trs" ] || continue
             grep -q "$count" "${trs%.trs}.log" 2>/dev/null && continue
             if grep -q '^:test-result: PASS' "$trs"; then echo "1 0"; else echo "0 1"; fi
