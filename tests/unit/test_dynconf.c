@@ -695,6 +695,7 @@ static void test_dynconf_precedence(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
     CU_ASSERT_EQUAL_FATAL(cli_parse(11, argv, &o, err, sizeof err), 0);
     CU_ASSERT_EQUAL_FATAL(cli_apply(&o, cfg, err, sizeof err), 0);
+    cli_free(&o);
     CU_ASSERT_EQUAL_FATAL(dynconf_apply_string(
         "routing_logic: roundrobin\n"
         "session_key: x-dyn\n"
@@ -724,6 +725,7 @@ static void test_dynconf_precedence(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
     CU_ASSERT_EQUAL_FATAL(cli_parse(9, argv, &o, err, sizeof err), 0);
     CU_ASSERT_EQUAL_FATAL(cli_apply(&o, cfg, err, sizeof err), 0);
+    cli_free(&o);
     CU_ASSERT_EQUAL_FATAL(dynconf_apply_string(
         "static_backends: http://d:1\nstatic_models: dyn-m\n", "dyn.yaml",
         cfg, err, sizeof err), 0);
@@ -796,12 +798,16 @@ static void test_dynconf_cli_flag(void)
     char err[256];
     CU_ASSERT_EQUAL_FATAL(cli_parse(3, argv, &o, err, sizeof err), 0);
     CU_ASSERT_STRING_EQUAL(o.dynamic_config, "/x/dyn.yaml");
+    cli_free(&o);
     CU_ASSERT_EQUAL_FATAL(cli_parse(2, argv2, &o, err, sizeof err), 0);
     CU_ASSERT_STRING_EQUAL(o.dynamic_config, "/x/d.json");
+    cli_free(&o);
     CU_ASSERT_EQUAL(cli_parse(2, argv3, &o, err, sizeof err), -1);
     HAS(err, "--dynamic-config-yaml: missing value");
+    cli_free(&o);
     CU_ASSERT_EQUAL(cli_parse(1, argv, &o, err, sizeof err), 0);
     CU_ASSERT_PTR_NULL(o.dynamic_config);
+    cli_free(&o);
 }
 
 /* The real plugins take what the dynamic file set up. */
