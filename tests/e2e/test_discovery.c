@@ -1,5 +1,5 @@
 /*
- * e2e: discovery (ABI 1.3), through the test plugin discovery_file: the
+ * e2e: discovery (ABI 1.3), through the example plugin discovery_file: the
  * backends are the lines of a file the test rewrites.  What a client sees
  * as backends come, go, turn not ready, serve new models, and as the
  * config gives discovered models their settings (fallback).
@@ -16,7 +16,7 @@
 
 #define CHAT "/v1/chat/completions"
 
-static const char *const args[] = { "--plugin-dir", TEST_PLUGIN_DIR, "--plugin-dir",
+static const char *const args[] = { "--plugin-dir", EXAMPLE_PLUGIN_DIR, "--plugin-dir",
                                     BUILT_PLUGIN_DIR, NULL };
 
 static double slack(void)
@@ -319,7 +319,7 @@ static void test_bad_publish_and_check(void)
              "discovery: [discovery_file]\nplugin_config:\n  discovery_file: {file: \"%s\"}\n",
              file);
     const char *cfg = write_temp("disc-check.yaml", cfgtext);
-    const char *check[] = { "--check-config", "-c", cfg, "--plugin-dir", TEST_PLUGIN_DIR,
+    const char *check[] = { "--check-config", "-c", cfg, "--plugin-dir", EXAMPLE_PLUGIN_DIR,
                             "--plugin-dir", BUILT_PLUGIN_DIR, NULL };
     CU_ASSERT_EQUAL(router_run(check, &out), 0);
     CU_ASSERT_PTR_NOT_NULL(out && strstr(out, "configuration OK (0 models, 0 backends, and "
@@ -327,7 +327,7 @@ static void test_bad_publish_and_check(void)
     free(out);
     const char *bad = write_temp("disc-bad.yaml", "discovery: [discovery_file]\n");
     CU_ASSERT_EQUAL(router_run((const char *[]){ "--check-config", "-c", bad, "--plugin-dir",
-                                                 TEST_PLUGIN_DIR, "--plugin-dir",
+                                                 EXAMPLE_PLUGIN_DIR, "--plugin-dir",
                                                  BUILT_PLUGIN_DIR, NULL }, &out), 2);
     CU_ASSERT_PTR_NOT_NULL(out && strstr(out, "discovery_file") && strstr(out, "file: required"));
     free(out);

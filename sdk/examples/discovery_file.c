@@ -1,7 +1,8 @@
 /*
- * A discovery plugin for the tests (ABI 1.3): the backends are the lines of
- * a file, re-read every `interval` and published whole each time (the core
- * applies only what changed).
+ * discovery_file: a discovery plugin (ABI 1.3).  The backends are the lines
+ * of a file, re-read every `interval` and published whole each time (the
+ * core applies only what changed): a backend list an operator, a script or
+ * a config-management tool edits while the router runs, with no reload.
  *
  * plugin_config.discovery_file: {file: PATH, interval: 50ms, first_delay: 0}
  * Each line: URL MODEL[,MODEL...] [ready|notready] [key=value ...]; blank
