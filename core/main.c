@@ -37,7 +37,8 @@ static int load_config(const struct cli_opts *o, struct sy_cfg **out, char *err,
 
     /* Started the vllm_router way: exactly what the flags and the dynamic
      * file say, not the installed example. */
-    if (path == NULL && !cli_given(o, "static_backends") && o->dynamic_config == NULL &&
+    if (path == NULL && !cli_given(o, "static_backends") && !cli_given(o, "service_discovery") &&
+        o->dynamic_config == NULL &&
         access(DEFAULT_CONFIG, F_OK) == 0)
         path = DEFAULT_CONFIG;
     if (path != NULL) {

@@ -151,6 +151,12 @@ const struct setting settings_table[] = {
     {"max_instance_failover_reroute_attempts", L | D, SETTING_INT,
      OFF(reroute_attempts), 0, 100, .arg = "N",
      .help = "extra attempts on other backends of the same\nmodel (default 2)"},
+    /* vllm_router's that production-stack's Helm chart passes on every
+     * render: engine and request stats come with engine-aware routing */
+    {"engine_stats_interval", L | D, SETTING_IGNORED, .arg = "S",
+     .help = "accepted (the Helm chart passes it); no effect yet"},
+    {"request_stats_window", L | D, SETTING_IGNORED, .arg = "S",
+     .help = "accepted (the Helm chart passes it); no effect yet"},
     /* vllm_router's keys that switchyard has no use for */
     {.key = "static_model_labels", .where = D, .type = SETTING_IGNORED},
     {.key = "prefill_model_labels", .where = D, .type = SETTING_IGNORED},
@@ -365,6 +371,7 @@ static int unknown_in_file(struct setter *st, const char *key, int line)
  * switchyard has no use for, so those are a warning. */
 static int check_keys(struct setter *st)
 {
+    char name[128];
     for (size_t i = 0; i < st->map->n; i++) {
         const char *k = st->map->keys[i];
         int line = st->map->key_lines[i];
@@ -374,6 +381,10 @@ static int check_keys(struct setter *st)
         if (!row)
             log_msg(SY_LOG_WARNING, "%s:%d: %s: unknown setting, ignored",
                     st->file, line, k);
+        else if (row->type == SETTING_IGNORED && !setting_unset(st->map->vals[i]) &&
+                 st->src == SETTING_FLAG)
+            log_msg(SY_LOG_WARNING, "command line: %s: accepted for vllm_router's sake, "
+                    "no effect in switchyard", setting_name(st, k, name, sizeof name));
         else if (row->type == SETTING_IGNORED && !setting_unset(st->map->vals[i]))
             log_msg(SY_LOG_WARNING, "%s:%d: %s: not supported by switchyard, "
                     "ignored", st->file, line, k);
