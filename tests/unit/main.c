@@ -24,6 +24,7 @@ int main(void)
     register_http_parse_tests();
     register_log_tests();
     register_upstream_error_tests();
+    register_discovery_tests();
     register_sim_model_tests();
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();

@@ -20,6 +20,7 @@ void register_json_scan_tests(void);
 void register_http_parse_tests(void);
 void register_log_tests(void);
 void register_upstream_error_tests(void);
+void register_discovery_tests(void);
 void register_sim_model_tests(void);
 
 struct setup;
