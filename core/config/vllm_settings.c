@@ -403,11 +403,14 @@ static int set_alias(struct setter *st, const char *alias, const char *model,
         ? setting_oom(st, line, key) : 0;
 }
 
-int set_static_aliases(struct setter *st, const struct setting *row,
-                       const struct cfg_node *v)
+/* Pairs NAME -> MODEL, written as a map, or as "A:B" / "A=B" items of a
+ * comma string or list: each to one(st, name, model, line). */
+static int for_each_pair(struct setter *st, const char *key, const struct cfg_node *v,
+                         const char *form,
+                         int (*one)(struct setter *, const char *, const char *, int))
 {
-    const char *key = row->key;
     struct items items;
+    int rc = 0;
 
     if (v->kind == CFG_MAP) {
         for (size_t i = 0; i < v->n; i++) {
@@ -417,26 +420,28 @@ int set_static_aliases(struct setter *st, const struct setting *row,
             if (setting_scalar(st, v->vals[i], path, &model) < 0)
                 return -1;
             if (!*model)
-                return setting_error(st, v->key_lines[i], path,
-                                     "expected a model name");
-            if (set_alias(st, v->keys[i], model, v->key_lines[i]) < 0)
+                return setting_error(st, v->key_lines[i], path, "expected a model name");
+            if (one(st, v->keys[i], model, v->key_lines[i]) < 0)
                 return -1;
         }
         return 0;
     }
     if (get_items(st, v, key, &items) < 0)
         return -1;
-    for (size_t i = 0; i < items.n; i++) {
-        const char *alias = NULL, *model = NULL;
-        if (split_pair(st, key, "ALIAS:MODEL or ALIAS=MODEL", &items.v[i],
-                       &alias, &model) < 0 ||
-            set_alias(st, alias, model, items.v[i].line) < 0) {
-            items_free(&items);
-            return -1;
-        }
+    for (size_t i = 0; i < items.n && rc == 0; i++) {
+        const char *name = NULL, *model = NULL;
+        rc = split_pair(st, key, form, &items.v[i], &name, &model) < 0 ||
+                     one(st, name, model, items.v[i].line) < 0
+                 ? -1 : 0;
     }
     items_free(&items);
-    return 0;
+    return rc;
+}
+
+int set_static_aliases(struct setter *st, const struct setting *row,
+                       const struct cfg_node *v)
+{
+    return for_each_pair(st, row->key, v, "ALIAS:MODEL or ALIAS=MODEL", set_alias);
 }
 
 /* static_fallback_models: "M:F,..." (or M=F), a list of them, or a map. */
@@ -478,38 +483,7 @@ static int fallback_one(struct setter *st, const char *name, const char *target,
 int set_static_fallbacks(struct setter *st, const struct setting *row,
                          const struct cfg_node *v)
 {
-    const char *key = row->key;
-    struct items items = {0};
-    int rc = -1;
-
-    if (v->kind == CFG_MAP) {
-        for (size_t i = 0; i < v->n; i++) {
-            const char *target = NULL;
-            char path[300];
-            snprintf(path, sizeof path, "%s.%s", key, v->keys[i]);
-            if (setting_scalar(st, v->vals[i], path, &target) < 0)
-                return -1;
-            if (!*target)
-                return setting_error(st, v->key_lines[i], path,
-                                     "expected a model name");
-            if (fallback_one(st, v->keys[i], target, v->key_lines[i]) < 0)
-                return -1;
-        }
-        return 0;
-    }
-    if (get_items(st, v, key, &items) < 0)
-        return -1;
-    for (size_t i = 0; i < items.n; i++) {
-        const char *name = NULL, *target = NULL;
-        if (split_pair(st, key, "MODEL:FALLBACK or MODEL=FALLBACK",
-                       &items.v[i], &name, &target) < 0 ||
-            fallback_one(st, name, target, items.v[i].line) < 0)
-            goto out;
-    }
-    rc = 0;
-out:
-    items_free(&items);
-    return rc;
+    return for_each_pair(st, row->key, v, "MODEL:FALLBACK or MODEL=FALLBACK", fallback_one);
 }
 
 /* What config_finish would check about the aliases and fallbacks this
