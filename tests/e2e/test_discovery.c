@@ -339,6 +339,65 @@ static void test_bad_publish_and_check(void)
     free(out);
 }
 
+/* Router replicas share nothing: two routers that discovered the same
+ * backends (in another order) send each session to the same backend. */
+static void test_replicas_agree(void)
+{
+    struct mock m[3];
+    struct router r1, r2;
+    char text[512], who1[64], who2[64];
+    const char *f1 = write_temp("disc-rep1.txt", ""), *f2 = write_temp("disc-rep2.txt", "");
+    const char *routing = "routing: [session, least_loaded]\n"
+                          "plugin_config:\n  session: {key: X-User}\n";
+    char yaml1[1024], yaml2[1024];
+    int same = 0, spread[3] = {0, 0, 0};
+
+    for (int i = 0; i < 3; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "r%d", i);
+        CU_ASSERT_FATAL(mock_start(&m[i], name, "m", NULL) == 0);
+    }
+    snprintf(text, sizeof text, "%s m\n%s m\n%s m\n", m[0].url, m[1].url, m[2].url);
+    write_file(f1, text);
+    snprintf(text, sizeof text, "%s m\n%s m\n%s m\n", m[2].url, m[0].url, m[1].url);
+    write_file(f2, text);
+    snprintf(yaml1, sizeof yaml1,
+             "workers: 2\ndiscovery: [discovery_file]\n%s"
+             "  discovery_file: {file: \"%s\", interval: 30ms}\n", routing, f1);
+    snprintf(yaml2, sizeof yaml2,
+             "workers: 2\ndiscovery: [discovery_file]\n%s"
+             "  discovery_file: {file: \"%s\", interval: 30ms}\n", routing, f2);
+    CU_ASSERT_FATAL(router_start(&r1, yaml1, args) == 0);
+    if (router_start(&r2, yaml2, args) != 0) {
+        router_stop(&r1);
+        CU_FAIL_FATAL("the second router did not start");
+    }
+    for (int user = 0; user < 24; user++) {
+        char hdr[64], body[] = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
+                               "\"content\":\"hi\"}]}";
+        const char *h[] = { hdr, NULL };
+        struct resp a, b;
+        snprintf(hdr, sizeof hdr, "X-User: user-%d", user);
+        who1[0] = who2[0] = '\0';
+        if (http_post(r1.port, CHAT, body, h, &a) == 0 && resp_header(&a, "X-Mock-Backend"))
+            snprintf(who1, sizeof who1, "%s", resp_header(&a, "X-Mock-Backend"));
+        if (http_post(r2.port, CHAT, body, h, &b) == 0 && resp_header(&b, "X-Mock-Backend"))
+            snprintf(who2, sizeof who2, "%s", resp_header(&b, "X-Mock-Backend"));
+        resp_free(&a);
+        resp_free(&b);
+        same += who1[0] != '\0' && strcmp(who1, who2) == 0;
+        for (int i = 0; i < 3; i++)
+            spread[i] += strcmp(who1, m[i].name) == 0;
+    }
+    CU_ASSERT_EQUAL(same, 24);
+    /* and the sessions spread over all three */
+    CU_ASSERT(spread[0] > 0 && spread[1] > 0 && spread[2] > 0);
+    CU_ASSERT_EQUAL(router_stop(&r1), 0);
+    CU_ASSERT_EQUAL(router_stop(&r2), 0);
+    for (int i = 0; i < 3; i++)
+        mock_stop(&m[i]);
+}
+
 void register_discovery_e2e_tests(void)
 {
     CU_pSuite s = CU_add_suite("e2e discovery", NULL, NULL);
@@ -348,4 +407,5 @@ void register_discovery_e2e_tests(void)
                 test_config_settings_and_fallback);
     CU_add_test(s, "a reload keeps what was discovered", test_reload_keeps_discovered);
     CU_add_test(s, "a bad publish changes nothing; --check-config", test_bad_publish_and_check);
+    CU_add_test(s, "router replicas send a session to the same backend", test_replicas_agree);
 }
