@@ -136,6 +136,38 @@ static int sets_equal(const struct discovered_set *a, const struct discovered_se
     return 1;
 }
 
+/* Backends by URL, then by position: sorting finds repeats in n log n (a
+ * fleet publishes thousands, many times a second). */
+struct by_url {
+    const char *url;
+    size_t at;
+};
+
+static int by_url_cmp(const void *a, const void *b)
+{
+    const struct by_url *x = a, *y = b;
+    int c = strcmp(x->url, y->url);
+    return c != 0 ? c : (x->at > y->at) - (x->at < y->at);
+}
+
+/* A URL set holds twice, or NULL (also when out of memory: then unchecked,
+ * as the copy that follows fails the same way). */
+static const char *first_repeat(const struct discovered_set *set)
+{
+    struct by_url *v = calloc(set->n ? set->n : 1, sizeof *v);
+    const char *twice = NULL;
+    if (v == NULL)
+        return NULL;
+    for (size_t i = 0; i < set->n; i++)
+        v[i] = (struct by_url){ set->v[i].url, i };
+    qsort(v, set->n, sizeof *v, by_url_cmp);
+    for (size_t i = 1; i < set->n && twice == NULL; i++)
+        if (strcmp(v[i - 1].url, v[i].url) == 0)
+            twice = set->v[v[i].at].url;
+    free(v);
+    return twice;
+}
+
 /* The plugin's entries, checked and copied: URLs as the config checks
  * them, model names as well, one entry per URL. */
 static int take_set(const char *name, const struct sy_discovered *in, size_t n,
@@ -165,13 +197,6 @@ static int take_set(const char *name, const struct sy_discovered *in, size_t n,
                 free(url);
                 goto fail;
             }
-        for (size_t j = 0; j < out->n; j++)
-            if (strcmp(out->v[j].url, url) == 0) {
-                LOG_ERROR("discovery plugin %s: backend %s published twice; nothing published",
-                          name, url);
-                free(url);
-                goto fail;
-            }
         b.url = url;
         b.ready = e->ready != 0;
         b.nmodels = e->nmodels;
@@ -187,6 +212,12 @@ static int take_set(const char *name, const struct sy_discovered *in, size_t n,
             goto fail;
         }
         out->v[out->n++] = b;
+    }
+    const char *twice = first_repeat(out);
+    if (twice != NULL) {
+        LOG_ERROR("discovery plugin %s: backend %s published twice; nothing published", name,
+                  twice);
+        goto fail;
     }
     return 0;
 fail:
@@ -231,7 +262,8 @@ int discovery_publish(struct discovery *d, const char *name, const struct sy_dis
 struct discovered_set *discovery_snapshot(struct discovery *d)
 {
     struct discovered_set *out = calloc(1, sizeof *out);
-    size_t total = 0;
+    struct by_url *all = NULL;
+    size_t total = 0, n = 0;
 
     if (out == NULL || d == NULL)
         return out;
@@ -239,28 +271,38 @@ struct discovered_set *discovery_snapshot(struct discovery *d)
     for (size_t i = 0; i < d->n; i++)
         total += d->sources[i].set.n;
     out->v = calloc(total ? total : 1, sizeof *out->v);
-    for (size_t i = 0; out->v != NULL && i < d->n; i++) {
-        const struct discovered_set *s = &d->sources[i].set;
-        for (size_t j = 0; j < s->n; j++) {
-            int seen = 0;
-            for (size_t k = 0; k < out->n && !seen; k++)
-                seen = strcmp(out->v[k].url, s->v[j].url) == 0;
-            if (seen)
-                continue;
-            if (backend_copy(&out->v[out->n], &s->v[j]) < 0) {
-                pthread_mutex_unlock(&d->lock);
-                discovered_set_free(out);
-                return NULL;
-            }
-            out->n++;
+    all = calloc(total ? total : 1, sizeof *all);
+    if (out->v == NULL || all == NULL)
+        goto oom;
+    /* every source's backends in the order of the discovery list; a URL
+     * two sources publish is the first one's */
+    const struct discovered_backend **src = calloc(total ? total : 1, sizeof *src);
+    if (src == NULL)
+        goto oom;
+    for (size_t i = 0; i < d->n; i++)
+        for (size_t j = 0; j < d->sources[i].set.n; j++, n++) {
+            src[n] = &d->sources[i].set.v[j];
+            all[n] = (struct by_url){ src[n]->url, n };
         }
+    qsort(all, n, sizeof *all, by_url_cmp);
+    for (size_t k = 0; k < n; k++) {
+        if (k > 0 && strcmp(all[k - 1].url, all[k].url) == 0)
+            continue;
+        if (backend_copy(&out->v[out->n], src[all[k].at]) < 0) {
+            free(src);
+            goto oom;
+        }
+        out->n++;
     }
+    free(src);
     pthread_mutex_unlock(&d->lock);
-    if (out->v == NULL) {
-        free(out);
-        return NULL;
-    }
+    free(all);
     return out;
+oom:
+    pthread_mutex_unlock(&d->lock);
+    free(all);
+    discovered_set_free(out);
+    return NULL;
 }
 
 void discovery_stats(struct discovery *d, unsigned long long *changes, double *since_publish)

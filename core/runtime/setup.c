@@ -64,6 +64,51 @@ long long setup_now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Backends by URL: an open-addressing table of indexes + 1 (0: empty), so
+ * building, carrying over and /admin/drain look a backend up at once even
+ * with thousands discovered (a linear search made a rebuild quadratic). */
+static uint64_t url_hash(const char *url)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)url; *p; p++)
+        h = (h ^ *p) * 1099511628211ull;
+    return h;
+}
+
+static int url_index_init(struct setup *s, size_t backends)
+{
+    size_t cap = 16;
+    while (cap < 2 * backends + 2)
+        cap *= 2;
+    s->url_slots = calloc(cap, sizeof *s->url_slots);
+    s->url_cap = s->url_slots ? cap : 0;
+    return s->url_slots ? 0 : -1;
+}
+
+static void url_index_add(struct setup *s, const struct backend *b)
+{
+    size_t i = (size_t)url_hash(b->url) & (s->url_cap - 1);
+    while (s->url_slots[i] != 0)
+        i = (i + 1) & (s->url_cap - 1);
+    s->url_slots[i] = b->index + 1;
+}
+
+/* The next backend after slot *pos (start with *pos = SIZE_MAX) whose URL
+ * is url, or NULL. */
+static struct backend *url_index_next(const struct setup *s, const char *url, size_t *pos)
+{
+    size_t mask = s->url_cap - 1;
+    size_t i = *pos == SIZE_MAX ? (size_t)url_hash(url) & mask : (*pos + 1) & mask;
+    for (; s->url_slots[i] != 0; i = (i + 1) & mask) {
+        struct backend *b = &s->backends[s->url_slots[i] - 1];
+        if (strcmp(b->url, url) == 0) {
+            *pos = i;
+            return b;
+        }
+    }
+    return NULL;
+}
+
 /* One backend per (URL, credential): the same server under two models is one
  * backend, so its in-flight count is shared. */
 static struct backend *find_or_add_backend(struct setup *s, const char *url,
@@ -85,11 +130,10 @@ static struct backend *find_or_add_backend(struct setup *s, const char *url,
             goto oom;
         snprintf(auth, n, "Authorization: Bearer %s", key);
     }
-    for (size_t i = 0; i < s->nbackends; i++) {
-        struct backend *b = &s->backends[i];
-        if (strcmp(b->url, url) == 0 &&
-            ((b->auth_header == NULL && auth == NULL) ||
-             (b->auth_header && auth && strcmp(b->auth_header, auth) == 0))) {
+    size_t pos = SIZE_MAX;
+    for (struct backend *b; (b = url_index_next(s, url, &pos)) != NULL;) {
+        if ((b->auth_header == NULL && auth == NULL) ||
+            (b->auth_header && auth && strcmp(b->auth_header, auth) == 0)) {
             free(auth);
             return b;
         }
@@ -109,6 +153,7 @@ static struct backend *find_or_add_backend(struct setup *s, const char *url,
     if (b->url == NULL)
         goto oom;
     s->nbackends++;
+    url_index_add(s, b);
     return b;
 oom:
     snprintf(err, errlen, "out of memory");
@@ -208,6 +253,8 @@ static int build_models(struct setup *s, const struct discovered_set *disc, char
     for (size_t i = 0; i < disc->n; i++)
         total += disc->v[i].nmodels;
     s->backends = calloc(total ? total : 1, sizeof *s->backends);
+    if (url_index_init(s, total) != 0)
+        goto oom;
     s->models = calloc(nmodels ? nmodels : 1, sizeof *s->models);
     s->names = calloc(nmodels + c->naliases ? nmodels + c->naliases : 1, sizeof *s->names);
     if (s->backends == NULL || s->models == NULL || s->names == NULL)
@@ -455,6 +502,7 @@ void setup_destroy(struct setup *s)
     free(s->discovered_models);
     free(s->models);
     free(s->backends);
+    free(s->url_slots);
     free(s->names);
     free(s->worker_requests);
     /* each worker cleared its list when it moved on or stopped */
@@ -476,6 +524,9 @@ static void move_counters(atomic_uint_fast64_t *to, atomic_uint_fast64_t *from, 
 
 struct backend *setup_find_backend(const struct setup *s, const char *url)
 {
+    size_t pos = SIZE_MAX;
+    if (s->url_cap > 0)
+        return url_index_next(s, url, &pos);
     for (size_t i = 0; i < s->nbackends; i++)
         if (strcmp(s->backends[i].url, url) == 0)
             return &s->backends[i];

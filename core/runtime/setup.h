@@ -97,6 +97,8 @@ struct setup {
     int nworkers;
     struct backend *backends;
     size_t nbackends;
+    unsigned *url_slots;     /* backends by URL (setup.c), url_cap slots */
+    size_t url_cap;
     struct model *models;
     size_t nmodels;
     struct model_cfg *discovered_models; /* models only discovery knows */

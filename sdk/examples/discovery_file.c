@@ -12,16 +12,16 @@
  * first_delay: seconds before the first read, so a test can
  * see what stands before a new instance publishes (after a reload).
  */
+#define _POSIX_C_SOURCE 200809L /* getline */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <switchyard/plugin.h>
 
-#define MAX_BACKENDS 64
-#define MAX_ITEMS 16
+#define MAX_ITEMS 16 /* models, and labels, a line */
 
 struct entry {
-    char line[1024];                  /* tokens point in here */
+    char *line;                       /* tokens point in here */
     const char *models[MAX_ITEMS];
     const char *labels[MAX_ITEMS];
 };
@@ -30,8 +30,9 @@ struct df {
     const struct sy_host_api *h;
     char file[512];
     double interval, first_delay;
-    struct entry entries[MAX_BACKENDS];
-    struct sy_discovered set[MAX_BACKENDS];
+    struct entry *entries;            /* grown as the file grows */
+    struct sy_discovered *set;
+    size_t cap;
 };
 
 static int df_create(const struct sy_host_api *h, const sy_config *cfg, void **inst, char *err,
@@ -68,7 +69,31 @@ static int df_create(const struct sy_host_api *h, const sy_config *cfg, void **i
 
 static void df_destroy(void *inst)
 {
-    free(inst);
+    struct df *d = inst;
+    for (size_t i = 0; i < d->cap; i++)
+        free(d->entries[i].line);
+    free(d->entries);
+    free(d->set);
+    free(d);
+}
+
+/* Room for n + 1 entries; -1 when out of memory. */
+static int grow(struct df *d, size_t n)
+{
+    if (n < d->cap)
+        return 0;
+    size_t cap = d->cap ? d->cap * 2 : 64;
+    struct entry *e = realloc(d->entries, cap * sizeof *e);
+    if (e == NULL)
+        return -1;
+    d->entries = e;
+    memset(e + d->cap, 0, (cap - d->cap) * sizeof *e);
+    struct sy_discovered *set = realloc(d->set, cap * sizeof *set);
+    if (set == NULL)
+        return -1; /* entries grew, cap did not: grown again next time */
+    d->set = set;
+    d->cap = cap;
+    return 0;
 }
 
 /* Split a line into the entry; 0 when it is a backend. */
@@ -102,16 +127,33 @@ static void df_tick(void *arg)
 {
     struct df *d = arg;
     FILE *f = fopen(d->file, "r");
-    size_t n = 0;
+    size_t n = 0, len = 0;
+    char *line = NULL;
 
     if (f != NULL) {
-        while (n < MAX_BACKENDS && fgets(d->entries[n].line, sizeof d->entries[n].line, f))
+        int complete = 1;
+        while (getline(&line, &len, f) != -1) {
+            if (grow(d, n) != 0) {
+                complete = 0; /* out of memory: publish nothing partial */
+                break;
+            }
+            free(d->entries[n].line);
+            d->entries[n].line = line; /* the entry keeps the buffer */
+            line = NULL;
+            len = 0;
             if (parse_line(&d->entries[n], &d->set[n]) == 0)
                 n++;
+        }
+        free(line);
         fclose(f);
+        /* the entries may have moved as they grew: point at where they are */
+        for (size_t i = 0; i < n; i++) {
+            d->set[i].models = d->entries[i].models;
+            d->set[i].labels = d->entries[i].labels;
+        }
         d->h->counter_add(d->h, "reads", 1);
         d->h->gauge_set(d->h, "lines", (double)n);
-        if (d->h->discovery_publish(d->h, d->set, n) != SY_OK)
+        if (complete && d->h->discovery_publish(d->h, d->set, n) != SY_OK)
             d->h->log(d->h, SY_LOG_WARNING, "discovery_file: %s refused", d->file);
     }
     d->h->timer_add(d->h, d->interval, df_tick, d);
