@@ -76,6 +76,9 @@ struct upstream_xfer {
     int restarted;            /* ... and went again on a new connection */
     int own_tls;              /* TLS options of its own: the handle is not
                                  kept for another transfer */
+    int https;                /* TLS: the socket carries records (session
+                                 tickets after the handshake), not HTTP
+                                 bytes, so a peek at it tells nothing */
     enum upstream_body_mode mode;
     size_t discarded;
     /* the response head being read: name, NUL, value, NUL, for each of
@@ -581,7 +584,7 @@ static int prereq_cb(void *arg, char *primary_ip, char *local_ip,
      * be read as this request's answer.  The request does not go out on
      * it; libcurl closes it, and the request goes again on a new one. */
     struct conn_fd *conn = conn_of(x->pool, primary_ip, primary_port, local_port);
-    if (conn != NULL && (conn->retired || !conn_quiet(conn))) {
+    if (conn != NULL && (conn->retired || (!x->https && !conn_quiet(conn)))) {
         x->stale = 1;
         return CURL_PREREQFUNC_ABORT;
     }
@@ -640,8 +643,8 @@ static void retire_if_unsound(struct upstream_xfer *x)
         peer_ip == NULL ||
         (conn = conn_of(x->pool, peer_ip, (int)peer_port, (int)local_port)) == NULL)
         return;
-    if (x->framing.transfer_encodings == 0 && conn_quiet(conn))
-        return; /* nothing waits: fit for reuse */
+    if (x->framing.transfer_encodings == 0 && (x->https || conn_quiet(conn)))
+        return; /* nothing waits (libcurl checks a TLS one itself): fit for reuse */
     /* it stays in libcurl's cache (bounded) until picked: then the request
      * does not go out on it (prereq_cb), libcurl closes it, and the request
      * goes on a new connection */
@@ -782,6 +785,7 @@ struct upstream_xfer *upstream_start(struct upstream_pool *p,
         return NULL;
     }
     curl_easy_setopt(e, CURLOPT_URL, req->url);
+    x->https = strncasecmp(req->url, "https:", 6) == 0;
     if (req->body != NULL) {
         curl_easy_setopt(e, CURLOPT_POST, 1L);
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body);

@@ -695,6 +695,10 @@ static int tls_setup(struct kfake *f)
 		/* Ask for a certificate but do not require one: a token will do
 		 * too. A certificate that does not verify fails the handshake. */
 		SSL_CTX_set_verify(f->ssl, SSL_VERIFY_PEER, NULL);
+		/* with client certificates OpenSSL resumes a session only
+		 * within a context id: without one every resumption fails */
+		static const unsigned char sid_ctx[] = "fake_kube_apiserver";
+		SSL_CTX_set_session_id_context(f->ssl, sid_ctx, sizeof sid_ctx - 1);
 	}
 	evhttp_set_bevcb(f->http, make_tls_bev, f);
 	return 0;
