@@ -38,6 +38,10 @@
 #include <event2/keyvalq_struct.h>
 #include <json-c/json.h>
 
+#include "test_server.h"
+
+#define xcalloc(n) test_server_xcalloc("mock_backend", (n))
+
 #define MAX_BODY (64 * 1024 * 1024)
 #define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 #define MAX_MS (3600 * 1000)
@@ -97,16 +101,6 @@ struct mock {
 	struct pending *pending;
 };
 
-static void *xcalloc(size_t n)
-{
-	void *p = calloc(1, n);
-
-	if (p == NULL) {
-		fprintf(stderr, "mock_backend: out of memory\n");
-		exit(1);
-	}
-	return p;
-}
 
 static void mode_defaults(struct mode *md)
 {
@@ -753,43 +747,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(m->base);
 }
 
-/* Write via FILE.tmp + rename so a reader never sees a partial file. */
-static int write_port_file(const char *path, int port)
-{
-	size_t n = strlen(path) + sizeof(".tmp");
-	char *tmp = xcalloc(n);
-	FILE *f;
-	int rc = -1;
 
-	snprintf(tmp, n, "%s.tmp", path);
-	f = fopen(tmp, "w");
-	if (f != NULL) {
-		int bad = fprintf(f, "%d\n", port) < 0;
-
-		bad |= fclose(f) != 0;
-		if (!bad && rename(tmp, path) == 0)
-			rc = 0;
-	}
-	if (rc != 0)
-		fprintf(stderr, "mock_backend: cannot write %s: %s\n", path, strerror(errno));
-	free(tmp);
-	return rc;
-}
-
-static int bound_port(struct evhttp_bound_socket *bound)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	evutil_socket_t fd = evhttp_bound_socket_get_fd(bound);
-
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
-		return -1;
-	if (ss.ss_family == AF_INET)
-		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	if (ss.ss_family == AF_INET6)
-		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	return -1;
-}
 
 static int run(struct mock *m)
 {
@@ -808,12 +766,12 @@ static int run(struct mock *m)
 	evhttp_set_gencb(m->http, on_request, m);
 
 	bound = evhttp_bind_socket_with_handle(m->http, m->host, (ev_uint16_t)m->port);
-	if (bound == NULL || (m->port = bound_port(bound)) < 0) {
+	if (bound == NULL || (m->port = test_server_bound_port(bound)) < 0) {
 		fprintf(stderr, "mock_backend: cannot listen on %s:%d: %s\n",
 			m->host, m->port, strerror(errno));
 		return 1;
 	}
-	if (m->port_file != NULL && write_port_file(m->port_file, m->port) != 0)
+	if (m->port_file != NULL && test_server_write_ports("mock_backend", m->port_file, &m->port, 1) != 0)
 		return 1;
 
 	m->sig_term = evsignal_new(m->base, SIGTERM, on_signal, m);

@@ -113,6 +113,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "kfake.h"
+#include "../test_server.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -635,20 +636,6 @@ static void on_control_request(struct evhttp_request *req, void *arg)
 
 /* ---- listeners ---- */
 
-static int bound_port(struct evhttp_bound_socket *bound)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	evutil_socket_t fd = evhttp_bound_socket_get_fd(bound);
-
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
-		return -1;
-	if (ss.ss_family == AF_INET)
-		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	if (ss.ss_family == AF_INET6)
-		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	return -1;
-}
 
 static struct bufferevent *make_tls_bev(struct event_base *base, void *arg)
 {
@@ -715,7 +702,7 @@ static int listen_api(struct kfake *f)
 	f->bound = evhttp_bind_socket_with_handle(f->http, f->host, (ev_uint16_t)f->port);
 	if (f->bound == NULL)
 		return -1;
-	f->port = bound_port(f->bound);
+	f->port = test_server_bound_port(f->bound);
 	return f->port < 0 ? -1 : 0;
 }
 
@@ -747,31 +734,12 @@ void kf_listener_close(struct kfake *f, long ms)
 	evtimer_add(f->relisten, &tv);
 }
 
+/* The API port, then the control port when there is one. */
 static int write_port_file(struct kfake *f, int control)
 {
-	size_t n = strlen(f->port_file) + sizeof(".tmp");
-	char *tmp = malloc(n);
-	FILE *fp;
-	int rc = -1;
-
-	if (tmp == NULL)
-		return -1;
-	snprintf(tmp, n, "%s.tmp", f->port_file);
-	fp = fopen(tmp, "w");
-	if (fp != NULL) {
-		int bad = fprintf(fp, "%d\n", f->port) < 0;
-
-		if (control >= 0)
-			bad |= fprintf(fp, "%d\n", control) < 0;
-		bad |= fclose(fp) != 0;
-		if (!bad && rename(tmp, f->port_file) == 0)
-			rc = 0;
-	}
-	if (rc != 0)
-		fprintf(stderr, "fake_kube_apiserver: cannot write %s: %s\n", f->port_file,
-			strerror(errno));
-	free(tmp);
-	return rc;
+	int ports[2] = { f->port, control };
+	return test_server_write_ports("fake_kube_apiserver", f->port_file, ports,
+				       control >= 0 ? 2 : 1);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -824,7 +792,7 @@ static int run(struct kfake *f)
 		new_http(f, &f->control_http, on_control_request);
 		cbound = evhttp_bind_socket_with_handle(f->control_http, f->host,
 							(ev_uint16_t)f->control_port);
-		if (cbound == NULL || (cport = bound_port(cbound)) < 0) {
+		if (cbound == NULL || (cport = test_server_bound_port(cbound)) < 0) {
 			fprintf(stderr, "fake_kube_apiserver: cannot listen on %s:%d: %s\n",
 				f->host, f->control_port, strerror(errno));
 			return 1;

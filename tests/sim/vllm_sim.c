@@ -41,6 +41,11 @@
 #include <event2/keyvalq_struct.h>
 #include <json-c/json.h>
 
+#include "../test_server.h"
+
+#define xcalloc(n) test_server_xcalloc("vllm_sim", (n))
+#define xstrdup(s) test_server_xstrdup("vllm_sim", (s))
+
 #include "sim_model.h"
 
 #define MAX_BODY (64 * 1024 * 1024)
@@ -114,27 +119,7 @@ struct srv {
 	char engine_buf[64];
 };
 
-static void *xcalloc(size_t n)
-{
-	void *p = calloc(1, n);
 
-	if (p == NULL) {
-		fprintf(stderr, "vllm_sim: out of memory\n");
-		exit(1);
-	}
-	return p;
-}
-
-static char *xstrdup(const char *s)
-{
-	char *p = strdup(s);
-
-	if (p == NULL) {
-		fprintf(stderr, "vllm_sim: out of memory\n");
-		exit(1);
-	}
-	return p;
-}
 
 /* xorshift64*: the fraction of requests a fault hits, reproducibly. */
 static double rng_next(struct srv *s)
@@ -1428,43 +1413,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(s->base);
 }
 
-/* Write via FILE.tmp + rename so a reader never sees a partial file. */
-static int write_port_file(const char *path, int port)
-{
-	size_t n = strlen(path) + sizeof(".tmp");
-	char *tmp = xcalloc(n);
-	FILE *f;
-	int rc = -1;
 
-	snprintf(tmp, n, "%s.tmp", path);
-	f = fopen(tmp, "w");
-	if (f != NULL) {
-		int bad = fprintf(f, "%d\n", port) < 0;
-
-		bad |= fclose(f) != 0;
-		if (!bad && rename(tmp, path) == 0)
-			rc = 0;
-	}
-	if (rc != 0)
-		fprintf(stderr, "vllm_sim: cannot write %s: %s\n", path, strerror(errno));
-	free(tmp);
-	return rc;
-}
-
-static int bound_port(struct evhttp_bound_socket *bound)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	evutil_socket_t fd = evhttp_bound_socket_get_fd(bound);
-
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
-		return -1;
-	if (ss.ss_family == AF_INET)
-		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	if (ss.ss_family == AF_INET6)
-		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	return -1;
-}
 
 static int run(struct srv *s)
 {
@@ -1493,7 +1442,7 @@ static int run(struct srv *s)
 	evhttp_set_timeout(s->http, 3600);
 	evhttp_set_gencb(s->http, on_request, s);
 	bound = evhttp_bind_socket_with_handle(s->http, s->host, (ev_uint16_t)s->port);
-	if (bound == NULL || (s->port = bound_port(bound)) < 0) {
+	if (bound == NULL || (s->port = test_server_bound_port(bound)) < 0) {
 		fprintf(stderr, "vllm_sim: cannot listen on %s:%d: %s\n", s->host, s->port,
 			strerror(errno));
 		return 1;
@@ -1502,7 +1451,7 @@ static int run(struct srv *s)
 		snprintf(s->engine_buf, sizeof(s->engine_buf), "vllm-sim-%s-%d", s->host, s->port);
 		s->engine_id = s->engine_buf;
 	}
-	if (s->port_file != NULL && write_port_file(s->port_file, s->port) != 0)
+	if (s->port_file != NULL && test_server_write_ports("vllm_sim", s->port_file, &s->port, 1) != 0)
 		return 1;
 	s->sig_term = evsignal_new(s->base, SIGTERM, on_signal, s);
 	s->sig_int = evsignal_new(s->base, SIGINT, on_signal, s);
