@@ -254,32 +254,6 @@ static int mode_from_json(struct mode *md, json_object *o, const char **bad)
 	return 0;
 }
 
-/* A JSON object filling the whole body (trailing whitespace allowed), else NULL.
- * Nested as deep as the router lets through (json-c's default is 32). */
-static json_object *parse_object(const char *buf, size_t len)
-{
-	json_tokener *tok = json_tokener_new_ex(512);
-	json_object *o = NULL;
-	size_t end;
-
-	if (tok == NULL || len == 0 || len > INT_MAX)
-		goto out;
-	o = json_tokener_parse_ex(tok, buf, (int)len);
-	if (json_tokener_get_error(tok) != json_tokener_success ||
-	    !json_object_is_type(o, json_type_object))
-		goto bad;
-	for (end = json_tokener_get_parse_end(tok); end < len; end++)
-		if (!isspace((unsigned char)buf[end]))
-			goto bad;
-	goto out;
-bad:
-	json_object_put(o);
-	o = NULL;
-out:
-	if (tok != NULL)
-		json_tokener_free(tok);
-	return o;
-}
 
 static const char *method_name(enum evhttp_cmd_type cmd)
 {
@@ -611,7 +585,7 @@ static void handle_inference(struct mock *m, struct evhttp_request *req, const c
 		status = plan.status;
 		snprintf(msg, sizeof(msg), "mock status %d", status);
 		answer = error_json(msg, "mock", status);
-	} else if ((body = parse_object(raw, len)) == NULL) {
+	} else if ((body = test_server_parse_object(raw, len)) == NULL) {
 		status = 400;
 		answer = error_json("mock: bad json", "invalid_request_error", 400);
 	} else {
@@ -674,7 +648,7 @@ static void handle_set_mode(struct mock *m, struct evhttp_request *req)
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t len = evbuffer_get_length(in);
 	const char *raw = len ? (const char *)evbuffer_pullup(in, -1) : "";
-	json_object *body = parse_object(raw, len);
+	json_object *body = test_server_parse_object(raw, len);
 	const char *bad = "";
 	struct mode md;
 	char msg[160];

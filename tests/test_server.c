@@ -1,8 +1,11 @@
 #define _POSIX_C_SOURCE 200809L /* strdup */
 #include "test_server.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <event2/http.h>
+#include <json-c/json.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,4 +71,29 @@ char *test_server_xstrdup(const char *prog, const char *s)
 		exit(1);
 	}
 	return p;
+}
+
+json_object *test_server_parse_object(const char *buf, size_t len)
+{
+	json_tokener *tok = json_tokener_new_ex(512);
+	json_object *o = NULL;
+	size_t end;
+
+	if (tok == NULL || len == 0 || len > INT_MAX)
+		goto out;
+	o = json_tokener_parse_ex(tok, buf, (int)len);
+	if (json_tokener_get_error(tok) != json_tokener_success ||
+	    !json_object_is_type(o, json_type_object))
+		goto bad;
+	for (end = json_tokener_get_parse_end(tok); end < len; end++)
+		if (!isspace((unsigned char)buf[end]))
+			goto bad;
+	goto out;
+bad:
+	json_object_put(o);
+	o = NULL;
+out:
+	if (tok != NULL)
+		json_tokener_free(tok);
+	return o;
 }

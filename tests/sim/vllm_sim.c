@@ -164,31 +164,6 @@ static json_object *unquote(const char *quoted)
 	return json_tokener_parse(quoted);
 }
 
-/* A JSON object filling the whole body (trailing whitespace allowed), else NULL. */
-static json_object *parse_object(const char *buf, size_t len)
-{
-	json_tokener *tok = json_tokener_new_ex(512);
-	json_object *o = NULL;
-	size_t end;
-
-	if (tok == NULL || len == 0 || len > INT_MAX)
-		goto out;
-	o = json_tokener_parse_ex(tok, buf, (int)len);
-	if (json_tokener_get_error(tok) != json_tokener_success ||
-	    !json_object_is_type(o, json_type_object))
-		goto bad;
-	for (end = json_tokener_get_parse_end(tok); end < len; end++)
-		if (!isspace((unsigned char)buf[end]))
-			goto bad;
-	goto out;
-bad:
-	json_object_put(o);
-	o = NULL;
-out:
-	if (tok != NULL)
-		json_tokener_free(tok);
-	return o;
-}
 
 static json_object *get(json_object *o, const char *key)
 {
@@ -793,7 +768,7 @@ static void handle_inference(struct srv *s, struct evhttp_request *req, int chat
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t len = evbuffer_get_length(in);
 	const char *raw = len ? (const char *)evbuffer_pullup(in, -1) : "";
-	json_object *body = parse_object(raw, len), *v, *kv;
+	json_object *body = test_server_parse_object(raw, len), *v, *kv;
 	struct evbuffer *prompt = NULL;
 	const char *model, *bad, *param;
 	const struct lora *lora = NULL;
@@ -1300,7 +1275,7 @@ static void handle_fail(struct srv *s, struct evhttp_request *req, int post)
 		send_json(req, 200, fault_json(&s->fault));
 		return;
 	}
-	body = parse_object(len ? (const char *)evbuffer_pullup(in, -1) : "", len);
+	body = test_server_parse_object(len ? (const char *)evbuffer_pullup(in, -1) : "", len);
 	if (body == NULL) {
 		send_error(req, 400, "the body must be a JSON object");
 	} else if ((bad = fault_from_json(&f, body)) != NULL) {
