@@ -10,6 +10,7 @@
 #include <sys/queue.h>
 #include <time.h>
 
+#include "dns_resolve.h"
 #include "host_api.h"
 #include "log.h"
 #include "setup.h"
@@ -63,6 +64,7 @@ struct control {
     int started;
     LIST_HEAD(, probe) probes;
     LIST_HEAD(, stream) streams;
+    struct dns_resolver *dns;  /* made on the first dns_resolve() */
 };
 
 sy_timer *control_timer_add(struct host_ctx *h, double seconds, sy_timer_cb cb, void *arg)
@@ -307,6 +309,24 @@ void control_stream_cancel(sy_stream *s)
     stream_free(st);
 }
 
+/* --- DNS for plugins (dns_resolve.c) --- */
+
+/* The control this thread runs, if any: set by the thread itself. */
+static _Thread_local struct control *this_thread;
+
+int control_dns(struct host_ctx *h, const char *name, int type, const char *resolver,
+                double timeout, sy_dns_cb cb, void *arg)
+{
+    struct control *c = h->control;
+
+    /* the resolver is the thread's: its loop, no locks */
+    if (c == NULL || this_thread != c)
+        return SY_ERROR;
+    if (c->dns == NULL && (c->dns = dns_resolver_new(c->base)) == NULL)
+        return SY_ERROR;
+    return dns_resolver_query(c->dns, name, type, resolver, timeout, cb, arg);
+}
+
 /* --- the thread --- */
 
 static void run_starts(evutil_socket_t fd, short what, void *arg)
@@ -336,6 +356,7 @@ static void *control_main(void *arg)
     struct event *keep = event_new(c->base, -1, EV_PERSIST, NULL, NULL);
     struct timeval hour = { 3600, 0 };
 
+    this_thread = c;
     if (keep != NULL)
         event_add(keep, &hour);
     event_base_dispatch(c->base);
@@ -422,6 +443,7 @@ void control_free(struct control *c)
     }
     while (!LIST_EMPTY(&c->streams))
         control_stream_cancel((sy_stream *)LIST_FIRST(&c->streams));
+    dns_resolver_free(c->dns);
     if (c->kick != NULL)
         event_free(c->kick);
     pthread_cond_destroy(&c->cond);

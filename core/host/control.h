@@ -41,5 +41,8 @@ sy_stream *control_stream(struct host_ctx *h, const char *url,
                           const struct sy_http_options *opts, sy_stream_head_cb on_head,
                           sy_stream_data_cb on_data, sy_stream_end_cb on_end, void *arg);
 void control_stream_cancel(sy_stream *s);
+/* dns_resolve(): on the thread only. */
+int control_dns(struct host_ctx *h, const char *name, int type, const char *resolver,
+                double timeout, sy_dns_cb cb, void *arg);
 
 #endif

@@ -445,6 +445,12 @@ static sy_stream *host_stream(const struct sy_host_api *api, const char *url,
     return control_stream((struct host_ctx *)api, url, opts, on_head, on_data, on_end, arg);
 }
 
+static int host_dns(const struct sy_host_api *api, const char *name, int type,
+                    const char *resolver, double timeout, sy_dns_cb cb, void *arg)
+{
+    return control_dns((struct host_ctx *)api, name, type, resolver, timeout, cb, arg);
+}
+
 static int host_publish(const struct sy_host_api *api, const struct sy_discovered *set, size_t n)
 {
     struct host_ctx *ctx = (struct host_ctx *)api;
@@ -573,5 +579,6 @@ void host_ctx_init(struct host_ctx *ctx, struct setup *setup, const char *plugin
         .http_stream_cancel = control_stream_cancel,
         .counter_add = host_counter_add,
         .gauge_set = host_gauge_set,
+        .dns_resolve = host_dns,
     };
 }

@@ -267,6 +267,7 @@ void metrics_render_engines(const struct setup *s, struct evbuffer *out)
                     json_object_array_add(models, json_object_new_string(s->models[m].name));
         json_object_object_add(e, "url", json_object_new_string(b->url));
         json_object_object_add(e, "models", models);
+        json_object_object_add(e, "discovered", json_object_new_boolean(b->discovered));
         struct backend *mb = (struct backend *)b;
         char reason[sizeof mb->reason];
         long long since;

@@ -251,7 +251,7 @@ static int build_models(struct setup *s, const struct discovered_set *disc, char
     for (size_t i = 0; i < c->nmodels; i++)
         total += c->models[i].nbackends;
     for (size_t i = 0; i < disc->n; i++)
-        total += disc->v[i].nmodels;
+        total += disc->v[i].nmodels ? disc->v[i].nmodels : 1;
     s->backends = calloc(total ? total : 1, sizeof *s->backends);
     if (url_index_init(s, total) != 0)
         goto oom;
@@ -302,6 +302,19 @@ static int build_models(struct setup *s, const struct discovered_set *disc, char
                 backend_flag_set(b, (unsigned)not_ready, 1, "not ready (discovery)");
         }
         s->names[s->nnames++] = (struct name_entry){ m->name, m };
+    }
+    /* a discovered backend that serves no model yet (its models not known)
+     * is in the table all the same: /engines shows it, held out */
+    for (size_t j = 0; j < disc->n; j++) {
+        const struct discovered_backend *d = &disc->v[j];
+        if (d->nmodels > 0 || setup_find_backend(s, d->url) != NULL)
+            continue;
+        struct backend *b = find_or_add_backend(s, d->url, NULL, total, err, errlen);
+        if (b == NULL)
+            return -1;
+        b->discovered = 1;
+        if (!d->ready)
+            backend_flag_set(b, (unsigned)not_ready, 1, "not ready (discovery)");
     }
     for (size_t i = 0; i < c->naliases; i++) {
         struct model *m = NULL;

@@ -76,6 +76,8 @@
  *        comes (a Kubernetes watch), with TLS settings of its own (struct
  *        sy_http_options: CA, client certificate, bearer token).
  *        counter_add() and gauge_set(): a plugin's own numbers in /metrics.
+ *        dns_resolve(): A, AAAA and SRV lookups on the plugin thread,
+ *        never blocking (struct sy_dns_record).
  */
 #ifndef SWITCHYARD_PLUGIN_H
 #define SWITCHYARD_PLUGIN_H
@@ -301,6 +303,40 @@ struct sy_http_options {
     int insecure;               /* 1: do not verify the server's certificate */
 };
 
+/* DNS record types for dns_resolve() (1.3): their numbers on the wire. */
+enum sy_dns_type {
+    SY_DNS_A = 1,
+    SY_DNS_AAAA = 28,
+    SY_DNS_SRV = 33 /* RFC 2782: _service._proto.name */
+};
+
+/*
+ * One record of a dns_resolve() answer (1.3).  Borrowed for the callback:
+ * copy what you keep.  Fields may be appended later: step through the
+ * array with SY_DNS_RECORD(), which uses the host's `size`.
+ */
+struct sy_dns_record {
+    size_t size;          /* sizeof(struct sy_dns_record) of the host */
+    const char *address;  /* A, AAAA: the address as text ("10.1.2.3",
+                             "fd00::1"); NULL for SRV */
+    const char *target;   /* SRV: the target's name, without the final '.';
+                             "" for "." (the service is not offered there);
+                             NULL for A, AAAA */
+    unsigned port, priority, weight; /* SRV; 0 for A, AAAA */
+    unsigned ttl;         /* seconds the record may be kept */
+};
+#define SY_DNS_RECORD(records, i)                                            \
+    ((const struct sy_dns_record *)(const void *)((const char *)(records) + \
+                                                  (i) * (records)->size))
+
+/* A dns_resolve() answer, once, on the plugin's thread.  error NULL: the
+ * server answered, with the n records of the type asked (n may be 0: the
+ * name does not exist, NXDOMAIN, or has no record of that type; the two
+ * are not told apart).  Else n is 0 and error says why no answer came: a
+ * timeout, SERVFAIL, REFUSED, a malformed or truncated answer. */
+typedef void (*sy_dns_cb)(void *arg, const struct sy_dns_record *records, size_t n,
+                          const char *error);
+
 /*
  * The host API: the only way a plugin calls the core.  The table is owned by
  * the host and valid until the instance that received it is destroyed.  Check
@@ -512,6 +548,22 @@ struct sy_host_api {
      * e.g. a discovery plugin's watch restarts, re-lists and API errors. */
     void (*counter_add)(const struct sy_host_api *host, const char *name, double delta);
     void (*gauge_set)(const struct sy_host_api *host, const char *name, double value);
+    /* Health and discovery plugins, on their thread: look `name` up
+     * (type: enum sy_dns_type) without blocking; cb runs once, later, on
+     * that thread (see sy_dns_cb), at the latest about `timeout` seconds
+     * on.  resolver: "ADDRESS:PORT" ("10.96.0.10:53", "[fd00::a]:53"; the
+     * port defaults to 53), numeric, or NULL for the system's
+     * (/etc/resolv.conf, its search list and ndots applied to A and AAAA
+     * as getaddrinfo() does; a name ending in '.' is not searched).  A
+     * and AAAA go through libevent's evdns (at most 32 records an
+     * answer); SRV through the host's own strict codec over UDP, with an
+     * EDNS0 offer of 4096 bytes (a truncated answer is an error: there is
+     * no TCP fallback).  Each query is sent twice at most, half the
+     * timeout apart.  Queries still pending when the plugin's thread stops
+     * are dropped without a callback.  SY_ERROR (no callback) for a bad
+     * name, type or resolver, or off the plugin's thread. */
+    int (*dns_resolve)(const struct sy_host_api *host, const char *name, int type,
+                       const char *resolver, double timeout, sy_dns_cb cb, void *arg);
 };
 
 /*

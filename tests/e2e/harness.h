@@ -119,5 +119,6 @@ void register_backend_e2e_tests(void);
 void register_examples_e2e_tests(void);
 void register_discovery_e2e_tests(void);
 void register_k8s_e2e_tests(void);
+void register_dns_e2e_tests(void);
 
 #endif

@@ -23,6 +23,7 @@ void register_upstream_error_tests(void);
 void register_discovery_tests(void);
 void register_sim_model_tests(void);
 void register_k8s_tests(void);
+void register_dns_packet_tests(void);
 
 struct setup;
 struct sy_cfg;
