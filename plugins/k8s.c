@@ -46,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <switchyard/plugin.h>
 
 #include "k8s_lib.h"
@@ -891,6 +892,9 @@ static void list_end(void *arg, int status, const char *error)
      * while nobody watched shows now */
     k8s_table_swap_in(&inf->table, &fresh);
     count(k, "lists");
+    /* Prometheus' way to say "time since the last good list":
+     * time() - this gauge */
+    gauge(k, "last_list_timestamp_seconds", (double)time(NULL));
     k->republish = 1;
     inf->synced = 1;
     inf->changed = 1;

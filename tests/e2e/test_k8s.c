@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -477,6 +478,9 @@ static void test_pods_follow(void)
                                       "name=\"lists\"}", -1) >= 1);
     CU_ASSERT_EQUAL(metric_value(T.rt.port, "switchyard_plugin_counter_total{plugin=\"k8s\","
                                             "name=\"api_errors\"}", 0), 0);
+    double listed = metric_value(T.rt.port, "switchyard_plugin_gauge{plugin=\"k8s\","
+                                            "name=\"last_list_timestamp_seconds\"}", -1);
+    CU_ASSERT(listed > (double)time(NULL) - 120 && listed <= (double)time(NULL) + 1);
     CU_ASSERT_EQUAL(router_stop(&T.rt), 0);
 }
 
