@@ -38,7 +38,9 @@ lines() { # $1: which backend is not ready
     done
 }
 lines -1 >"$work/backends"
+# a port nothing listens on
 port=$(awk 'BEGIN { srand(); print 20000 + int(rand() * 20000) }')
+while ss -ltn 2>/dev/null | grep -q ":$port "; do port=$((port + 1)); done
 cat >"$work/switchyard.yaml" <<EOF
 listen: 127.0.0.1:$port
 workers: 2
