@@ -30,6 +30,16 @@ if ! command -v kubectl >/dev/null 2>&1; then
 	echo "kubectl_check: 0 passed, 0 failed"
 	exit 77
 fi
+# patch --subresource=status came with kubectl 1.24; Debian bookworm's
+# kubernetes-client is 1.20 (and validates against OpenAPI v2, which the
+# fake does not serve)
+minor=$(kubectl version --client -o json 2>/dev/null |
+	sed -n 's/.*"minor": *"\([0-9]*\).*/\1/p' | head -n 1)
+if [ -n "$minor" ] && [ "$minor" -lt 24 ]; then
+	echo "SKIP: kubectl 1.$minor is older than 1.24 (patch --subresource)"
+	echo "kubectl_check: 0 passed, 0 failed"
+	exit 77
+fi
 if ! command -v openssl >/dev/null 2>&1; then
 	echo "FAIL: the openssl command is needed to make the test CA (apt-get install openssl)"
 	exit 1
