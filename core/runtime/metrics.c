@@ -268,6 +268,16 @@ void metrics_render_engines(const struct setup *s, struct evbuffer *out)
         json_object_object_add(e, "url", json_object_new_string(b->url));
         json_object_object_add(e, "models", models);
         json_object_object_add(e, "discovered", json_object_new_boolean(b->discovered));
+        if (b->labels != NULL) {
+            struct json_object *labels = json_object_new_object();
+            for (char **l = b->labels; *l != NULL; l++) {
+                const char *eq = strchr(*l, '=');
+                char key[128];
+                snprintf(key, sizeof key, "%.*s", eq ? (int)(eq - *l) : (int)strlen(*l), *l);
+                json_object_object_add(labels, key, json_object_new_string(eq ? eq + 1 : ""));
+            }
+            json_object_object_add(e, "labels", labels);
+        }
         struct backend *mb = (struct backend *)b;
         char reason[sizeof mb->reason];
         long long since;

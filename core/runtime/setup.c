@@ -220,6 +220,18 @@ static int serves(const struct discovered_backend *b, const char *model)
     return 0;
 }
 
+/* A discovered backend's labels, copied once (its first model). */
+static int take_labels(struct backend *b, const struct discovered_backend *d)
+{
+    if (b->labels != NULL || d->nlabels == 0)
+        return 0;
+    b->labels = calloc(d->nlabels + 1, sizeof *b->labels);
+    for (size_t i = 0; b->labels != NULL && i < d->nlabels; i++)
+        if ((b->labels[i] = strdup(d->labels[i])) == NULL)
+            return -1;
+    return b->labels != NULL ? 0 : -1;
+}
+
 /* Put b in model m (once), and m's name in b's label. */
 static int attach(struct model *m, struct backend *b)
 {
@@ -295,7 +307,7 @@ static int build_models(struct setup *s, const struct discovered_set *disc, char
                                                     errlen);
             if (b == NULL)
                 return -1;
-            if (attach(m, b) != 0)
+            if (attach(m, b) != 0 || take_labels(b, d) != 0)
                 goto oom;
             b->discovered = 1;
             if (!d->ready && !backend_flag_held(b, (unsigned)not_ready))
@@ -312,6 +324,8 @@ static int build_models(struct setup *s, const struct discovered_set *disc, char
         struct backend *b = find_or_add_backend(s, d->url, NULL, total, err, errlen);
         if (b == NULL)
             return -1;
+        if (take_labels(b, d) != 0)
+            goto oom;
         b->discovered = 1;
         if (!d->ready)
             backend_flag_set(b, (unsigned)not_ready, 1, "not ready (discovery)");
@@ -507,6 +521,9 @@ void setup_destroy(struct setup *s)
         free(s->backends[i].url);
         free(s->backends[i].auth_header);
         free(s->backends[i].models_label);
+        for (char **l = s->backends[i].labels; l != NULL && *l != NULL; l++)
+            free(*l);
+        free(s->backends[i].labels);
     }
     for (size_t i = 0; i < s->ndiscovered_models; i++) {
         free(s->discovered_models[i].name);

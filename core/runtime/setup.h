@@ -32,6 +32,8 @@ struct backend {
     unsigned weight;
     char *models_label;      /* "m1,m2": models this backend serves */
     int discovered;          /* published by discovery (else the config's) */
+    char **labels;           /* discovery's "key=value" labels (a pod's, its
+                                role later), NULL-terminated; NULL: none */
     atomic_uint inflight;
     atomic_uint_fast64_t latency_buckets[SY_LATENCY_BUCKETS + 1]; /* +Inf */
     atomic_uint_fast64_t latency_count;

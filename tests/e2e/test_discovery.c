@@ -118,8 +118,9 @@ static void test_follow_changes(void)
     write_file(file, text);
     CU_ASSERT(wait_until(rt.port, "m", "da", 1) >= 0);
 
-    /* b joins, serving an adapter too (a LoRA adapter by its own name) */
-    snprintf(text, sizeof text, "%s m\n%s m,adapter\n", a.url, b.url);
+    /* b joins, serving an adapter too (a LoRA adapter by its own name),
+     * with a label */
+    snprintf(text, sizeof text, "%s m\n%s m,adapter role=decode\n", a.url, b.url);
     write_file(file, text);
     double t = -1, start_t = mono_seconds();
     while (mono_seconds() - start_t < 2.0 * slack() && t < 0) {
@@ -131,6 +132,11 @@ static void test_follow_changes(void)
     }
     CU_ASSERT(t >= 0);
     CU_ASSERT_EQUAL(served(rt.port, "adapter", "db", 4), 4);
+    struct resp eng;
+    CU_ASSERT_EQUAL_FATAL(http_get(rt.port, "/engines", &eng), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(eng.body, "\"labels\":{\"role\":\"decode\"}"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(eng.body, "\"discovered\":true"));
+    resp_free(&eng);
 
     /* a not ready: everything to b; /engines says who holds it out */
     snprintf(text, sizeof text, "%s m notready\n%s m,adapter\n", a.url, b.url);

@@ -17,6 +17,8 @@ struct fixture {
     struct discovered_set set;
 };
 
+static char *model_label[] = { "model=big" };
+
 static void add(struct fixture *f, const char *url, const char *models, int ready)
 {
     struct discovered_backend *b = &f->v[f->set.n];
@@ -72,6 +74,8 @@ static void test_merge(void)
 {
     struct fixture f = {0};
     add(&f, "http://10.0.0.1:8000", "big,lora-a", 1);
+    f.v[0].labels = model_label;
+    f.v[0].nlabels = 1;
     add(&f, "http://10.0.0.2:8000", "big", 0);
     add(&f, "http://10.0.0.3:8000", "small", 1);
     struct setup *s = build("discovery: [k8s]\n"
@@ -104,6 +108,11 @@ static void test_merge(void)
     CU_ASSERT_TRUE(b1->discovered);
     CU_ASSERT_FALSE(setup_find_backend(s, "http://s:1")->discovered);
     CU_ASSERT_STRING_EQUAL(b1->models_label, "big,lora-a");
+    /* its labels kept (roles, later) */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b1->labels);
+    CU_ASSERT_STRING_EQUAL(b1->labels[0], "model=big");
+    CU_ASSERT_PTR_NULL(b1->labels[1]);
+    CU_ASSERT_PTR_NULL(b2->labels);
     CU_ASSERT_FALSE(backend_health_flagged_by(b1, HEALTH_SOURCE_DISCOVERY));
     CU_ASSERT_TRUE(backend_health_flagged_by(b2, HEALTH_SOURCE_DISCOVERY));
     CU_ASSERT_FALSE(backend_usable(b2, setup_now_ms()));
