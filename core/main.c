@@ -247,6 +247,7 @@ static int reload(struct daemon *d, char *err, size_t errlen)
         goto fail;
     }
     discovered_set_free(snap);
+    discovery_set_current(disc);
     discovery_stop(d->disc);
     d->disc = disc;
     if (apply_logging(ns->cfg, err, errlen) != 0)
@@ -458,6 +459,7 @@ static int run(int argc, char **argv, struct cli_opts *opts)
         goto out;
     }
     d.current->discovery = d.disc;
+    discovery_set_current(d.disc);
     events[0] = evsignal_new(d.base, SIGTERM, on_stop_signal, &d);
     events[1] = evsignal_new(d.base, SIGINT, on_stop_signal, &d);
     events[2] = evsignal_new(d.base, SIGHUP, on_reload_signal, &d);

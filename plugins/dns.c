@@ -113,6 +113,8 @@ struct dnsd {
     struct backend **backends; /* sorted by URL */
     size_t nbackends;
     LIST_HEAD(, fetch) fetches;
+    sy_timer *next;        /* the next lookup */
+    double done_at;        /* when the last lookup ended (host now()) */
 };
 
 static void resolve_start(void *arg);
@@ -611,7 +613,7 @@ static void apply(struct dnsd *d, struct round *r)
 
 static void resolve_later(struct dnsd *d, double seconds)
 {
-    if (d->h->timer_add(d->h, seconds, resolve_start, d) == NULL)
+    if ((d->next = d->h->timer_add(d->h, seconds, resolve_start, d)) == NULL)
         d->h->log(d->h, SY_LOG_ERROR, "%s: no timer: no more lookups", d->name);
 }
 
@@ -621,6 +623,7 @@ static void round_done(struct round *r)
     double delay = d->interval;
 
     d->round = NULL;
+    d->done_at = d->h->now();
     d->h->counter_add(d->h, "resolves", 1);
     if (r->failed) {
         d->failures++;
@@ -673,6 +676,7 @@ static void resolve_start(void *arg)
     struct dnsd *d = arg;
     struct round *r = calloc(1, sizeof *r);
 
+    d->next = NULL; /* fired, or cancelled by the caller */
     if (r == NULL || (r->urls = calloc(MAX_ADDRS, sizeof *r->urls)) == NULL) {
         free(r);
         d->h->log(d->h, SY_LOG_ERROR, "%s: out of memory; next lookup in %.1fs", d->name,
@@ -693,6 +697,26 @@ static void resolve_start(void *arg)
     }
     if (r->pending == 0) /* nothing could start */
         round_done(r);
+}
+
+/* A backend of ours stopped answering: its record may have moved (a pod
+ * replaced behind a headless Service).  Look again now rather than at the
+ * interval, once a second at most. */
+static void dns_backend_failed(void *inst, const char *url)
+{
+    struct dnsd *d = inst;
+    int ours = 0;
+
+    for (size_t i = 0; i < d->nbackends && !ours; i++)
+        ours = strcmp(d->backends[i]->url, url) == 0;
+    if (!ours || d->round != NULL || d->h->now() - d->done_at < 1.0)
+        return;
+    if (d->next != NULL)
+        d->h->timer_cancel(d->next);
+    d->h->log(d->h, SY_LOG_INFO, "%s: backend %s stopped answering; looking it up now", d->name,
+              url);
+    d->h->counter_add(d->h, "early_resolves", 1);
+    resolve_start(d);
 }
 
 static int dns_start(void *inst)
@@ -736,4 +760,5 @@ SY_EXPORT const struct sy_plugin sy_plugin_v1 = {
     .create = dns_create,
     .destroy = dns_destroy,
     .start = dns_start,
+    .backend_failed = dns_backend_failed,
 };

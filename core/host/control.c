@@ -455,6 +455,11 @@ void control_free(struct control *c)
     free(c);
 }
 
+struct event_base *control_base(struct control *c)
+{
+    return c->base;
+}
+
 int control_start(struct setup *s, char *err, size_t errlen)
 {
     if (s->health.n == 0)

@@ -15,6 +15,7 @@ struct setup;
 struct host_ctx;
 struct control;
 struct plugin_slot;
+struct event_base;
 
 /* Start a thread for the plugins of `slots` (their hosts' control is set)
  * and run their start() hooks there, waiting up to 5 s for them.  ca_file:
@@ -24,6 +25,8 @@ struct control *control_run(struct plugin_slot *slots, size_t n, const char *ca_
 /* Stop the thread and cancel every timer, request and stream still pending.
  * Before the plugins' instances are destroyed. */
 void control_free(struct control *c);
+/* The thread's loop, for events other threads post to it. */
+struct event_base *control_base(struct control *c);
 
 /* Start the thread and the health plugins of s (s->control is set).
  * -1 with the reason in err. */

@@ -1,6 +1,7 @@
 #include "plugin_chains.h"
 
 #include "host_api.h"
+#include "discovery.h"
 #include "log.h"
 #include "request.h"
 #include "setup.h"
@@ -69,6 +70,11 @@ const char *chains_fallback(const struct setup *s, int worker, const struct sy_f
 
 void chains_attempt_report(const struct setup *s, const struct sy_attempt_report *r)
 {
+    const struct backend *b = (const struct backend *)r->backend;
+    /* a discovered backend that stopped answering: discovery may know
+     * better soon (a DNS record that moved) */
+    if (b->discovered && (r->error == SY_ATTEMPT_CONNECT || r->error == SY_ATTEMPT_TIMEOUT))
+        discovery_backend_failed(b->url);
     for (size_t i = 0; i < s->health.n; i++) {
         const struct plugin_slot *slot = &s->health.slots[i];
         if (slot->plugin->desc->attempt_done != NULL)

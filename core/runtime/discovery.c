@@ -1,6 +1,7 @@
 #define _POSIX_C_SOURCE 200809L /* strdup */
 #include "discovery.h"
 
+#include <event2/event.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +31,20 @@ struct discovery {
     struct source *sources;     /* [n], in the order of cfg->discovery */
     unsigned long long changes;
     long long last_publish_ms;  /* 0: never */
+    /* backends that failed (discovery_backend_failed), for the plugins'
+     * backend_failed(), under `lock` */
+    struct event *failed_ev;    /* on the plugins' thread */
+    struct failed {
+        char url[256];
+        long long at_ms;        /* told the plugins; 0: not yet */
+    } failed[32];
+    size_t nfailed;
 };
+
+/* The daemon's current discovery, for workers that report failures; the
+ * lock keeps it from being stopped while one reports. */
+static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct discovery *current;
 
 static void backend_clear(struct discovered_backend *b)
 {
@@ -327,12 +341,75 @@ size_t discovery_hosts(struct discovery *d, struct host_ctx **hosts, size_t max)
     return n;
 }
 
+/* --- failures: hints for the plugins --- */
+
+void discovery_set_current(struct discovery *d)
+{
+    pthread_mutex_lock(&current_lock);
+    current = d;
+    pthread_mutex_unlock(&current_lock);
+}
+
+void discovery_backend_failed(const char *url)
+{
+    long long now = setup_now_ms();
+
+    pthread_mutex_lock(&current_lock);
+    struct discovery *d = current;
+    if (d != NULL && d->failed_ev != NULL && strlen(url) < sizeof d->failed[0].url) {
+        pthread_mutex_lock(&d->lock);
+        struct failed *f = NULL;
+        for (size_t i = 0; i < d->nfailed && f == NULL; i++)
+            if (strcmp(d->failed[i].url, url) == 0)
+                f = &d->failed[i];
+        /* once a second a URL at most: a dead backend fails every attempt */
+        int tell = f == NULL || (f->at_ms != 0 && now - f->at_ms >= 1000);
+        if (f == NULL && d->nfailed < sizeof d->failed / sizeof d->failed[0]) {
+            f = &d->failed[d->nfailed++];
+            snprintf(f->url, sizeof f->url, "%s", url);
+        }
+        if (f != NULL && tell) {
+            f->at_ms = 0; /* pending */
+            event_active(d->failed_ev, EV_TIMEOUT, 0);
+        }
+        pthread_mutex_unlock(&d->lock);
+    }
+    pthread_mutex_unlock(&current_lock);
+}
+
+/* On the plugins' thread: each failure not told yet, to every plugin that
+ * listens. */
+static void tell_failed(evutil_socket_t fd, short what, void *arg)
+{
+    struct discovery *d = arg;
+    char urls[sizeof d->failed / sizeof d->failed[0]][sizeof d->failed[0].url];
+    size_t n = 0;
+
+    pthread_mutex_lock(&d->lock);
+    for (size_t i = 0; i < d->nfailed; i++)
+        if (d->failed[i].at_ms == 0) {
+            d->failed[i].at_ms = setup_now_ms();
+            memcpy(urls[n++], d->failed[i].url, sizeof urls[0]);
+        }
+    pthread_mutex_unlock(&d->lock);
+    for (size_t k = 0; k < n; k++)
+        for (size_t i = 0; i < d->n; i++)
+            if (d->slots[i].plugin->desc->backend_failed != NULL)
+                d->slots[i].plugin->desc->backend_failed(d->slots[i].inst[0], urls[k]);
+}
+
 /* --- life --- */
 
 void discovery_stop(struct discovery *d)
 {
     if (d == NULL)
         return;
+    pthread_mutex_lock(&current_lock);
+    if (current == d)
+        current = NULL;
+    pthread_mutex_unlock(&current_lock);
+    if (d->failed_ev != NULL)
+        event_free(d->failed_ev); /* waits for a tell_failed running now */
     control_free(d->control); /* no hook runs after this */
     for (size_t i = 0; i < d->n; i++) {
         struct plugin_slot *slot = &d->slots[i];
@@ -419,6 +496,8 @@ int discovery_start(struct sy_cfg *cfg, const char *plugin_dir, const struct dis
     if (run && (d->control = control_run(d->slots, d->n, cfg->ca_file, "discovery", err,
                                          errlen)) == NULL)
         goto fail;
+    if (run && (d->failed_ev = event_new(control_base(d->control), -1, 0, tell_failed, d)) == NULL)
+        goto oom_d;
     *out = d;
     return 0;
 oom_d:

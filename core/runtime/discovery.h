@@ -63,6 +63,14 @@ int discovery_publish(struct discovery *d, const char *name, const struct sy_dis
 /* For /metrics: publishes that changed something, and seconds since the
  * last publish of any source (-1: none yet). */
 void discovery_stats(struct discovery *d, unsigned long long *changes, double *since_publish);
+/* The discovery the daemon runs now (main thread: at start, on a reload,
+ * NULL at the end), for discovery_backend_failed. */
+void discovery_set_current(struct discovery *d);
+/* Any thread (a worker whose attempt on a discovered backend could not
+ * connect or timed out): the current discovery's plugins hear of it on
+ * their thread (backend_failed), at most once a second for one URL. */
+void discovery_backend_failed(const char *url);
+
 /* The plugins' host tables, for their own metrics: up to max into hosts. */
 size_t discovery_hosts(struct discovery *d, struct host_ctx **hosts, size_t max);
 

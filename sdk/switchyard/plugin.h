@@ -76,6 +76,8 @@
  *        comes (a Kubernetes watch), with TLS settings of its own (struct
  *        sy_http_options: CA, client certificate, bearer token).
  *        counter_add() and gauge_set(): a plugin's own numbers in /metrics.
+ *        The descriptor appends backend_failed(): discovery plugins hear
+ *        of backends that stopped answering.
  *        dns_resolve(): A, AAAA and SRV lookups on the plugin thread,
  *        never blocking (struct sy_dns_record).
  */
@@ -674,6 +676,18 @@ struct sy_plugin {
      * timers (worker_timer_add) start here.
      */
     int (*worker_start)(void *inst);
+
+    /* --- ABI 1.3: appended. --- */
+
+    /*
+     * SY_KIND_DISCOVERY, optional.  An attempt on `url`, a backend this or
+     * another discovery plugin published, could not connect or timed out:
+     * a hint that what the plugin knows may be stale (a DNS record, say),
+     * worth a look sooner than its interval.  On the plugin's thread, soon
+     * after the failure; each plugin judges whether the URL is its own and
+     * how often to act.
+     */
+    void (*backend_failed)(void *inst, const char *url);
 };
 
 /* The first fields of every descriptor. */

@@ -561,6 +561,49 @@ static int suite_init(void)
     return 0;
 }
 
+/* A backend that stops answering makes the plugin look the name up at
+ * once, not at its (here long) interval: the record moved to another
+ * address, as when a pod behind a headless Service is replaced. */
+static void test_backend_failure(void)
+{
+    struct dnsmasq d;
+    struct mock m2, m3;
+    struct router rt;
+    int port = free_port();
+    char yaml[1024];
+
+    SKIP_WITHOUT_DNSMASQ();
+    dnsmasq_init(&d, "fail");
+    dnsmasq_hosts(&d, "127.0.0.2 vllm.sy.test\n");
+    CU_ASSERT_EQUAL_FATAL(dnsmasq_start(&d, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(mock_on(&m2, "m2", "llama", "127.0.0.2", port), 0);
+    CU_ASSERT_EQUAL_FATAL(mock_on(&m3, "m3", "llama", "127.0.0.3", port), 0);
+    snprintf(yaml, sizeof yaml,
+             "workers: 2\n"
+             "discovery: [dns]\n"
+             "plugin_config:\n"
+             "  dns: {name: vllm.sy.test, port: %d, resolver: \"127.0.0.1:%d\", interval: 30s,\n"
+             "        timeout: 400ms, models_interval: 500ms}\n",
+             port, d.port);
+    if (router_start(&rt, yaml, NULL) != 0) {
+        mock_stop(&m2);
+        mock_stop(&m3);
+        dnsmasq_stop(&d);
+        CU_FAIL_FATAL("the router did not start");
+    }
+    CU_ASSERT(follows(rt.port, "llama", "m2", 2) >= 0);
+    /* the record moves, and the old address stops answering */
+    dnsmasq_hosts(&d, "127.0.0.3 vllm.sy.test\n");
+    mock_stop(&m2);
+    CU_ASSERT(follows(rt.port, "llama", "m3", 2) >= 0);
+    CU_ASSERT(metric_value(rt.port, "switchyard_plugin_counter_total{plugin=\"dns\","
+                                    "name=\"early_resolves\"}", 0) >= 1);
+    CU_ASSERT(router_log_lines(&rt, "stopped answering; looking it up now", NULL) >= 1);
+    CU_ASSERT_EQUAL(router_stop(&rt), 0);
+    mock_stop(&m3);
+    dnsmasq_stop(&d);
+}
+
 void register_dns_e2e_tests(void)
 {
     CU_pSuite s = CU_add_suite("e2e dns", suite_init, NULL);
@@ -569,4 +612,5 @@ void register_dns_e2e_tests(void)
     CU_add_test(s, "SRV records with their ports", test_srv_records);
     CU_add_test(s, "a resolver that does not answer", test_resolver_silent);
     CU_add_test(s, "settings", test_settings);
+    CU_add_test(s, "a backend that stops answering: looked up at once", test_backend_failure);
 }
