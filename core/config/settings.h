@@ -147,6 +147,7 @@ int set_routing_logic(struct setter *, const struct setting *, const struct cfg_
 int set_session_key(struct setter *, const struct setting *, const struct cfg_node *);
 int set_health_checks(struct setter *, const struct setting *, const struct cfg_node *);
 int set_health_interval(struct setter *, const struct setting *, const struct cfg_node *);
+int set_health_timeout(struct setter *, const struct setting *, const struct cfg_node *);
 /* The checks at the end of a source that set vllm_router's aliases or
  * fallbacks (vllm_settings.c). */
 int vllm_settings_check(struct setter *st);

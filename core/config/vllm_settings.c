@@ -622,30 +622,48 @@ int set_health_checks(struct setter *st, const struct setting *row,
     return 0;
 }
 
-int set_health_interval(struct setter *st, const struct setting *row,
-                        const struct cfg_node *v)
+/* Seconds for http_probe as "%.6f" text less its trailing zeros; -1 and
+ * an error out of 0.000001 .. 1000000000 (below a microsecond it would
+ * read 0; huge values would not fit). */
+static int probe_seconds(struct setter *st, const struct setting *row,
+                         const struct cfg_node *v, char *text, size_t len)
 {
     const char *s = NULL;
     double secs;
-    char text[64];
 
     if (setting_scalar(st, v, row->key, &s) < 0)
         return -1;
     if (cfg_parse_seconds(s, &secs) < 0 || !(secs > 0))
         return setting_error(st, v->line, row->key, "expected seconds > 0 "
                              "(such as 10 or 2.5), got '%s'", s);
-    /* written for http_probe as "%.6f" text: below a microsecond it would
-     * read 0, and huge values would not fit */
     if (secs < 1e-6 || secs > 1e9)
         return setting_error(st, v->line, row->key, "expected 0.000001 to "
                              "1000000000 seconds, got '%s'", s);
-    snprintf(text, sizeof text, "%.6f", secs);
+    snprintf(text, len, "%.6f", secs);
     /* "2.500000" -> "2.5", "5.000000" -> "5" */
     char *end = text + strlen(text);
     while (end[-1] == '0')
         *--end = '\0';
     if (end[-1] == '.')
         end[-1] = '\0';
-    return setting_plugin_option(st, v->line, row->key, "http_probe",
-                                 "interval", text);
+    return 0;
+}
+
+/* vllm_router's two names for a probe's timeout: http_probe's. */
+int set_health_timeout(struct setter *st, const struct setting *row,
+                       const struct cfg_node *v)
+{
+    char text[64];
+    if (probe_seconds(st, row, v, text, sizeof text) < 0)
+        return -1;
+    return setting_plugin_option(st, v->line, row->key, "http_probe", "timeout", text);
+}
+
+int set_health_interval(struct setter *st, const struct setting *row,
+                        const struct cfg_node *v)
+{
+    char text[64];
+    if (probe_seconds(st, row, v, text, sizeof text) < 0)
+        return -1;
+    return setting_plugin_option(st, v->line, row->key, "http_probe", "interval", text);
 }

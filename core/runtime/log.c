@@ -182,6 +182,8 @@ int log_parse_level(const char *name)
         {"debug", SY_LOG_DEBUG}, {"info", SY_LOG_INFO},
         {"warning", SY_LOG_WARNING}, {"warn", SY_LOG_WARNING},
         {"error", SY_LOG_ERROR},
+        /* vllm_router's (uvicorn's) extremes, to the nearest we have */
+        {"critical", SY_LOG_ERROR}, {"trace", SY_LOG_DEBUG},
     };
     if (!name)
         return -1;

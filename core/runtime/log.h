@@ -45,7 +45,8 @@ void log_access(const struct access_entry *e);
  * break nor a "key=" can stand inside a value).  Cut to fit, quotes kept. */
 size_t log_quote_value(char *buf, size_t len, size_t room, const char *s);
 
-/* "debug", "info", "warning" (or "warn"), "error" -> level; -1 if unknown. */
+/* "debug", "info", "warning" (or "warn"), "error" -> level, and
+ * vllm_router's "trace" (debug) and "critical" (error); -1 if unknown. */
 int log_parse_level(const char *name);
 void log_msg(int level, const char *fmt, ...) SY_PRINTF(2, 3);
 void log_vmsg(int level, const char *prefix, const char *fmt, va_list ap);

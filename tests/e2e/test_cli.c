@@ -602,6 +602,125 @@ static void test_plugin_bad_in_list(void)
 
 /* --- starting the vllm_router way --- */
 
+/* Lines of a log file holding text (router_log_lines on a daemon's). */
+static int count_in_file(const char *path, const char *text)
+{
+    struct router r;
+    memset(&r, 0, sizeof r);
+    if (strlen(path) >= sizeof r.log)
+        return -1;
+    memcpy(r.log, path, strlen(path) + 1);
+    return router_log_lines(&r, text, NULL);
+}
+
+/* production-stack's own static e2e invocation
+ * (tests/e2e/run-static-discovery-routing-test.sh) starts and serves. */
+static void test_production_stack_static_invocation(void)
+{
+    struct mock m1, m2;
+    struct daemon d;
+    struct resp r;
+    char backends[160], port[16], text[256];
+    int p = free_port();
+
+    CU_ASSERT_EQUAL_FATAL(mock_start(&m1, "ps-m1", "llama", NULL), 0);
+    if (mock_start(&m2, "ps-m2", "llama", NULL) != 0) {
+        mock_stop(&m1);
+        CU_FAIL_FATAL("mock did not start");
+    }
+    snprintf(backends, sizeof backends, "%s,%s", m1.url, m2.url);
+    snprintf(port, sizeof port, "%d", p);
+    const char *args[] = { "--port", port, "--host", "127.0.0.1", "--workers", "1",
+                           "--plugin-dir", BUILT_PLUGIN_DIR,
+                           "--service-discovery", "static", "--static-backends", backends,
+                           "--static-models", "llama,llama", "--static-model-types", "chat,chat",
+                           "--log-stats", "--log-stats-interval", "10",
+                           "--engine-stats-interval", "10", "--request-stats-window", "10",
+                           "--prefill-model-labels", "prefill", "--decode-model-labels", "decode",
+                           "--static-model-labels", "prefill,decode",
+                           "--session-key", "x-user-id", "--routing-logic", "roundrobin", NULL };
+    if (daemon_start(&d, p, args) != 0) {
+        mock_stop(&m1);
+        mock_stop(&m2);
+        CU_FAIL_FATAL("switchyard did not start with production-stack's static flags");
+    }
+    post_model(p, "llama", 200, &r);
+    resp_free(&r);
+    CU_ASSERT_EQUAL(daemon_stop(&d), 0);
+    /* each flag without an effect yet says so, once, naming itself */
+    static const char *const quiet[] = { "--log-stats:", "--log-stats-interval:",
+                                         "--engine-stats-interval:", "--request-stats-window:",
+                                         "--prefill-model-labels:", "--decode-model-labels:",
+                                         "--static-model-labels:", NULL };
+    for (int i = 0; quiet[i]; i++) {
+        snprintf(text, sizeof text, "command line: %s accepted for vllm_router's sake, "
+                                    "no effect in switchyard", quiet[i]);
+        CU_ASSERT_EQUAL(count_in_file(d.log, text), 1);
+    }
+    mock_stop(&m1);
+    mock_stop(&m2);
+}
+
+/* Every flag of vllm_router (main, and PR 921's) starts switchyard:
+ * --check-config with each one and a value it takes. */
+static void test_every_vllm_router_flag(void)
+{
+    static const char *const flags[][2] = {
+        {"--host", "127.0.0.1"}, {"--port", "8001"}, {"--service-discovery", "static"},
+        {"--k8s-service-discovery-type", "pod-ip"}, {"--static-aliases", "a:m"},
+        {"--static-model-types", "chat,chat"}, {"--static-model-labels", "x"},
+        {"--static-backend-health-checks", NULL}, {"--k8s-port", "8000"},
+        {"--k8s-namespace", "default"}, {"--k8s-label-selector", "app=x"},
+        {"--k8s-watcher-timeout-seconds", "30"},
+        {"--backend-health-check-timeout-seconds", "10"},
+        {"--static-backend-health-check-timeout-seconds", "10"},
+        {"--static-backend-health-check-interval", "30"},
+        {"--routing-logic", "roundrobin"}, {"--lmcache-controller-port", "9000"},
+        {"--session-key", "x-user-id"}, {"--callbacks", "my.cb"},
+        {"--request-rewriter", "noop"}, {"--enable-batch-api", NULL},
+        {"--file-storage-class", "local_file"}, {"--file-storage-path", "/tmp/f"},
+        {"--batch-processor", "local"}, {"--engine-stats-interval", "30"},
+        {"--request-stats-window", "60"}, {"--log-stats", NULL},
+        {"--log-stats-interval", "10"}, {"--feature-gates", "SemanticCache=true"},
+        {"--log-level", "critical"}, {"--log-level", "trace"},
+        {"--sentry-dsn", "https://k@sentry.example/1"},
+        {"--sentry-traces-sample-rate", "0.1"}, {"--sentry-profile-session-sample-rate", "1"},
+        {"--otel-endpoint", "localhost:4317"}, {"--otel-service-name", "vllm-router"},
+        {"--otel-secure", NULL}, {"--prefill-model-labels", "prefill"},
+        {"--decode-model-labels", "decode"}, {"--kv-aware-threshold", "2000"},
+        {"--prefix-min-match-length", "8"}, {"--lmcache-health-check-interval", "5"},
+        {"--lmcache-worker-timeout", "30"}, {"--static-fallback-models", "m:m2"},
+        {"--max-instance-failover-reroute-attempts", "2"},
+    };
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+        const char *args[16];
+        char *out = NULL;
+        int n = 0;
+        args[n++] = "--check-config";
+        args[n++] = "--plugin-dir";
+        args[n++] = BUILT_PLUGIN_DIR;
+        args[n++] = "--static-backends";
+        args[n++] = "http://127.0.0.1:9,http://127.0.0.1:10";
+        args[n++] = "--static-models";
+        args[n++] = "m,m2";
+        args[n++] = flags[i][0];
+        if (flags[i][1] != NULL)
+            args[n++] = flags[i][1];
+        args[n] = NULL;
+        int rc = router_run(args, &out);
+        if (rc != 0)
+            fprintf(stderr, "\n    %s %s: exit %d: %s\n", flags[i][0],
+                    flags[i][1] ? flags[i][1] : "", rc, out ? out : "");
+        CU_ASSERT_EQUAL(rc, 0);
+        free(out);
+    }
+    /* one no vllm_router version has stays an error */
+    const char *bad[] = { "--check-config", "--no-such-vllm-router-flag", "1", NULL };
+    char *out = NULL;
+    CU_ASSERT_EQUAL(router_run(bad, &out), 2);
+    free(out);
+}
+
 static void test_vllm_router_style_start(void)
 {
     struct mock m1, m2;
@@ -824,6 +943,8 @@ void register_cli_e2e_tests(void)
     CU_add_test(s, "plugin: wrong kind", test_plugin_wrong_kind);
     CU_add_test(s, "plugin: bad one later in a chain", test_plugin_bad_in_list);
     CU_add_test(s, "vllm_router style start", test_vllm_router_style_start);
+    CU_add_test(s, "production-stack's static e2e invocation", test_production_stack_static_invocation);
+    CU_add_test(s, "every vllm_router flag starts it", test_every_vllm_router_flag);
     CU_add_test(s, "static flags replace the file's models", test_static_flags_replace_file_models);
     CU_add_test(s, "a flag overrides the file", test_flag_overrides_file);
     CU_add_test(s, "busy port", test_port_in_use);

@@ -665,7 +665,10 @@ static void test_cli_interval_range(void)
     char err[512];
     PARSE_FAILS("--static-backend-health-check-interval: expected 0.000001 to "
                 "1000000000 seconds, got '.0000002'",
-                "--static-backend-health-check-=.0000002"); /* as fuzzed */
+                "--static-backend-health-check-interval=.0000002");
+    /* the fuzzer's abbreviation, ambiguous since the timeout flags came */
+    PARSE_FAILS("unknown or ambiguous flag '--static-backend-health-check-=.0000002'",
+                "--static-backend-health-check-=.0000002");
     PARSE_FAILS("got '0.0000001'", "--static-backend-health-check-interval", "0.0000001");
     PARSE_FAILS("got '1000000000000000000000000000000000000000000000000000000000000h'",
                 "--static-backend-health-check-interval",
