@@ -244,16 +244,35 @@ static const char *const routing_logics[] = {
     "roundrobin", "session", "least_loaded", "prefixaware", NULL,
 };
 
+/* vllm_router's logics switchyard has no plugin for yet: the nearest one
+ * serves meanwhile, and says so (config_routing_stand_in). */
+static const char *const stand_ins[][2] = {
+    {"kvaware", "prefixaware"},          /* cache-aware, without engine state */
+    {"disaggregated_prefill", "roundrobin"}, /* no prefill/decode split */
+    {"priority", "roundrobin"},
+};
+
+const char *config_routing_stand_in(const char *name)
+{
+    for (size_t i = 0; i < sizeof stand_ins / sizeof stand_ins[0]; i++)
+        if (strcmp(stand_ins[i][0], name) == 0)
+            return stand_ins[i][1];
+    return NULL;
+}
+
 int config_is_routing_logic(const char *name)
 {
     for (size_t i = 0; routing_logics[i] != NULL; i++)
         if (strcmp(routing_logics[i], name) == 0)
             return 1;
-    return 0;
+    return config_routing_stand_in(name) != NULL;
 }
 
 int config_set_routing_logic(struct sy_cfg *cfg, const char *name)
 {
+    const char *stand_in = config_routing_stand_in(name);
+    if (stand_in != NULL)
+        name = stand_in;
     config_list_clear(&cfg->routing);
     if (config_list_add(&cfg->routing, name) < 0 ||
         (strcmp(name, "session") == 0 && config_list_add(&cfg->routing, "least_loaded") < 0))

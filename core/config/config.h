@@ -169,8 +169,13 @@ int config_host_port(const char *s, char *host, size_t hostlen, int *port);
  * routing_logic), named and mapped once: each name is a routing plugin, and
  * "session", which declines requests without the key, is followed by
  * least_loaded. */
-#define CONFIG_ROUTING_LOGICS "roundrobin, session, least_loaded or prefixaware"
+#define CONFIG_ROUTING_LOGICS "roundrobin, session, least_loaded, prefixaware, kvaware, " \
+    "disaggregated_prefill or priority"
 int config_is_routing_logic(const char *name);
+/* For vllm_router's logics without a plugin of their own yet (kvaware,
+ * disaggregated_prefill, priority): the one that serves meanwhile; NULL
+ * for the others. */
+const char *config_routing_stand_in(const char *name);
 /* The routing chain for a logic name (checked first); -1 on OOM. */
 int config_set_routing_logic(struct sy_cfg *cfg, const char *name);
 

@@ -574,6 +574,12 @@ int set_routing_logic(struct setter *st, const struct setting *row,
     if (!config_is_routing_logic(s))
         return setting_error(st, v->line, row->key,
                              "expected " CONFIG_ROUTING_LOGICS ", got '%s'", s);
+    if (config_routing_stand_in(s) != NULL) {
+        char name[64];
+        log_msg(SY_LOG_WARNING, "%s: %s: '%s' has no plugin in switchyard yet: %s serves "
+                "instead", st->file, setting_name(st, row->key, name, sizeof name), s,
+                config_routing_stand_in(s));
+    }
     if (config_set_routing_logic(st->cfg, s) < 0)
         return setting_oom(st, v->line, row->key);
     return 0;

@@ -691,6 +691,8 @@ static void test_every_vllm_router_flag(void)
         {"--prefix-min-match-length", "8"}, {"--lmcache-health-check-interval", "5"},
         {"--lmcache-worker-timeout", "30"}, {"--static-fallback-models", "m:m2"},
         {"--max-instance-failover-reroute-attempts", "2"},
+        {"--routing-logic", "kvaware"}, {"--routing-logic", "disaggregated_prefill"},
+        {"--routing-logic", "priority"},
     };
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
         const char *args[16];
@@ -714,6 +716,15 @@ static void test_every_vllm_router_flag(void)
         CU_ASSERT_EQUAL(rc, 0);
         free(out);
     }
+    /* a logic without a plugin yet says which one serves instead */
+    const char *kv[] = { "--check-config", "--plugin-dir", BUILT_PLUGIN_DIR, "--static-backends",
+                         "http://127.0.0.1:9", "--static-models", "m", "--routing-logic",
+                         "kvaware", NULL };
+    char *said = NULL;
+    CU_ASSERT_EQUAL(router_run(kv, &said), 0);
+    CU_ASSERT_PTR_NOT_NULL(said && strstr(said, "--routing-logic: 'kvaware' has no plugin in "
+                                                "switchyard yet: prefixaware serves instead"));
+    free(said);
     /* one no vllm_router version has stays an error */
     const char *bad[] = { "--check-config", "--no-such-vllm-router-flag", "1", NULL };
     char *out = NULL;

@@ -234,8 +234,8 @@ static void test_cli_bad_values(void)
                 "--max-instance-failover-reroute-attempts", "101");
     PARSE_FAILS("--static-backend-health-check-interval: expected seconds > 0",
                 "--static-backend-health-check-interval", "0");
-    PARSE_FAILS("--routing-logic: expected roundrobin, session, least_loaded or "
-                "prefixaware, got 'random'", "--routing-logic", "random");
+    PARSE_FAILS("--routing-logic: expected roundrobin, session, least_loaded, prefixaware, "
+                "kvaware, disaggregated_prefill or priority, got 'random'", "--routing-logic", "random");
     PARSE_FAILS("--service-discovery: expected static or k8s, got 'dns'",
                 "--service-discovery", "dns");
     PARSE_FAILS("--host: empty value", "--host", "");

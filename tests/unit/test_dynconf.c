@@ -396,7 +396,8 @@ static void test_dynconf_wrong_types(void)
          "dyn.yaml:1: routing_logic: expected a single value, got a list"},
         {"routing_logic: random\n",
          "dyn.yaml:1: routing_logic: expected roundrobin, session, "
-         "least_loaded or prefixaware, got 'random'"},
+         "least_loaded, prefixaware, kvaware, disaggregated_prefill or priority, "
+         "got 'random'"},
         {"x: 1\nsession_key: {h: 1}\n",
          "dyn.yaml:2: session_key: expected a single value, got a map"},
         {"static_backend_health_checks: maybe\n",
