@@ -130,6 +130,23 @@ static int is_get_path(const char *path)
            strcmp(path, "/engines") == 0;
 }
 
+/* vllm_router's endpoints for features switchyard does not have (its
+ * batch and files API, behind --enable-batch-api): a client hears so, 501,
+ * rather than a 404 that reads like a typo. */
+static const char *unsupported_feature(const char *path)
+{
+    static const struct { const char *prefix, *what; } paths[] = {
+        {"/v1/files", "the files API"},
+        {"/v1/batches", "the batch API"},
+    };
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        size_t n = strlen(paths[i].prefix);
+        if (strncmp(path, paths[i].prefix, n) == 0 && (path[n] == '\0' || path[n] == '/'))
+            return paths[i].what;
+    }
+    return NULL;
+}
+
 /* With api_keys set, everything but /health and /version wants a key; with
  * an admin listener, /metrics and /engines live only there.  Answers and
  * returns 0 when the request may not go on. */
@@ -188,6 +205,13 @@ static void handle_request(struct http_req *req, void *arg)
         }
         http_resp_header(req, "Allow", "GET");
         http_refuse(req, 405, "method not allowed; use GET", 0);
+        return;
+    }
+    const char *feature = unsupported_feature(path);
+    if (feature != NULL) {
+        char why[160];
+        snprintf(why, sizeof why, "not supported by switchyard: %s (vllm_router's)", feature);
+        http_refuse(req, 501, why, 0);
         return;
     }
     http_refuse(req, 404, "no such endpoint", 0);

@@ -338,6 +338,30 @@ static void test_404_unknown_path(void)
     check_still_serving();
 }
 
+/* vllm_router's batch and files API: not a typo, a feature switchyard
+ * does not have: 501, OpenAI-shaped, never 404 */
+static void test_501_vllm_router_features(void)
+{
+    static const char *const paths[] = { "/v1/files", "/v1/files/file-abc/content",
+                                         "/v1/batches", "/v1/batches/batch-1/cancel" };
+    struct resp r;
+
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        CU_ASSERT_EQUAL(http_post(rt.port, paths[i], "{}", NULL, &r), 0);
+        check_router_error(&r, 501);
+        CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "not supported by switchyard"));
+        resp_free(&r);
+        CU_ASSERT_EQUAL(http_get(rt.port, paths[i], &r), 0);
+        check_router_error(&r, 501);
+        resp_free(&r);
+    }
+    /* a path that only starts alike is no such endpoint */
+    CU_ASSERT_EQUAL(http_get(rt.port, "/v1/filesystem", &r), 0);
+    check_router_error(&r, 404);
+    resp_free(&r);
+    check_still_serving();
+}
+
 static void test_405_wrong_method(void)
 {
     struct resp r;
@@ -1004,6 +1028,7 @@ void register_error_tests(void)
 {
     CU_pSuite s = CU_add_suite("e2e_errors", setup_suite, teardown_suite);
     CU_add_test(s, "400 body not JSON", test_400_not_json);
+    CU_add_test(s, "501 for vllm_router's batch and files API", test_501_vllm_router_features);
     CU_add_test(s, "400 JSON read strictly, deep nesting served", test_400_json_read_strictly);
     CU_add_test(s, "400 body not UTF-8, in the model or any string", test_400_invalid_utf8);
     CU_add_test(s, "400 JSON not an object", test_400_not_an_object);
