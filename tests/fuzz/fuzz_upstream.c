@@ -118,8 +118,7 @@
  *
  * Open finding, set aside by `make fuzz` (FUZZ_UPSTREAM_KNOWN=junk1xx):
  * "junk1xx", bytes between an interim head (100 Continue) and the final
- * status line (0xff, NUL, in the same line as "HTTP/") that libcurl drops
- * without a word, so the router relays the answer that follows instead of
+ * status line (0xff, NUL, whole lines) that libcurl drops without a word, so the router relays the answer that follows instead of
  * refusing it as malformed.  The answer relayed is the backend's own final
  * answer to that request; the native HTTP/1.1 client (issue 18) reads
  * interim heads itself and will refuse this.
@@ -924,11 +923,12 @@ static int ref_answer(const char *p, size_t n, int closed, struct ref_ans *a)
                 l--;
             }
             /* known finding "junk1xx" (open): after an interim head libcurl
-             * also drops other bytes before the next status line, which the
-             * router cannot see; set aside, they are skipped here too */
-            const char *at = known_junk1xx && a->status != 0 && a->status < 200
-                                 ? memmem(line, l, "HTTP/", 5) : NULL;
-            if (at != NULL) {
+             * drops whatever comes before the next status line, lines of it
+             * too, which the router cannot see; set aside, skipped here */
+            if (known_junk1xx && a->status != 0 && a->status < 200) {
+                const char *at = memmem(line, l, "HTTP/", 5);
+                if (at == NULL)
+                    continue;
                 l -= (size_t)(at - line);
                 line = at;
             }
