@@ -476,12 +476,13 @@ static int run(int argc, char **argv, struct cli_opts *opts)
     }
     struct admin_ops aops = { admin_current, admin_reload, &d };
     /* health plugins start first: what they decide holds from the first
-     * request on */
+     * request on; the admin listener is bound before the main one, so once
+     * /health answers /metrics can be scraped too */
     if (control_start(d.current, err, sizeof err) != 0 ||
-        server_start(d.current, d.host, d.port, d.nworkers, &d.srv, err, sizeof err) != 0 ||
         (d.current->cfg->admin_listen != NULL &&
          admin_start(d.base, d.current->cfg->admin_listen, d.current->cfg->client_timeout,
-                     &aops, &d.admin, err, sizeof err) != 0)) {
+                     &aops, &d.admin, err, sizeof err) != 0) ||
+        server_start(d.current, d.host, d.port, d.nworkers, &d.srv, err, sizeof err) != 0) {
         fprintf(stderr, "switchyard: %s\n", err);
         goto out;
     }
