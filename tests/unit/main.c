@@ -28,6 +28,8 @@ int main(void)
     register_sim_model_tests();
     register_k8s_tests();
     register_dns_packet_tests();
+    register_prom_text_tests();
+    register_multipart_tests();
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_tests_failed(), run = CU_get_number_of_tests_run();

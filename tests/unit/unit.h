@@ -24,6 +24,8 @@ void register_discovery_tests(void);
 void register_sim_model_tests(void);
 void register_k8s_tests(void);
 void register_dns_packet_tests(void);
+void register_prom_text_tests(void);
+void register_multipart_tests(void);
 
 struct setup;
 struct sy_cfg;
