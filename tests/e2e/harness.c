@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <json-c/json.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -237,6 +238,95 @@ int mock_requests(const struct mock *m)
 int mock_last(const struct mock *m, struct resp *r)
 {
     return http_get(m->port, "/_mock/last", r);
+}
+
+/* --- the OTLP receiver --- */
+
+int otlp_start(struct otlp *o)
+{
+    static int seq;
+    char portfile[256], log[256];
+    const char *argv[] = { OTLP_BIN, "--port", "0", "--port-file", portfile, NULL };
+
+    memset(o, 0, sizeof *o);
+    seq++;
+    snprintf(portfile, sizeof portfile, "%s/otlp-%d.port", scratch_dir(), seq);
+    snprintf(log, sizeof log, "%s/otlp-%d.log", scratch_dir(), seq);
+    unlink(portfile);
+    o->pid = spawn(argv, log);
+    for (int i = 0; i < 500; i++) {
+        FILE *f = fopen(portfile, "r");
+        if (f != NULL) {
+            int ok = fscanf(f, "%d", &o->port) == 1;
+            fclose(f);
+            if (ok && o->port > 0) {
+                snprintf(o->url, sizeof o->url, "http://127.0.0.1:%d", o->port);
+                return 0;
+            }
+        }
+        sleep_ms(10);
+    }
+    otlp_stop(o);
+    return -1;
+}
+
+void otlp_stop(struct otlp *o)
+{
+    if (o->pid > 0) {
+        kill(o->pid, SIGTERM);
+        wait_exit(o->pid, 3000);
+        o->pid = 0;
+    }
+}
+
+/* GET path as JSON of the given type: a new reference, or NULL. */
+static json_object *otlp_get(const struct otlp *o, const char *path, json_type type)
+{
+    struct resp r;
+    json_object *j = NULL;
+
+    if (http_get(o->port, path, &r) == 0 && r.status == 200) {
+        j = json_tokener_parse(r.body);
+        if (j != NULL && !json_object_is_type(j, type)) {
+            json_object_put(j);
+            j = NULL;
+        }
+    }
+    resp_free(&r);
+    return j;
+}
+
+json_object *otlp_spans(const struct otlp *o)
+{
+    return otlp_get(o, "/_otlp/spans", json_type_array);
+}
+
+json_object *otlp_wait_spans(const struct otlp *o, size_t n, int timeout_ms)
+{
+    double deadline = mono_seconds() + (double)(timeout_ms * patience()) / 1000;
+    json_object *a;
+
+    for (;;) {
+        a = otlp_spans(o);
+        if ((a != NULL && json_object_array_length(a) >= n) || mono_seconds() >= deadline)
+            return a;
+        json_object_put(a);
+        sleep_ms(20);
+    }
+}
+
+json_object *otlp_stats(const struct otlp *o)
+{
+    return otlp_get(o, "/_otlp/stats", json_type_object);
+}
+
+int otlp_set_mode(const struct otlp *o, const char *json)
+{
+    struct resp r;
+    int rc = http_post(o->port, "/_otlp/mode", json, NULL, &r);
+    rc = rc == 0 && r.status == 200 ? 0 : -1;
+    resp_free(&r);
+    return rc;
 }
 
 /* --- the router --- */

@@ -9,6 +9,8 @@
 #include <sys/types.h>
 #include <CUnit/CUnit.h>
 
+struct json_object;
+
 struct mock {
     pid_t pid;
     int port;
@@ -34,6 +36,13 @@ struct resp {
     int chunks;        /* body deliveries seen by the client */
     double chunk_times[64]; /* arrival time of the first 64 deliveries */
     int curl_error;    /* CURLcode, 0 when the exchange completed */
+};
+
+/* An OTLP/HTTP trace receiver (tests/otlp_receiver.c), JSON only. */
+struct otlp {
+    pid_t pid;
+    int port;
+    char url[64];      /* "http://127.0.0.1:PORT"; exports go to url + "/v1/traces" */
 };
 
 /* A free TCP port on 127.0.0.1. */
@@ -100,6 +109,21 @@ int tcp_read_close(int fd, char *out, size_t outlen, long timeout_ms);
  * there is no log. */
 int router_log_lines(const struct router *r, const char *a, const char *b);
 
+/* Start an otlp_receiver on a free port; 0 on success. */
+int otlp_start(struct otlp *o);
+void otlp_stop(struct otlp *o);
+/* GET /_otlp/spans: every span taken so far, flattened (a new reference to
+ * an array; NULL when the receiver does not answer). */
+struct json_object *otlp_spans(const struct otlp *o);
+/* otlp_spans once it holds at least n spans, or as it is after timeout_ms
+ * (exports are sent in the background); NULL as otlp_spans. */
+struct json_object *otlp_wait_spans(const struct otlp *o, size_t n, int timeout_ms);
+/* GET /_otlp/stats ({requests, spans, rejected, failed, last_error}), a new
+ * reference or NULL. */
+struct json_object *otlp_stats(const struct otlp *o);
+/* POST /_otlp/mode, e.g. {"status":503,"count":2}; "{}" restores normal. */
+int otlp_set_mode(const struct otlp *o, const char *json);
+
 /* Router flags that point at the plugins of the build tree. */
 extern const char *const router_plugin_args[];
 
@@ -120,5 +144,6 @@ void register_examples_e2e_tests(void);
 void register_discovery_e2e_tests(void);
 void register_k8s_e2e_tests(void);
 void register_dns_e2e_tests(void);
+void register_otlp_e2e_tests(void);
 
 #endif
