@@ -21,6 +21,7 @@
 #include "control.h"
 #include "dynconf.h"
 #include "log.h"
+#include "metrics.h"
 #include "server.h"
 #include "setup.h"
 #include "discovery.h"
@@ -77,6 +78,7 @@ struct daemon {
     struct event *drain_timer;
     struct admin *admin;
     struct timespec dyn_mtime;  /* of --dynamic-config-yaml, when watched */
+    long long stats_logged_ms;  /* --log-stats: when it last wrote */
     int dyn_known;
 };
 
@@ -324,11 +326,20 @@ static int dyn_changed(struct daemon *d)
     return !first;
 }
 
+/* Every second: the dynamic config's file, and the stats log's turn. */
 static void watch_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct daemon *d = arg;
+    const struct sy_cfg *cfg = d->current->cfg;
+    long long now = setup_now_ms();
     char err[1024];
 
+    /* the tick's own jitter must not skip a turn: 100 ms early is on time */
+    if (cfg->log_stats &&
+        now - d->stats_logged_ms + 100 >= (long long)(cfg->log_stats_interval * 1000)) {
+        d->stats_logged_ms = now;
+        metrics_log_stats(d->current);
+    }
     if (dyn_changed(d)) {
         LOG_INFO("%s changed", d->opts->dynamic_config);
         reload(d, err, sizeof err);
@@ -467,6 +478,7 @@ static int run(int argc, char **argv, struct cli_opts *opts)
     events[4] = event_new(d.base, -1, EV_PERSIST, reap_cb, &d);
     events[5] = event_new(d.base, -1, EV_PERSIST, watch_cb, &d);
     dyn_changed(&d); /* the modification time it started from */
+    d.stats_logged_ms = setup_now_ms(); /* the first stats after an interval */
     for (int i = 0; i < 6; i++) {
         const struct timeval *every = i == 4 ? &reap_every : i == 5 ? &watch_every : NULL;
         if (events[i] == NULL || event_add(events[i], every) != 0) {

@@ -6,7 +6,9 @@
  * paths with canned JSON (or an SSE stream), remembers the last inference
  * request so tests can see what the router forwarded, and can be told to
  * misbehave (error status, hang, close, delay, die mid-stream) either per
- * request via X-Mock-* headers or globally via POST /_mock/mode.
+ * request via X-Mock-* headers or globally via POST /_mock/mode.  GET
+ * /metrics answers as an idle vLLM does, or with the text a test POSTs to
+ * /_mock/metrics.
  *
  * Lifetimes (libevent 2.1): a request we do not answer at once is kept in a
  * struct pending with a close callback on its connection. If the client
@@ -98,6 +100,8 @@ struct mock {
 	unsigned long requests;
 	int inflight;
 	json_object *last;	/* last inference request, or NULL */
+	char *metrics;		/* GET /metrics answers this (POST /_mock/metrics) */
+	unsigned long scrapes;	/* GET /metrics served */
 	struct pending *pending;
 };
 
@@ -643,6 +647,49 @@ static void handle_models(struct mock *m, struct evhttp_request *req)
 	send_json(m, req, 200, o, NULL);
 }
 
+/* What vLLM's /metrics says when idle; a test sets its own text (values,
+ * or garbage) with POST /_mock/metrics. */
+static const char idle_metrics[] =
+	"# HELP vllm:num_requests_running Number of requests in model execution batches.\n"
+	"# TYPE vllm:num_requests_running gauge\n"
+	"vllm:num_requests_running{engine=\"0\",model_name=\"mock\"} 0.0\n"
+	"# HELP vllm:num_requests_waiting Number of requests waiting to be processed.\n"
+	"# TYPE vllm:num_requests_waiting gauge\n"
+	"vllm:num_requests_waiting{engine=\"0\",model_name=\"mock\"} 0.0\n"
+	"# HELP vllm:kv_cache_usage_perc KV-cache usage. 1 means 100 percent usage.\n"
+	"# TYPE vllm:kv_cache_usage_perc gauge\n"
+	"vllm:kv_cache_usage_perc{engine=\"0\",model_name=\"mock\"} 0.0\n";
+
+static void handle_metrics(struct mock *m, struct evhttp_request *req)
+{
+	struct evbuffer *out = evbuffer_new();
+	const char *text = m->metrics != NULL ? m->metrics : idle_metrics;
+
+	m->scrapes++;
+	evbuffer_add(out, text, strlen(text));
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+			  "text/plain; version=0.0.4; charset=utf-8");
+	evhttp_send_reply(req, 200, "OK", out);
+	evbuffer_free(out);
+}
+
+static void handle_set_metrics(struct mock *m, struct evhttp_request *req)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(in);
+	char *text = malloc(len + 1);
+
+	if (text == NULL) {
+		send_error(m, req, 500, "mock: out of memory");
+		return;
+	}
+	evbuffer_remove(in, text, len);
+	text[len] = '\0';
+	free(m->metrics);
+	m->metrics = text;
+	send_json(m, req, 200, jfmt("{'status':'ok'}"), NULL);
+}
+
 static void handle_set_mode(struct mock *m, struct evhttp_request *req)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
@@ -675,12 +722,14 @@ static void handle_control(struct mock *m, struct evhttp_request *req,
 		else
 			send_json(m, req, 404, jfmt("{'error':'none'}"), NULL);
 	} else if (cmd == EVHTTP_REQ_GET && !strcmp(what, "stats")) {
-		send_json(m, req, 200, jfmt("{'requests':%lu,'inflight':%d}",
-					    m->requests, m->inflight), NULL);
+		send_json(m, req, 200, jfmt("{'requests':%lu,'inflight':%d,'scrapes':%lu}",
+					    m->requests, m->inflight, m->scrapes), NULL);
 	} else if (cmd == EVHTTP_REQ_GET && !strcmp(what, "mode")) {
 		send_json(m, req, 200, mode_to_json(&m->mode), NULL);
 	} else if (cmd == EVHTTP_REQ_POST && !strcmp(what, "mode")) {
 		handle_set_mode(m, req);
+	} else if (cmd == EVHTTP_REQ_POST && !strcmp(what, "metrics")) {
+		handle_set_metrics(m, req);
 	} else if (cmd == EVHTTP_REQ_POST && !strcmp(what, "reset")) {
 		m->requests = 0;
 		json_object_put(m->last);
@@ -706,6 +755,8 @@ static void on_request(struct evhttp_request *req, void *arg)
 		handle_control(m, req, cmd, path + 7);
 	else if (cmd == EVHTTP_REQ_GET && !strcmp(path, "/v1/models"))
 		handle_models(m, req);
+	else if (cmd == EVHTTP_REQ_GET && !strcmp(path, "/metrics"))
+		handle_metrics(m, req);
 	else if (cmd == EVHTTP_REQ_GET)
 		send_error(m, req, 404, "mock: no such route");
 	else
@@ -776,6 +827,7 @@ static void mock_free(struct mock *m)
 	json_object_put(m->name_js);
 	json_object_put(m->hello_js);
 	json_object_put(m->last);
+	free(m->metrics);
 }
 
 static json_object *split_models(const char *list)

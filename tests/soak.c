@@ -1160,7 +1160,7 @@ static long engines_inflight(int *n)
     *n = 0;
     if (http_do(router_port, "/engines", NULL, &b, 5000) == 200 &&
         (o = json_tokener_parse(b.p)) != NULL) {
-        if (json_object_object_get_ex(o, "engines", &list)) {
+        if ((list = o) != NULL && json_object_is_type(list, json_type_array)) {
             sum = 0;
             for (size_t i = 0; i < json_object_array_length(list); i++)
                 if (json_object_object_get_ex(json_object_array_get_idx(list, i), "in_flight", &v)) {
@@ -1183,7 +1183,7 @@ static int engines_healthy(void)
 
     if (http_do(router_port, "/engines", NULL, &b, 5000) == 200 &&
         (o = json_tokener_parse(b.p)) != NULL) {
-        if (json_object_object_get_ex(o, "engines", &list))
+        if ((list = o) != NULL && json_object_is_type(list, json_type_array))
             for (size_t i = 0; i < json_object_array_length(list); i++)
                 if (json_object_object_get_ex(json_object_array_get_idx(list, i), "state", &v) &&
                     strcmp(json_object_get_string(v), "healthy") == 0)

@@ -89,6 +89,11 @@ struct sy_cfg {
     char *api_keys_file;     /* one key per line; re-read on reload */
     char *admin_listen;      /* host:port for /metrics, /engines; NULL: main */
     char *ca_file;           /* CA bundle for https backends; NULL: system */
+    /* Engine and request stats (runtime/engine_stats.h, request_stats.h) */
+    double engine_stats_interval; /* seconds between /metrics scrapes; 0: off */
+    double request_stats_window;  /* seconds of the request stats' window */
+    int log_stats;                /* log both every log_stats_interval */
+    double log_stats_interval;
     struct plugin_list routing;
     struct plugin_list health;
     struct plugin_list fallback;

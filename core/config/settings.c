@@ -156,17 +156,20 @@ const struct setting settings_table[] = {
      .help = "seconds a probe may take (http_probe's timeout)"},
     {"static_backend_health_check_timeout_seconds", L | D, SETTING_CUSTOM,
      .set = set_health_timeout, .arg = "S", .help = "the same"},
+    {"engine_stats_interval", F | L | D, SETTING_SECONDS0, OFF(engine_stats_interval),
+     .def = "30", .arg = "S",
+     .help = "seconds between scrapes of each engine's\n/metrics (its queue and cache); 0: off"},
+    {"request_stats_window", F | L | D, SETTING_SECONDS, OFF(request_stats_window),
+     .def = "60", .arg = "S",
+     .help = "seconds of the sliding window of each\nbackend's request stats"},
+    {"log_stats", F | L | D, SETTING_BOOL, OFF(log_stats), .def = "false",
+     .help = "log each backend's engine and request stats"},
+    {"log_stats_interval", F | L | D, SETTING_SECONDS, OFF(log_stats_interval),
+     .def = "10", .arg = "S", .help = "seconds between those log lines"},
     /* vllm_router's flags whose features switchyard does not have yet, or
      * at all: each is accepted with a warning saying it has no effect, so
      * a deployment's command line starts (the Helm chart passes the stats
      * ones on every render) */
-    {"engine_stats_interval", L | D, SETTING_IGNORED, .arg = "S",
-     .help = "accepted (the Helm chart passes it); no\neffect yet"},
-    {"request_stats_window", L | D, SETTING_IGNORED, .arg = "S",
-     .help = "accepted (the Helm chart passes it); no\neffect yet"},
-    {"log_stats", L | D, SETTING_IGNORED, .help = "accepted; no effect yet"},
-    {"log_stats_interval", L | D, SETTING_IGNORED, .arg = "S",
-     .help = "accepted; no effect yet"},
     {"static_model_labels", L | D, SETTING_IGNORED, .arg = "L1,L2",
      .help = "accepted; no effect yet (prefill/decode roles)"},
     {"prefill_model_labels", L | D, SETTING_IGNORED, .arg = "L1,L2",

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "dns_resolve.h"
+#include "engine_stats.h"
 #include "host_api.h"
 #include "log.h"
 #include "setup.h"
@@ -56,6 +57,9 @@ struct control {
     struct event_base *base;
     struct upstream_pool *pool;
     struct event *kick;        /* runs the start() hooks on the thread */
+    struct event *call;        /* runs call_cb(call_arg) there (control_call) */
+    sy_timer_cb call_cb;
+    void *call_arg;
     pthread_t thread;
     int running;
     struct timer_list timers;
@@ -244,12 +248,13 @@ static int dup_opt(char **to, const char *from)
     return from == NULL || (*to = strdup(from)) != NULL ? 0 : -1;
 }
 
-sy_stream *control_stream(struct host_ctx *h, const char *url,
-                          const struct sy_http_options *opts, sy_stream_head_cb on_head,
-                          sy_stream_data_cb on_data, sy_stream_end_cb on_end, void *arg)
+/* A GET on c's thread whose body is handed over as it comes.  The first
+ * byte may take first_byte seconds; o: the caller's options (copied). */
+static sy_stream *stream_open(struct control *c, const char *url,
+                              const struct sy_http_options *o, double first_byte,
+                              sy_stream_head_cb on_head, sy_stream_data_cb on_data,
+                              sy_stream_end_cb on_end, void *arg)
 {
-    struct control *c = h->control;
-    struct sy_http_options o = { 0 };
     struct upstream_request r;
     struct upstream_headers *l = NULL;
     size_t lines = 0, bytes = 0;
@@ -257,9 +262,6 @@ sy_stream *control_stream(struct host_ctx *h, const char *url,
 
     if (c == NULL || url == NULL || on_data == NULL || on_end == NULL)
         return NULL;
-    /* a plugin built against a smaller struct has the first fields only */
-    if (opts != NULL)
-        memcpy(&o, opts, opts->size < sizeof o ? opts->size : sizeof o);
     if ((st = calloc(1, sizeof *st)) == NULL)
         return NULL;
     st->c = c;
@@ -268,26 +270,25 @@ sy_stream *control_stream(struct host_ctx *h, const char *url,
     st->on_end = on_end;
     st->arg = arg;
     LIST_INSERT_HEAD(&c->streams, st, link);
-    if (dup_opt(&st->ca_pem, o.ca_pem) < 0 || dup_opt(&st->cert_file, o.cert_file) < 0 ||
-        dup_opt(&st->key_file, o.key_file) < 0 || dup_opt(&st->cert_pem, o.cert_pem) < 0 ||
-        dup_opt(&st->key_pem, o.key_pem) < 0)
+    if (dup_opt(&st->ca_pem, o->ca_pem) < 0 || dup_opt(&st->cert_file, o->cert_file) < 0 ||
+        dup_opt(&st->key_file, o->key_file) < 0 || dup_opt(&st->cert_pem, o->cert_pem) < 0 ||
+        dup_opt(&st->key_pem, o->key_pem) < 0)
         goto fail;
     st->tls = (struct upstream_tls){ st->ca_pem, st->cert_file, st->key_file,
-                                     st->cert_pem, st->key_pem, o.insecure };
-    for (size_t i = 0; o.headers && o.headers[i]; i++, lines++)
-        bytes += upstream_header_size(o.headers[i], NULL);
+                                     st->cert_pem, st->key_pem, o->insecure };
+    for (size_t i = 0; o->headers && o->headers[i]; i++, lines++)
+        bytes += upstream_header_size(o->headers[i], NULL);
     if ((l = upstream_headers_new(lines, bytes)) == NULL)
         goto fail;
-    for (size_t i = 0; o.headers && o.headers[i]; i++)
-        upstream_headers_add(l, o.headers[i], NULL);
+    for (size_t i = 0; o->headers && o->headers[i]; i++)
+        upstream_headers_add(l, o->headers[i], NULL);
     memset(&r, 0, sizeof r);
     r.url = url;
     r.headers = l;
-    r.connect_timeout = o.connect_timeout > 0 ? o.connect_timeout : 10;
-    /* the head comes at once from an API server; the body may take long */
-    r.first_byte_timeout = r.connect_timeout + 30;
-    r.idle_timeout = o.idle_timeout > 0 ? o.idle_timeout : 365.0 * 86400;
-    r.ca_file = o.ca_file != NULL ? o.ca_file : c->ca_file;
+    r.connect_timeout = o->connect_timeout > 0 ? o->connect_timeout : 10;
+    r.first_byte_timeout = first_byte;
+    r.idle_timeout = o->idle_timeout > 0 ? o->idle_timeout : 365.0 * 86400;
+    r.ca_file = o->ca_file != NULL ? o->ca_file : c->ca_file;
     r.tls = &st->tls;
     st->xfer = upstream_start(c->pool, &r, &stream_ops, st); /* frees l on failure */
     if (st->xfer == NULL) {
@@ -298,6 +299,52 @@ sy_stream *control_stream(struct host_ctx *h, const char *url,
 fail:
     stream_free(st);
     return NULL;
+}
+
+sy_stream *control_stream(struct host_ctx *h, const char *url,
+                          const struct sy_http_options *opts, sy_stream_head_cb on_head,
+                          sy_stream_data_cb on_data, sy_stream_end_cb on_end, void *arg)
+{
+    struct sy_http_options o = { 0 };
+
+    /* a plugin built against a smaller struct has the first fields only */
+    if (opts != NULL)
+        memcpy(&o, opts, opts->size < sizeof o ? opts->size : sizeof o);
+    /* the head comes at once from an API server; the body may take long */
+    return stream_open(h->control, url, &o, (o.connect_timeout > 0 ? o.connect_timeout : 10) + 30,
+                       on_head, on_data, on_end, arg);
+}
+
+sy_stream *control_get(struct control *c, const char *url, const char *const *headers,
+                       double timeout, sy_stream_head_cb on_head, sy_stream_data_cb on_data,
+                       sy_stream_end_cb on_end, void *arg)
+{
+    struct sy_http_options o = { .size = sizeof o, .headers = headers,
+                                 .connect_timeout = timeout, .idle_timeout = timeout };
+    return stream_open(c, url, &o, timeout, on_head, on_data, on_end, arg);
+}
+
+sy_timer *control_timer(struct control *c, double seconds, sy_timer_cb cb, void *arg)
+{
+    return timers_add(&c->timers, c->base, seconds, cb, arg);
+}
+
+static void run_call(evutil_socket_t fd, short what, void *arg)
+{
+    struct control *c = arg;
+    (void)fd;
+    (void)what;
+    c->call_cb(c->call_arg);
+}
+
+int control_call(struct control *c, sy_timer_cb cb, void *arg)
+{
+    if (c->call_cb != NULL)
+        return -1; /* one caller: the setup's scraper */
+    c->call_cb = cb;
+    c->call_arg = arg;
+    event_active(c->call, EV_TIMEOUT, 0); /* thread-safe: libevent locks */
+    return 0;
 }
 
 void control_stream_cancel(sy_stream *s)
@@ -388,7 +435,8 @@ struct control *control_run(struct plugin_slot *slots, size_t n, const char *ca_
     c->base = event_base_new();
     c->pool = c->base ? upstream_pool_new(c->base, 64) : NULL;
     c->kick = c->base ? evtimer_new(c->base, run_starts, c) : NULL;
-    if (c->pool == NULL || c->kick == NULL)
+    c->call = c->base ? evtimer_new(c->base, run_call, c) : NULL;
+    if (c->pool == NULL || c->kick == NULL || c->call == NULL)
         goto fail;
     /* the plugins' host functions go to this thread from now on */
     for (size_t i = 0; i < n; i++)
@@ -446,6 +494,8 @@ void control_free(struct control *c)
     dns_resolver_free(c->dns);
     if (c->kick != NULL)
         event_free(c->kick);
+    if (c->call != NULL)
+        event_free(c->call);
     pthread_cond_destroy(&c->cond);
     pthread_mutex_destroy(&c->lock);
     upstream_pool_free(c->pool);
@@ -462,15 +512,25 @@ struct event_base *control_base(struct control *c)
 
 int control_start(struct setup *s, char *err, size_t errlen)
 {
-    if (s->health.n == 0)
+    int scrape = s->cfg->engine_stats_interval > 0 && s->nbackends > 0;
+
+    if (s->health.n == 0 && !scrape)
         return 0; /* nothing to run */
     s->control = control_run(s->health.slots, s->health.n, s->cfg->ca_file, "health", err,
                              errlen);
-    return s->control != NULL ? 0 : -1;
+    if (s->control == NULL)
+        return -1;
+    if (engine_scraper_start(s) != 0) {
+        snprintf(err, errlen, "cannot start the engine-stats scraper");
+        control_stop(s);
+        return -1;
+    }
+    return 0;
 }
 
 void control_stop(struct setup *s)
 {
     control_free(s->control);
     s->control = NULL;
+    engine_scraper_free(s);
 }

@@ -28,11 +28,23 @@ void control_free(struct control *c);
 /* The thread's loop, for events other threads post to it. */
 struct event_base *control_base(struct control *c);
 
-/* Start the thread and the health plugins of s (s->control is set).
+/* For the core's own work on the thread (the engine-stats scraper): a
+ * GET whose body is handed over as it comes, with `timeout` seconds to
+ * connect, for the head and between body bytes; cancel it with
+ * control_stream_cancel().  A timer; and cb(arg) run once on the thread
+ * soon (from any thread; one caller per control). */
+sy_stream *control_get(struct control *c, const char *url, const char *const *headers,
+                       double timeout, sy_stream_head_cb on_head, sy_stream_data_cb on_data,
+                       sy_stream_end_cb on_end, void *arg);
+sy_timer *control_timer(struct control *c, double seconds, sy_timer_cb cb, void *arg);
+int control_call(struct control *c, sy_timer_cb cb, void *arg);
+
+/* Start the thread, the health plugins of s and its engine-stats scraper
+ * (s->control is set).
  * -1 with the reason in err. */
 int control_start(struct setup *s, char *err, size_t errlen);
-/* Stop the thread and cancel every timer and request still pending.
- * Before the plugins' instances are destroyed. */
+/* Stop the thread and cancel every timer and request still pending, then
+ * free the scraper.  Before the plugins' instances are destroyed. */
 void control_stop(struct setup *s);
 
 /* Host API, control thread only. */

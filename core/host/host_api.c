@@ -416,6 +416,50 @@ static void be_observe_probe(const sy_backend *b, double seconds)
     backend_observe_probe((struct backend *)b, seconds);
 }
 
+/* 1.4: the caller's struct may be older (smaller) than ours: fill what
+ * fits, field by field through a full copy. */
+static int be_engine_stats(const sy_backend *b, struct sy_engine_stats *out)
+{
+    struct engine_stats st;
+    struct sy_engine_stats full = { .size = sizeof full };
+    size_t n;
+    int rc;
+
+    if (out == NULL || out->size < sizeof out->size)
+        return SY_ERROR;
+    n = out->size < sizeof full ? out->size : sizeof full;
+    rc = engine_stats_get((const struct backend *)b, &st);
+    double *v[EV_COUNT] = { &full.running, &full.waiting, &full.swapped, &full.kv_usage,
+                            &full.prefix_hits, &full.prefix_queries, &full.block_size,
+                            &full.gpu_blocks };
+    for (int i = 0; i < EV_COUNT; i++)
+        *v[i] = st.present >> i & 1 ? st.v[i] : -1;
+    full.age = rc == 0 ? (double)(setup_now_ms() - st.scraped_ms) / 1000 : -1;
+    full.stale = rc == 0 ? st.stale : 1;
+    full.size = out->size;
+    memcpy(out, &full, n);
+    return rc == 0 ? SY_OK : SY_DECLINED;
+}
+
+static void be_request_stats(const sy_backend *b, struct sy_request_stats *out)
+{
+    struct request_stats rs;
+    struct sy_request_stats full;
+    size_t n;
+
+    if (out == NULL || out->size < sizeof out->size)
+        return;
+    n = out->size < sizeof full ? out->size : sizeof full;
+    request_stats_get((const struct backend *)b, (double)setup_now_ms() / 1000, &rs);
+    full = (struct sy_request_stats){
+        .size = out->size, .window = rs.window, .qps = rs.qps, .avg_latency = rs.avg_latency,
+        .avg_ttft = rs.avg_ttft, .avg_itl = rs.avg_itl,
+        .avg_decoding_length = rs.avg_decoding_length, .in_prefill = rs.in_prefill,
+        .in_decoding = rs.in_decoding, .finished = rs.finished,
+    };
+    memcpy(out, &full, n);
+}
+
 static const char *be_authorization(const sy_backend *b)
 {
     return ((const struct backend *)b)->auth_header;
@@ -580,5 +624,7 @@ void host_ctx_init(struct host_ctx *ctx, struct setup *setup, const char *plugin
         .counter_add = host_counter_add,
         .gauge_set = host_gauge_set,
         .dns_resolve = host_dns,
+        .backend_engine_stats = be_engine_stats,
+        .backend_request_stats = be_request_stats,
     };
 }

@@ -22,6 +22,7 @@
 #include "setup.h"
 #include "upstream.h"
 #include "upstream_error.h"
+#include "usage_scan.h"
 
 #define MAX_MODELS_TRIED 17
 
@@ -81,6 +82,8 @@ struct proxy {
     char *err_body;             /* its first bytes, for attempts[] */
     size_t err_len;
     double head_at;             /* seconds from the attempt's start to its head, or -1 */
+    struct rs_attempt rs;       /* the attempt, for the backend's request stats */
+    struct usage_scan usage;    /* its answer's token counts */
     /* every failed attempt, in order, as fallback plugins see them, and the
      * error strings each points to */
     struct sy_attempt *attempts;
@@ -124,11 +127,19 @@ static void tell_outcome(struct proxy *p, int error, int status);
 
 /* --- end of a request --- */
 
+/* The attempt's transfer is over or cancelled: the backend has one
+ * request less, and its request stats learn how it went. */
+static void attempt_ended(struct proxy *p)
+{
+    atomic_fetch_sub(&p->backend->inflight, 1);
+    request_stats_done(p->backend, p->w->id, &p->rs, now_seconds());
+}
+
 static void proxy_free(struct proxy *p)
 {
     if (p->xfer != NULL) {
         upstream_cancel(p->xfer);
-        atomic_fetch_sub(&p->backend->inflight, 1);
+        attempt_ended(p);
         if (p->trial) /* a trial cut short decides nothing */
             backend_trial_release(p->backend);
     }
@@ -398,7 +409,36 @@ static int on_body(void *arg, const char *data, size_t len)
     }
     http_resp_body(p->req, data, len);
     p->bytes += len;
+    request_stats_body(p->backend, p->w->id, &p->rs, data, len, p->sse, now_seconds());
+    if (p->status >= 200 && p->status < 300)
+        usage_scan_feed(&p->usage, data, len);
     return 0;
+}
+
+/* vllm_router's {server,model} series: the attempt's latency and error
+ * type, and the tokens its answer's usage says. */
+static void count_attempt(struct proxy *p, enum upstream_result res)
+{
+    struct backend_model *bm = backend_model_of(p->backend, p->model);
+    int error = -1;
+
+    if (bm == NULL)
+        return;
+    if (p->committed && res == UP_OK) {
+        if (p->usage.prompt >= 0)
+            atomic_fetch_add_explicit(&bm->input_tokens, (uint_fast64_t)p->usage.prompt,
+                                      memory_order_relaxed);
+        if (p->usage.completion >= 0)
+            atomic_fetch_add_explicit(&bm->output_tokens, (uint_fast64_t)p->usage.completion,
+                                      memory_order_relaxed);
+    } else if (!p->committed && p->last_error == SY_ATTEMPT_STATUS) {
+        error = p->last_status == 429 ? AE_HTTP_429 : AE_HTTP_5XX;
+    } else {
+        error = res == UP_TIMEOUT ? AE_TIMEOUT : res == UP_CONNECT ? AE_CONNECT
+              : res == UP_MALFORMED ? AE_MALFORMED : AE_CLOSED;
+    }
+    backend_model_observe(bm, error, p->committed && p->status >= 400,
+                          now_seconds() - p->attempt_start);
 }
 
 static void on_done(void *arg, enum upstream_result res, const char *detail)
@@ -408,7 +448,8 @@ static void on_done(void *arg, enum upstream_result res, const char *detail)
 
     p->xfer = NULL;
     p->last_malformed = res == UP_MALFORMED;
-    atomic_fetch_sub(&b->inflight, 1);
+    attempt_ended(p);
+    count_attempt(p, res);
     if (p->committed) {
         tell_outcome(p, res == UP_OK ? SY_ATTEMPT_NONE : SY_ATTEMPT_CLOSED, p->status);
         if (res != UP_OK) {
@@ -512,11 +553,13 @@ static void start_attempt(struct proxy *p, struct backend *b)
     p->head_at = -1;
     p->attempt_start = now_seconds();
     atomic_fetch_add(&b->inflight, 1);
+    request_stats_sent(b, p->w->id, &p->rs, p->attempt_start);
+    usage_scan_init(&p->usage);
     LOG_DEBUG("request %s: model %s attempt %d to backend %s",
               p->view.id, p->model->name, p->attempts_total, b->url);
     p->xfer = r.headers ? upstream_start(p->w->upstream, &r, &proxy_ops, p) : NULL;
     if (p->xfer == NULL) {
-        atomic_fetch_sub(&b->inflight, 1);
+        attempt_ended(p);
         if (p->trial) {
             backend_trial_release(b);
             p->trial = 0;
@@ -828,6 +871,7 @@ void dispatch_request(struct worker *w, struct http_req *req)
         fail_request(p, 404, msg, 0);
         return;
     }
+    atomic_fetch_add_explicit(&p->asked->stats.incoming, 1, memory_order_relaxed);
     /* An alias is served by its model: the body says the model's name.  A
      * body that repeats "model" is routed on the last: the backend gets
      * only that one, whichever of duplicates it would keep. */

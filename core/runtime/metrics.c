@@ -10,8 +10,7 @@
 #include "http_conn.h"
 #include "setup.h"
 
-/* Label values escaped as the text format wants: \\, \" and \n. */
-static void add_label(struct evbuffer *out, const char *v)
+void metrics_label(struct evbuffer *out, const char *v)
 {
     for (; *v; v++) {
         if (*v == '\\' || *v == '"')
@@ -41,7 +40,7 @@ static void render_requests(const struct setup *s, struct evbuffer *out)
             if (n == 0)
                 continue;
             evbuffer_add_printf(out, "switchyard_requests_total{model=\"");
-            add_label(out, i < s->nmodels ? s->models[i].name : "");
+            metrics_label(out, i < s->nmodels ? s->models[i].name : "");
             evbuffer_add_printf(out, "\",status=\"%d\"} %llu\n", st, (unsigned long long)n);
         }
     }
@@ -55,7 +54,7 @@ static void render_model_counter(const struct setup *s, struct evbuffer *out,
         const atomic_uint_fast64_t *c =
             (const atomic_uint_fast64_t *)((const char *)&s->models[i].stats + offset);
         evbuffer_add_printf(out, "%s{model=\"", name);
-        add_label(out, s->models[i].name);
+        metrics_label(out, s->models[i].name);
         evbuffer_add_printf(out, "\"} %llu\n", (unsigned long long)load(c));
     }
 }
@@ -71,9 +70,9 @@ static void render_fallbacks(const struct setup *s, struct evbuffer *out)
             if (n == 0)
                 continue;
             evbuffer_add_printf(out, "switchyard_fallbacks_total{from=\"");
-            add_label(out, s->models[i].name);
+            metrics_label(out, s->models[i].name);
             evbuffer_add_printf(out, "\",to=\"");
-            add_label(out, s->models[j].name);
+            metrics_label(out, s->models[j].name);
             evbuffer_add_printf(out, "\"} %llu\n", (unsigned long long)n);
         }
     }
@@ -87,7 +86,7 @@ static void render_histogram(struct evbuffer *out, const char *name, const struc
     for (size_t k = 0; k <= SY_LATENCY_BUCKETS; k++) {
         cum += load(&buckets[k]);
         evbuffer_add_printf(out, "%s_bucket{backend=\"", name);
-        add_label(out, b->url);
+        metrics_label(out, b->url);
         if (k < SY_LATENCY_BUCKETS)
             evbuffer_add_printf(out, "\",le=\"%g\"} %llu\n", setup_latency_bounds[k],
                                 (unsigned long long)cum);
@@ -95,10 +94,10 @@ static void render_histogram(struct evbuffer *out, const char *name, const struc
             evbuffer_add_printf(out, "\",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
     }
     evbuffer_add_printf(out, "%s_sum{backend=\"", name);
-    add_label(out, b->url);
+    metrics_label(out, b->url);
     evbuffer_add_printf(out, "\"} %.6f\n", (double)load(sum_us) / 1e6);
     evbuffer_add_printf(out, "%s_count{backend=\"", name);
-    add_label(out, b->url);
+    metrics_label(out, b->url);
     evbuffer_add_printf(out, "\"} %llu\n", (unsigned long long)load(count));
 }
 
@@ -113,9 +112,9 @@ static void render_health(const struct setup *s, struct evbuffer *out)
         for (size_t k = 0; k < s->models[m].nbackends; k++) {
             struct backend *b = s->models[m].backends[k];
             evbuffer_add_printf(out, "switchyard_backend_up{backend=\"");
-            add_label(out, b->url);
+            metrics_label(out, b->url);
             evbuffer_add_printf(out, "\",model=\"");
-            add_label(out, s->models[m].name);
+            metrics_label(out, s->models[m].name);
             evbuffer_add_printf(out, "\"} %d\n", backend_usable(b, now));
         }
     }
@@ -124,7 +123,7 @@ static void render_health(const struct setup *s, struct evbuffer *out)
         "# TYPE switchyard_backend_state_changes_total counter\n");
     for (size_t i = 0; i < s->nbackends; i++) {
         evbuffer_add_printf(out, "switchyard_backend_state_changes_total{backend=\"");
-        add_label(out, s->backends[i].url);
+        metrics_label(out, s->backends[i].url);
         evbuffer_add_printf(out, "\"} %llu\n", (unsigned long long)load(&s->backends[i].state_changes));
     }
     evbuffer_add_printf(out,
@@ -135,9 +134,9 @@ static void render_health(const struct setup *s, struct evbuffer *out)
         unsigned long long flags = backend_flags(&s->backends[i]);
         for (unsigned f = 0; f < s->nsources; f++) {
             evbuffer_add_printf(out, "switchyard_backend_health_flag{backend=\"");
-            add_label(out, s->backends[i].url);
+            metrics_label(out, s->backends[i].url);
             evbuffer_add_printf(out, "\",source=\"");
-            add_label(out, s->sources[f]);
+            metrics_label(out, s->sources[f]);
             evbuffer_add_printf(out, "\"} %d\n", (int)(flags >> f & 1));
         }
     }
@@ -158,7 +157,7 @@ static void render_backends(const struct setup *s, struct evbuffer *out)
         "# TYPE switchyard_backend_inflight gauge\n");
     for (size_t i = 0; i < s->nbackends; i++) {
         evbuffer_add_printf(out, "switchyard_backend_inflight{backend=\"");
-        add_label(out, s->backends[i].url);
+        metrics_label(out, s->backends[i].url);
         evbuffer_add_printf(out, "\"} %u\n", atomic_load(&s->backends[i].inflight));
     }
     evbuffer_add_printf(out,
@@ -244,6 +243,7 @@ void metrics_render(const struct setup *s, struct evbuffer *out)
     render_backends(s, out);
     render_health(s, out);
     render_discovery_and_plugins(s, out);
+    metrics_render_vllm(s, out);
     evbuffer_add_printf(out,
         "# HELP switchyard_worker_requests_total Requests each worker thread took.\n"
         "# TYPE switchyard_worker_requests_total counter\n");
@@ -252,19 +252,58 @@ void metrics_render(const struct setup *s, struct evbuffer *out)
                             (unsigned long long)load(&s->worker_requests[w]));
 }
 
+/* What the engine said in its last scrape, with its age; null when it
+ * was never scraped. */
+static struct json_object *engine_stats_json(const struct backend *b)
+{
+    struct engine_stats st;
+    struct json_object *o;
+
+    if (engine_stats_get(b, &st) != 0)
+        return NULL;
+    o = json_object_new_object();
+    for (int v = 0; v < EV_COUNT; v++)
+        if (st.present >> v & 1)
+            json_object_object_add(o, engine_value_name(v), json_object_new_double(st.v[v]));
+    json_object_object_add(o, "age_seconds",
+                           json_object_new_double((double)(setup_now_ms() - st.scraped_ms) / 1000));
+    json_object_object_add(o, "stale", json_object_new_boolean(st.stale));
+    return o;
+}
+
+/* The router's own view over the window; -1: nothing to average. */
+static struct json_object *request_stats_json(const struct backend *b)
+{
+    struct request_stats rs;
+    struct json_object *o = json_object_new_object();
+
+    request_stats_get(b, (double)setup_now_ms() / 1000, &rs);
+    json_object_object_add(o, "window_seconds", json_object_new_double(rs.window));
+    json_object_object_add(o, "qps", json_object_new_double(rs.qps));
+    json_object_object_add(o, "avg_latency", json_object_new_double(rs.avg_latency));
+    json_object_object_add(o, "avg_ttft", json_object_new_double(rs.avg_ttft));
+    json_object_object_add(o, "avg_itl", json_object_new_double(rs.avg_itl));
+    json_object_object_add(o, "avg_decoding_length", json_object_new_double(rs.avg_decoding_length));
+    json_object_object_add(o, "in_prefill", json_object_new_int64(rs.in_prefill));
+    json_object_object_add(o, "in_decoding", json_object_new_int64(rs.in_decoding));
+    json_object_object_add(o, "finished", json_object_new_int64((int64_t)rs.finished));
+    return o;
+}
+
 void metrics_render_engines(const struct setup *s, struct evbuffer *out)
 {
-    struct json_object *root = json_object_new_object();
     struct json_object *list = json_object_new_array();
 
     for (size_t i = 0; i < s->nbackends; i++) {
         const struct backend *b = &s->backends[i];
         struct json_object *e = json_object_new_object();
         struct json_object *models = json_object_new_array();
-        for (size_t m = 0; m < s->nmodels; m++)
-            for (size_t k = 0; k < s->models[m].nbackends; k++)
-                if (s->models[m].backends[k] == b)
-                    json_object_array_add(models, json_object_new_string(s->models[m].name));
+        for (size_t m = 0; m < b->nserved; m++)
+            json_object_array_add(models, json_object_new_string(b->served[m].model->name));
+        /* vllm_router's three fields first, then switchyard's */
+        json_object_object_add(e, "engine_id", json_object_new_string(b->engine_id));
+        json_object_object_add(e, "serving_models", json_object_get(models));
+        json_object_object_add(e, "created", json_object_new_int64(b->created));
         json_object_object_add(e, "url", json_object_new_string(b->url));
         json_object_object_add(e, "models", models);
         json_object_object_add(e, "discovered", json_object_new_boolean(b->discovered));
@@ -301,9 +340,10 @@ void metrics_render_engines(const struct setup *s, struct evbuffer *out)
         json_object_object_add(e, "since", json_object_new_int64(since));
         json_object_object_add(e, "last_error", reason[0] ? json_object_new_string(reason) : NULL);
         json_object_object_add(e, "in_flight", json_object_new_int((int)atomic_load(&b->inflight)));
+        json_object_object_add(e, "engine_stats", engine_stats_json(b));
+        json_object_object_add(e, "request_stats", request_stats_json(b));
         json_object_array_add(list, e);
     }
-    json_object_object_add(root, "engines", list);
-    evbuffer_add_printf(out, "%s", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-    json_object_put(root);
+    evbuffer_add_printf(out, "%s", json_object_to_json_string_ext(list, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(list);
 }

@@ -52,6 +52,33 @@ void backend_observe_latency(struct backend *b, double seconds)
     observe(b->latency_buckets, &b->latency_count, &b->latency_sum_us, seconds);
 }
 
+static const char *const attempt_error_names[AE_COUNT] = {
+    "connect", "timeout", "closed", "malformed", "http_429", "http_5xx",
+};
+
+const char *attempt_error_type_name(enum attempt_error_type t)
+{
+    return (unsigned)t < AE_COUNT ? attempt_error_names[t] : "other";
+}
+
+struct backend_model *backend_model_of(struct backend *b, const struct model *m)
+{
+    for (size_t i = 0; i < b->nserved; i++)
+        if (b->served[i].model == m)
+            return &b->served[i];
+    return NULL;
+}
+
+void backend_model_observe(struct backend_model *bm, int error, int status_error,
+                           double seconds)
+{
+    int failed = error >= 0 || status_error;
+    if (error >= 0 && error < AE_COUNT)
+        atomic_fetch_add_explicit(&bm->errors[error], 1, memory_order_relaxed);
+    observe(bm->latency_buckets[failed], &bm->latency_count[failed], &bm->latency_sum_us[failed],
+            seconds);
+}
+
 void backend_observe_probe(struct backend *b, double seconds)
 {
     observe(b->probe_buckets, &b->probe_count, &b->probe_sum_us, seconds);
@@ -111,6 +138,31 @@ static struct backend *url_index_next(const struct setup *s, const char *url, si
 
 /* One backend per (URL, credential): the same server under two models is one
  * backend, so its in-flight count is shared. */
+/* A backend's engine id, as vllm_router's /engines and ?id= name engines:
+ * a UUID, here of version 8 (RFC 9562's own-derivation kind) made of two
+ * FNV-1a hashes of the URL, so that it is the same for a URL across
+ * reloads, restarts and replicas.  `nth` tells apart the rare backends
+ * that share a URL (with different credentials). */
+static void make_engine_id(const char *url, unsigned nth, char out[37])
+{
+    uint64_t h[2] = { 0xcbf29ce484222325ULL, 0x84222325cbf29ce4ULL };
+    unsigned char b[16];
+
+    for (int k = 0; k < 2; k++) {
+        for (const char *c = url; *c; c++)
+            h[k] = (h[k] ^ (unsigned char)*c) * 0x100000001b3ULL;
+        for (unsigned n = nth; n > 0; n >>= 8)
+            h[k] = (h[k] ^ (n & 0xff)) * 0x100000001b3ULL;
+        for (int i = 0; i < 8; i++)
+            b[k * 8 + i] = (unsigned char)(h[k] >> (56 - 8 * i));
+    }
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x80); /* version 8 */
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* the RFC's variant */
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+             b[13], b[14], b[15]);
+}
+
 static struct backend *find_or_add_backend(struct setup *s, const char *url,
                                            const char *key_env, size_t cap,
                                            char *err, size_t errlen)
@@ -131,7 +183,8 @@ static struct backend *find_or_add_backend(struct setup *s, const char *url,
         snprintf(auth, n, "Authorization: Bearer %s", key);
     }
     size_t pos = SIZE_MAX;
-    for (struct backend *b; (b = url_index_next(s, url, &pos)) != NULL;) {
+    unsigned same_url = 0;
+    for (struct backend *b; (b = url_index_next(s, url, &pos)) != NULL; same_url++) {
         if ((b->auth_header == NULL && auth == NULL) ||
             (b->auth_header && auth && strcmp(b->auth_header, auth) == 0)) {
             free(auth);
@@ -147,6 +200,8 @@ static struct backend *find_or_add_backend(struct setup *s, const char *url,
     b->setup = s;
     pthread_mutex_init(&b->info_lock, NULL);
     b->since = (long long)time(NULL);
+    b->created = b->since;
+    make_engine_id(url, same_url, b->engine_id);
     b->url = strdup(url);
     b->auth_header = auth;
     b->weight = 1;
@@ -238,6 +293,12 @@ static int attach(struct model *m, struct backend *b)
     for (size_t k = 0; k < m->nbackends; k++)
         if (m->backends[k] == b)
             return 0;
+    struct backend_model *served = realloc(b->served, (b->nserved + 1) * sizeof *served);
+    if (served == NULL)
+        return -1;
+    b->served = served;
+    memset(&served[b->nserved], 0, sizeof *served);
+    served[b->nserved++].model = m;
     m->backends[m->nbackends++] = b;
     return append_label(&b->models_label, m->name);
 }
@@ -491,7 +552,7 @@ int setup_build(struct sy_cfg *cfg, const char *plugin_dir, int nworkers,
         setup_destroy(s);
         return -1;
     }
-    if (build_models(s, disc, err, errlen) != 0 ||
+    if (build_models(s, disc, err, errlen) != 0 || request_stats_init(s) != 0 ||
         build_chain(s, &cfg->routing, SY_KIND_ROUTING, plugin_dir, &s->routing, err, errlen) != 0 ||
         build_chain(s, &cfg->fallback, SY_KIND_FALLBACK, plugin_dir, &s->fallback, err, errlen) != 0) {
         setup_destroy(s);
@@ -521,6 +582,7 @@ void setup_destroy(struct setup *s)
         free(s->backends[i].url);
         free(s->backends[i].auth_header);
         free(s->backends[i].models_label);
+        free(s->backends[i].served);
         for (char **l = s->backends[i].labels; l != NULL && *l != NULL; l++)
             free(*l);
         free(s->backends[i].labels);
@@ -535,6 +597,7 @@ void setup_destroy(struct setup *s)
     free(s->url_slots);
     free(s->names);
     free(s->worker_requests);
+    request_stats_free(s);
     /* each worker cleared its list when it moved on or stopped */
     for (int w = 0; s->worker_timers != NULL && w < s->nworkers; w++)
         timers_clear(&s->worker_timers[w]);
@@ -550,6 +613,14 @@ static void move_counters(atomic_uint_fast64_t *to, atomic_uint_fast64_t *from, 
     for (size_t i = 0; i < n; i++)
         atomic_fetch_add_explicit(&to[i], atomic_exchange_explicit(&from[i], 0, memory_order_relaxed),
                                   memory_order_relaxed);
+}
+
+struct backend *setup_find_engine(const struct setup *s, const char *engine_id)
+{
+    for (size_t i = 0; i < s->nbackends; i++)
+        if (strcmp(s->backends[i].engine_id, engine_id) == 0)
+            return &s->backends[i];
+    return NULL;
 }
 
 struct backend *setup_find_backend(const struct setup *s, const char *url)
@@ -577,6 +648,22 @@ void setup_move_counters(struct setup *to, struct setup *from)
         move_counters(&b->probe_count, &o->probe_count, 1);
         move_counters(&b->probe_sum_us, &o->probe_sum_us, 1);
         move_counters(&b->state_changes, &o->state_changes, 1);
+        for (size_t k = 0; k < b->nserved; k++) {
+            struct backend_model *t = &b->served[k], *f = NULL;
+            for (size_t j = 0; j < o->nserved && f == NULL; j++)
+                if (strcmp(o->served[j].model->name, t->model->name) == 0)
+                    f = &o->served[j];
+            if (f == NULL)
+                continue;
+            move_counters(&t->input_tokens, &f->input_tokens, 1);
+            move_counters(&t->output_tokens, &f->output_tokens, 1);
+            move_counters(t->errors, f->errors, AE_COUNT);
+            for (int x = 0; x < 2; x++) {
+                move_counters(t->latency_buckets[x], f->latency_buckets[x], SY_LATENCY_BUCKETS + 1);
+                move_counters(&t->latency_count[x], &f->latency_count[x], 1);
+                move_counters(&t->latency_sum_us[x], &f->latency_sum_us[x], 1);
+            }
+        }
     }
     for (size_t i = 0; i < to->nmodels; i++) {
         struct model *m = &to->models[i];
@@ -588,6 +675,7 @@ void setup_move_counters(struct setup *to, struct setup *from)
             continue;
         move_counters(m->stats.by_status, o->stats.by_status, SY_STATUS_MAX - SY_STATUS_MIN + 1);
         move_counters(&m->stats.retries, &o->stats.retries, 1);
+        move_counters(&m->stats.incoming, &o->stats.incoming, 1);
         move_counters(&m->stats.exhausted, &o->stats.exhausted, 1);
         for (size_t j = 0; j < to->nmodels; j++)
             for (size_t k = 0; k < from->nmodels; k++)
@@ -605,8 +693,12 @@ void setup_carry_over(struct setup *to, struct setup *from)
     for (size_t i = 0; i < to->nbackends; i++) {
         struct backend *b = &to->backends[i];
         const struct backend *o = setup_find_backend(from, b->url);
-        if (o != NULL)
+        if (o != NULL) {
+            b->created = o->created;
             backend_health_carry_over(b, to, o, from);
+            engine_stats_carry_over(b, o);
+            request_stats_carry_over(b, o);
+        }
     }
     setup_move_counters(to, from);
 }

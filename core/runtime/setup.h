@@ -13,6 +13,8 @@
 #include <switchyard/plugin.h>
 
 #include "backend_health.h"
+#include "engine_stats.h"
+#include "request_stats.h"
 #include "config.h"
 #include "plugin_loader.h"
 
@@ -23,14 +25,36 @@ struct discovered_set;
 #define SY_LATENCY_BUCKETS 14
 extern const double setup_latency_bounds[SY_LATENCY_BUCKETS]; /* seconds */
 
+/* How an attempt failed, for vllm_router's request_errors_total. */
+enum attempt_error_type {
+    AE_CONNECT, AE_TIMEOUT, AE_CLOSED, AE_MALFORMED, AE_HTTP_429, AE_HTTP_5XX, AE_COUNT
+};
+const char *attempt_error_type_name(enum attempt_error_type t);
+
+/* What a backend did for one model it serves: vllm_router's {server,model}
+ * series (metrics_vllm.c). */
+struct backend_model {
+    struct model *model;
+    atomic_uint_fast64_t input_tokens, output_tokens; /* from answers' usage */
+    atomic_uint_fast64_t errors[AE_COUNT];             /* failed attempts */
+    /* attempt latency, [0] answered, [1] failed or an error status */
+    atomic_uint_fast64_t latency_buckets[2][SY_LATENCY_BUCKETS + 1];
+    atomic_uint_fast64_t latency_count[2];
+    atomic_uint_fast64_t latency_sum_us[2];
+};
+
 /* Per-backend counters, shared by every worker. */
 struct backend {
     unsigned index;
     const struct setup *setup; /* the setup it belongs to */
     char *url;               /* base URL without trailing slash */
+    char engine_id[37];      /* a UUID from the URL: vllm_router's engine id */
+    long long created;       /* Unix time it joined (kept over reloads) */
     char *auth_header;       /* "Authorization: Bearer ..." or NULL */
     unsigned weight;
     char *models_label;      /* "m1,m2": models this backend serves */
+    struct backend_model *served; /* the same, with their counters */
+    size_t nserved;
     int discovered;          /* published by discovery (else the config's) */
     char **labels;           /* discovery's "key=value" labels (a pod's, its
                                 role later), NULL-terminated; NULL: none */
@@ -49,6 +73,9 @@ struct backend {
     atomic_uint_fast64_t probe_buckets[SY_LATENCY_BUCKETS + 1];
     atomic_uint_fast64_t probe_count;
     atomic_uint_fast64_t probe_sum_us;
+    struct engine_stats_cell estats;  /* what the engine says (engine_stats.h) */
+    struct request_stats_cell *rstats; /* [nworkers]: what each worker saw
+                                          (request_stats.h) */
     pthread_mutex_t info_lock;
     char reason[160];                 /* why the state last changed */
     long long since;                  /* wall-clock seconds of that change */
@@ -59,6 +86,7 @@ struct backend {
 
 /* Per-model counters. */
 struct model_stats {
+    atomic_uint_fast64_t incoming;  /* requests that asked for it, at arrival */
     atomic_uint_fast64_t by_status[SY_STATUS_MAX - SY_STATUS_MIN + 1];
     atomic_uint_fast64_t retries;
     atomic_uint_fast64_t exhausted;
@@ -114,13 +142,16 @@ struct setup {
      * by name; a backend's flags are bits of this list */
     const char *sources[HEALTH_MAX_SOURCES];
     unsigned nsources;
-    struct control *control;  /* the health plugins' thread, when running */
+    struct control *control;  /* the health plugins' and the engine-stats
+                                 scraper's thread, when running */
+    struct engine_scraper *scraper; /* on that thread (engine_stats.h) */
     struct discovery *discovery; /* the daemon's discovery while this setup
                                     serves (for /metrics), or NULL */
     struct timer_list *worker_timers; /* [nworkers]: per-worker instances'
                                          timers, each list its worker's */
     atomic_uint_fast64_t unknown_model_by_status[SY_STATUS_MAX - SY_STATUS_MIN + 1];
     atomic_uint_fast64_t *worker_requests; /* [nworkers]: requests each took */
+    struct request_stats_cell *rstats; /* [nbackends][nworkers] */
     /* Holders: each worker that serves from this setup, and each request
      * that started on it.  Only worker threads add, and only while their
      * own worker reference is held, so once workers moved on to a newer
@@ -162,6 +193,8 @@ void setup_move_counters(struct setup *to, struct setup *from);
 
 /* Monotonic milliseconds, the clock of backend states. */
 long long setup_now_ms(void);
+/* A backend by its engine id; NULL. */
+struct backend *setup_find_engine(const struct setup *s, const char *engine_id);
 /* A backend by its URL (as configured, without a trailing slash); NULL. */
 struct backend *setup_find_backend(const struct setup *s, const char *url);
 void backend_observe_probe(struct backend *b, double seconds);
@@ -169,5 +202,12 @@ void backend_observe_probe(struct backend *b, double seconds);
 /* Record the status of an answer for a model (NULL: unknown model). */
 void setup_count_status(struct setup *s, struct model *m, int status);
 void backend_observe_latency(struct backend *b, double seconds);
+/* b's counters for model m (one it serves), or NULL. */
+struct backend_model *backend_model_of(struct backend *b, const struct model *m);
+/* One attempt of bm's model on its backend: how long, and whether it
+ * failed (error: an attempt_error_type, or -1 for an answer; status_error:
+ * answered with a status of 400 or more). */
+void backend_model_observe(struct backend_model *bm, int error, int status_error,
+                           double seconds);
 
 #endif

@@ -80,6 +80,11 @@
  *        of backends that stopped answering.
  *        dns_resolve(): A, AAAA and SRV lookups on the plugin thread,
  *        never blocking (struct sy_dns_record).
+ *   1.4  engine state for routing: backend_engine_stats() gives what each
+ *        engine's /metrics said (queue, running, KV-cache use, prefix-cache
+ *        hits, cache size; struct sy_engine_stats) and how old it is;
+ *        backend_request_stats() what the router itself saw of the backend
+ *        over its sliding window (struct sy_request_stats).
  */
 #ifndef SWITCHYARD_PLUGIN_H
 #define SWITCHYARD_PLUGIN_H
@@ -93,7 +98,7 @@ extern "C" {
 
 #define SY_PLUGIN_MAGIC 0x53595047u /* "SYPG" */
 #define SY_ABI_MAJOR 1
-#define SY_ABI_MINOR 3
+#define SY_ABI_MINOR 4
 
 /* Name of the descriptor symbol for this ABI major. */
 #define SY_PLUGIN_SYMBOL "sy_plugin_v1"
@@ -286,6 +291,46 @@ typedef struct sy_stream sy_stream;
 typedef void (*sy_stream_head_cb)(void *arg, int status);
 typedef int (*sy_stream_data_cb)(void *arg, const char *data, size_t len);
 typedef void (*sy_stream_end_cb)(void *arg, int status, const char *error);
+
+/*
+ * What an engine says of its own load (1.4), from its /metrics, scraped
+ * every engine_stats_interval seconds (vLLM's names, SGLang's too).  The
+ * caller sets `size` to sizeof(struct sy_engine_stats); the host fills
+ * the fields it knows of that size.  A value the engine did not report
+ * is -1.
+ */
+struct sy_engine_stats {
+    size_t size;
+    double age;            /* seconds since the last good scrape */
+    int stale;             /* the last scrape failed, or is overdue: these
+                              are the last values known; weigh them less */
+    double running;        /* requests the engine is running */
+    double waiting;        /* requests queued in the engine */
+    double swapped;        /* requests swapped out (older vLLM) */
+    double kv_usage;       /* KV cache in use, 0..1 */
+    double prefix_hits;    /* prefix-cache hits, tokens, since it started */
+    double prefix_queries; /* prefix-cache lookups, tokens, since it started */
+    double block_size;     /* tokens a KV-cache block holds */
+    double gpu_blocks;     /* KV-cache blocks the engine has */
+};
+
+/*
+ * What the router saw of a backend (1.4) over the last
+ * request_stats_window seconds, all workers together.  `size` as above.
+ * An average over nothing is -1.
+ */
+struct sy_request_stats {
+    size_t size;
+    double window;              /* seconds the figures cover */
+    double qps;                 /* attempts sent a second */
+    double avg_latency;         /* seconds, attempt start to its end */
+    double avg_ttft;            /* seconds to the answer's first byte */
+    double avg_itl;             /* seconds between a stream's events */
+    double avg_decoding_length; /* events a streamed answer */
+    long in_prefill;            /* sent, no answer byte yet (now) */
+    long in_decoding;           /* answering (now) */
+    unsigned long long finished; /* attempts ended in the window */
+};
 
 /* How to talk to a server that is not a backend (1.3): the Kubernetes API
  * with a kubeconfig's credentials.  Zero fields take the defaults. */
@@ -566,6 +611,16 @@ struct sy_host_api {
      * name, type or resolver, or off the plugin's thread. */
     int (*dns_resolve)(const struct sy_host_api *host, const char *name, int type,
                        const char *resolver, double timeout, sy_dns_cb cb, void *arg);
+
+    /* --- Appended in ABI 1.4 (check `size`). --- */
+
+    /* b's engine stats (see struct sy_engine_stats): SY_OK, or SY_DECLINED
+     * when the engine was never scraped (engine_stats_interval is 0, or
+     * its first scrape has not answered).  Any thread, no lock taken:
+     * cheap enough for every candidate of every pick. */
+    int (*backend_engine_stats)(const sy_backend *b, struct sy_engine_stats *out);
+    /* b's request stats (see struct sy_request_stats).  Any thread. */
+    void (*backend_request_stats)(const sy_backend *b, struct sy_request_stats *out);
 };
 
 /*

@@ -144,6 +144,7 @@ void register_examples_e2e_tests(void);
 void register_discovery_e2e_tests(void);
 void register_k8s_e2e_tests(void);
 void register_dns_e2e_tests(void);
+void register_stats_e2e_tests(void);
 void register_otlp_e2e_tests(void);
 
 #endif

@@ -38,7 +38,7 @@ static const char *dyn_text(const char *alias_target, const char *extra)
              "static_aliases:\n"
              "  \"gpt-4:latest\": %s\n"
              "max_instance_failover_reroute_attempts: 0\n"
-             "engine_stats_interval: 30\n"
+             "sentry_dsn: https://key@sentry.invalid/1\n"
              "%s",
              d_big.url, d_small.url, alias_target, extra);
     return text;
@@ -284,7 +284,7 @@ static void test_dyn_unknown_keys_and_reload(void)
     int ok = 0;
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(log);
-    snprintf(want, sizeof want, "%s:14: engine_stats_interval: not supported by switchyard, ignored",
+    snprintf(want, sizeof want, "%s:14: sentry_dsn: not supported by switchyard, ignored",
              d_dyn_path);
     if (strstr(log, want) == NULL)
         fprintf(stderr, "\n    log lacks '%s':\n%s\n", want, log);

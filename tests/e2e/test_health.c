@@ -103,7 +103,8 @@ static int engine_get(int port, const char *url, struct engine *e)
     resp_free(&r);
     if (root == NULL)
         return -1;
-    if (json_object_object_get_ex(root, "engines", &list) && json_object_is_type(list, json_type_array)) {
+    list = root; /* vllm_router's shape: an array of engines */
+    if (json_object_is_type(list, json_type_array)) {
         for (size_t i = 0; i < json_object_array_length(list); i++) {
             json_object *it = json_object_array_get_idx(list, i);
             if (!json_object_object_get_ex(it, "url", &v) ||
@@ -111,7 +112,8 @@ static int engine_get(int port, const char *url, struct engine *e)
                 continue;
             e->found = 1;
             e->has_all_fields = 1;
-            static const char *const keys[] = { "url", "models", "state", "usable", "since",
+            static const char *const keys[] = { "engine_id", "serving_models", "created",
+                                                "url", "models", "state", "usable", "since",
                                                 "last_error", "in_flight" };
             for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
                 e->has_all_fields &= json_object_object_get_ex(it, keys[k], NULL);

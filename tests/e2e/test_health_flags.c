@@ -193,7 +193,7 @@ static int engines_drained(int admin, const char *url, char *flags, size_t len)
     }
     root = json_tokener_parse(r.body);
     resp_free(&r);
-    if (root != NULL && json_object_object_get_ex(root, "engines", &list)) {
+    if ((list = root) != NULL && json_object_is_type(list, json_type_array)) {
         for (size_t i = 0; i < json_object_array_length(list); i++) {
             json_object *e = json_object_array_get_idx(list, i);
             if (!json_object_object_get_ex(e, "url", &v) ||

@@ -357,7 +357,7 @@ static void test_dynconf_unknown_keys_warn(void)
     int rc = -1;
     a.text = "service_discovery: static\n"
              "routing_logic: roundrobin\n"
-             "engine_stats_interval: 30\n"
+             "sentry_dsn: https://key@sentry.invalid/1\n"
              "callbacks: my.module\n"
              "static_models:\n"
              "  llama:\n"
@@ -375,7 +375,7 @@ static void test_dynconf_unknown_keys_warn(void)
     if (rc != 0)
         fprintf(stderr, "\n%s\n", a.err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(out);
-    HAS(out, "dyn.yaml:3: engine_stats_interval: not supported by switchyard, ignored");
+    HAS(out, "dyn.yaml:3: sentry_dsn: not supported by switchyard, ignored");
     HAS(out, "dyn.yaml:4: callbacks: not supported by switchyard, ignored");
     HAS(out, "dyn.yaml:8: static_models.llama.static_model_label: unknown "
              "setting, ignored");

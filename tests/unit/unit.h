@@ -26,6 +26,7 @@ void register_k8s_tests(void);
 void register_dns_packet_tests(void);
 void register_prom_text_tests(void);
 void register_multipart_tests(void);
+void register_stats_tests(void);
 
 struct setup;
 struct sy_cfg;
