@@ -24,6 +24,7 @@
 #include "metrics.h"
 #include "server.h"
 #include "setup.h"
+#include "trace.h"
 #include "discovery.h"
 
 #define DEFAULT_CONFIG SY_SYSCONF_DIR "/switchyard.yaml"
@@ -490,7 +491,8 @@ static int run(int argc, char **argv, struct cli_opts *opts)
     /* health plugins start first: what they decide holds from the first
      * request on; the admin listener is bound before the main one, so once
      * /health answers /metrics can be scraped too */
-    if (control_start(d.current, err, sizeof err) != 0 ||
+    if (trace_start(d.current->cfg, d.nworkers, err, sizeof err) != 0 ||
+        control_start(d.current, err, sizeof err) != 0 ||
         (d.current->cfg->admin_listen != NULL &&
          admin_start(d.base, d.current->cfg->admin_listen, d.current->cfg->client_timeout,
                      &aops, &d.admin, err, sizeof err) != 0) ||
@@ -510,6 +512,7 @@ out:
         control_stop(d.current);
     /* workers first: their requests hold references on the setups */
     server_stop(d.srv);
+    trace_stop(); /* the last requests' spans go out */
     for (int i = 0; i < d.nretired; i++)
         setup_destroy(d.retired[i]);
     free(d.retired);

@@ -3,7 +3,8 @@
  * probes of many backends don't align) each backend gets a request with a
  * `timeout`: GET `path` (default /health), or with `probe: inference` a tiny
  * request of the model's type (chat: max_tokens 1, completion, embeddings,
- * rerank, score), as vllm_router's static health checks do.  `fall`
+ * rerank, score, transcription: a form with 0.1 s of silence, vision: a
+ * 2x2 image, messages), as vllm_router's static health checks do.  `fall`
  * failures in a row take a backend out, `rise` successes bring it back, so
  * one blip does not flap.
  *
@@ -43,6 +44,7 @@ struct target {
     int up;           /* as far as this plugin knows */
     double started;
     sy_timer *timer;
+    const char *content_type; /* the inference probe's header */
     const char *headers[3]; /* Content-Type for inference probes, the
                                backend's credential: NULL-terminated */
 };
@@ -71,19 +73,75 @@ static char *join_url(const char *base, const char *path)
     return out;
 }
 
-/* The tiny inference request for a model of `type`. */
+/* A transcription probe's form: the model, then empty.wav (below). */
+#define BOUNDARY "switchyard-probe-5b0d2e7c"
+#define WAV_DATA 3200 /* 0.1 s of 16 kHz mono 16-bit silence */
+#define WAV_SIZE (44 + WAV_DATA)
+#define FORM_END "\r\n--" BOUNDARY "--\r\n"
+
+/* A RIFF/WAVE header for WAV_DATA bytes of PCM, then the silence. */
+static void put_wav(unsigned char *w)
+{
+    static const struct {
+        size_t at;
+        unsigned long v;
+        int bytes;
+    } fields[] = {
+        { 4, 36 + WAV_DATA, 4 }, /* RIFF chunk size */
+        { 16, 16, 4 },           /* fmt chunk size */
+        { 20, 1, 2 },            /* PCM */
+        { 22, 1, 2 },            /* mono */
+        { 24, 16000, 4 },        /* samples a second */
+        { 28, 32000, 4 },        /* bytes a second */
+        { 32, 2, 2 },            /* bytes a frame */
+        { 34, 16, 2 },           /* bits a sample */
+        { 40, WAV_DATA, 4 },     /* data chunk size */
+    };
+
+    memset(w, 0, WAV_SIZE);
+    memcpy(w, "RIFF", 4);
+    memcpy(w + 8, "WAVEfmt ", 8);
+    memcpy(w + 36, "data", 4);
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        for (int b = 0; b < fields[i].bytes; b++)
+            w[fields[i].at + (size_t)b] = (unsigned char)(fields[i].v >> (8 * b));
+}
+
+/* The tiny inference request for a model of `type`: `fmt` with the model's
+ * name, for a form followed by the WAV and the form's end. */
 static int inference_probe(struct target *t, const char *base, const char *model,
                            const char *type)
 {
     static const struct {
-        const char *type, *path, *fmt;
+        const char *type, *path, *content_type, *fmt;
+        int wav;
     } kinds[] = {
-        { "chat", "/v1/chat/completions",
-          "{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":1}" },
-        { "completion", "/v1/completions", "{\"model\":\"%s\",\"prompt\":\"hi\",\"max_tokens\":1}" },
-        { "embeddings", "/v1/embeddings", "{\"model\":\"%s\",\"input\":\"hi\"}" },
-        { "rerank", "/v1/rerank", "{\"model\":\"%s\",\"query\":\"hi\",\"documents\":[\"hi\"]}" },
-        { "score", "/v1/score", "{\"model\":\"%s\",\"text_1\":\"hi\",\"text_2\":\"hi\"}" },
+#define JSON "Content-Type: application/json"
+        { "chat", "/v1/chat/completions", JSON,
+          "{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":1}", 0 },
+        { "completion", "/v1/completions", JSON,
+          "{\"model\":\"%s\",\"prompt\":\"hi\",\"max_tokens\":1}", 0 },
+        { "embeddings", "/v1/embeddings", JSON, "{\"model\":\"%s\",\"input\":\"hi\"}", 0 },
+        { "rerank", "/v1/rerank", JSON,
+          "{\"model\":\"%s\",\"query\":\"hi\",\"documents\":[\"hi\"]}", 0 },
+        { "score", "/v1/score", JSON, "{\"model\":\"%s\",\"text_1\":\"hi\",\"text_2\":\"hi\"}", 0 },
+        { "transcription", "/v1/audio/transcriptions",
+          "Content-Type: multipart/form-data; boundary=" BOUNDARY,
+          "--" BOUNDARY "\r\n"
+          "Content-Disposition: form-data; name=\"model\"\r\n\r\n%s\r\n"
+          "--" BOUNDARY "\r\n"
+          "Content-Disposition: form-data; name=\"file\"; filename=\"empty.wav\"\r\n"
+          "Content-Type: audio/wav\r\n\r\n", 1 },
+        /* vllm_router's 2x2 PNG */
+        { "vision", "/v1/chat/completions", JSON,
+          "{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":["
+          "{\"type\":\"text\",\"text\":\"hi\"},"
+          "{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/png;base64,"
+          "iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAG0lEQVR4nGLinfJq851wJn69udZSvIAAAAD//"
+          "yf3BLKCfW8HAAAAAElFTkSuQmCC\"}}]}],\"max_tokens\":1}", 0 },
+        { "messages", "/v1/messages", JSON,
+          "{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":1}", 0 },
+#undef JSON
     };
     size_t k = 0;
 
@@ -94,12 +152,18 @@ static int inference_probe(struct target *t, const char *base, const char *model
     if (strpbrk(model, "\"\\") != NULL)
         return -1;
     int n = snprintf(NULL, 0, kinds[k].fmt, model);
-    t->body = malloc((size_t)n + 1);
+    size_t extra = kinds[k].wav ? WAV_SIZE + sizeof FORM_END - 1 : 0;
+    t->body = malloc((size_t)n + extra + 1);
     t->url = join_url(base, kinds[k].path);
     if (t->body == NULL || t->url == NULL)
         return -1;
     snprintf(t->body, (size_t)n + 1, kinds[k].fmt, model);
-    t->body_len = (size_t)n;
+    if (kinds[k].wav) {
+        put_wav((unsigned char *)t->body + n);
+        memcpy(t->body + n + WAV_SIZE, FORM_END, sizeof FORM_END);
+    }
+    t->body_len = (size_t)n + extra;
+    t->content_type = kinds[k].content_type;
     return 0;
 }
 
@@ -203,7 +267,7 @@ static int hp_create(const struct sy_host_api *host, const sy_config *cfg, void 
         /* a gateway behind a key answers probes only with that key */
         size_t nh = 0;
         if (t->body != NULL)
-            t->headers[nh++] = "Content-Type: application/json";
+            t->headers[nh++] = t->content_type;
         if (host->backend_authorization(t->backend) != NULL)
             t->headers[nh++] = host->backend_authorization(t->backend);
         t->headers[nh] = NULL;

@@ -101,6 +101,7 @@ struct mock {
 	int inflight;
 	json_object *last;	/* last inference request, or NULL */
 	char *metrics;		/* GET /metrics answers this (POST /_mock/metrics) */
+	int sleeping;		/* vLLM's sleep mode: POST /sleep, /wake_up */
 	unsigned long scrapes;	/* GET /metrics served */
 	struct pending *pending;
 };
@@ -564,6 +565,26 @@ static void apply_headers(struct mode *pl, struct evkeyvalq *h)
 		snprintf(pl->retry_after, sizeof(pl->retry_after), "%s", v);
 }
 
+static int is_multipart(struct evhttp_request *req)
+{
+	const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+	return ct != NULL && strncasecmp(ct, "multipart/form-data", 19) == 0;
+}
+
+/* vLLM's sleep mode, as far as a router sees it. */
+static void handle_sleep(struct mock *m, struct evhttp_request *req, const char *path)
+{
+	m->requests++;
+	remember_last(m, req, "", 0);
+	if (!strcmp(path, "/is_sleeping")) {
+		send_json(m, req, 200, jfmt("{'is_sleeping':%s}", m->sleeping ? "true" : "false"),
+			  NULL);
+		return;
+	}
+	m->sleeping = !strcmp(path, "/sleep");
+	send_json(m, req, 200, json_object_new_object(), NULL);
+}
+
 static void handle_inference(struct mock *m, struct evhttp_request *req, const char *path)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
@@ -589,7 +610,14 @@ static void handle_inference(struct mock *m, struct evhttp_request *req, const c
 		status = plan.status;
 		snprintf(msg, sizeof(msg), "mock status %d", status);
 		answer = error_json(msg, "mock", status);
-	} else if ((body = test_server_parse_object(raw, len)) == NULL) {
+	} else if (is_multipart(req)) {
+		/* a form (a transcription): the test reads what came with /_mock/last */
+		answer = json_object_new_object();
+		json_object_object_add(answer, "text", json_object_get(m->hello_js));
+		json_object_object_add(answer, "backend", json_object_get(m->name_js));
+	} else if ((body = len == 0 && evhttp_request_get_command(req) == EVHTTP_REQ_GET
+				   ? json_object_new_object()
+				   : test_server_parse_object(raw, len)) == NULL) {
 		status = 400;
 		answer = error_json("mock: bad json", "invalid_request_error", 400);
 	} else {
@@ -757,6 +785,11 @@ static void on_request(struct evhttp_request *req, void *arg)
 		handle_models(m, req);
 	else if (cmd == EVHTTP_REQ_GET && !strcmp(path, "/metrics"))
 		handle_metrics(m, req);
+	else if ((cmd == EVHTTP_REQ_POST && (!strcmp(path, "/sleep") || !strcmp(path, "/wake_up"))) ||
+		 (cmd == EVHTTP_REQ_GET && !strcmp(path, "/is_sleeping")))
+		handle_sleep(m, req, path);
+	else if (cmd == EVHTTP_REQ_GET && !strcmp(path, "/v1/audio/voices"))
+		handle_inference(m, req, path);
 	else if (cmd == EVHTTP_REQ_GET)
 		send_error(m, req, 404, "mock: no such route");
 	else

@@ -19,7 +19,8 @@
 #include "settings.h"
 
 const char *const config_model_types[] = {
-    "chat", "completion", "embeddings", "rerank", "score", NULL,
+    "chat", "completion", "embeddings", "rerank", "score",
+    "transcription", "vision", "messages", NULL,
 };
 
 #define CMDLINE "command line"
@@ -186,6 +187,9 @@ void config_free(struct sy_cfg *cfg)
     free(cfg->api_keys_file);
     free(cfg->admin_listen);
     free(cfg->ca_file);
+    free(cfg->root_path);
+    free(cfg->otel_endpoint);
+    free(cfg->otel_service_name);
     cfg_tree_free(cfg->tree);
     cfg_tree_free(cfg->extra);
     free(cfg->dynamic_config);
@@ -836,8 +840,7 @@ static int ld_model(struct setter *st, const char *name, int line,
                 return -1;
             if (!config_model_type_ok(s))
                 return setting_error(st, val->line, kpath,
-                            "expected chat, completion, embeddings, rerank or "
-                            "score, got '%s'", s);
+                            "expected " CONFIG_MODEL_TYPES_TEXT ", got '%s'", s);
             if (set_string(st, val, kpath, &m->type) < 0)
                 return -1;
         } else if (strcmp(k, "aliases") == 0) {

@@ -15,8 +15,11 @@
 #define SY_DEFAULT_HOST "0.0.0.0"
 /* Every other default is written once, in the settings table (settings.c). */
 
-/* Model types, for health probes. */
+/* Model types, for health probes (vllm_router's ModelType). */
 extern const char *const config_model_types[]; /* NULL-terminated */
+/* config_model_types for error messages. */
+#define CONFIG_MODEL_TYPES_TEXT \
+    "chat, completion, embeddings, rerank, score, transcription, vision or messages"
 
 struct backend_cfg {
     char *url;          /* base URL, no trailing slash */
@@ -89,6 +92,12 @@ struct sy_cfg {
     char *api_keys_file;     /* one key per line; re-read on reload */
     char *admin_listen;      /* host:port for /metrics, /engines; NULL: main */
     char *ca_file;           /* CA bundle for https backends; NULL: system */
+    char *otel_endpoint;     /* OTLP/HTTP traces go there (trace.h); NULL: off */
+    char *otel_service_name; /* the spans' service.name */
+    int otel_secure;         /* https for a host:port endpoint */
+    char *root_path;         /* vllm_router's --root-path: "/prefix" (no
+                                trailing '/') also served with it stripped;
+                                NULL: none */
     /* Engine and request stats (runtime/engine_stats.h, request_stats.h) */
     double engine_stats_interval; /* seconds between /metrics scrapes; 0: off */
     double request_stats_window;  /* seconds of the request stats' window */

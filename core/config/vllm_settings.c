@@ -193,8 +193,8 @@ static int models_positional(struct setter *st, const struct cfg_node *vb,
         }
         if (type && !config_model_type_ok(type->text)) {
             setting_error(st, type->line, "static_model_types", "unknown type "
-                          "'%s' (expected chat, completion, embeddings, rerank "
-                          "or score)", type->text);
+                          "'%s' (expected " CONFIG_MODEL_TYPES_TEXT ")",
+                          type->text);
             goto out;
         }
         struct model_cfg *m = config_find_model(cfg, names.v[i].text);
@@ -293,9 +293,9 @@ static int models_map(struct setter *st, const struct cfg_node *v)
                 if (setting_scalar(st, val, kpath, &s) < 0)
                     return -1;
                 if (*s && !config_model_type_ok(s))
-                    return setting_error(st, val->line, kpath, "expected chat, "
-                                         "completion, embeddings, rerank or "
-                                         "score, got '%s'", s);
+                    return setting_error(st, val->line, kpath, "expected "
+                                         CONFIG_MODEL_TYPES_TEXT ", got '%s'",
+                                         s);
                 if (*s && set_type(st, m, kpath, s, val->line) < 0)
                     return -1;
             } else if (strcmp(key, "fallback_model") == 0) {
@@ -594,6 +594,35 @@ int set_session_key(struct setter *st, const struct setting *row,
     if (!*s)
         return setting_error(st, v->line, row->key, "empty value");
     return setting_plugin_option(st, v->line, row->key, "session", "key", s);
+}
+
+/* --root-path: where a front proxy mounts the router ("/llm"); "" or "/"
+ * is none.  Kept without its trailing '/'. */
+int set_root_path(struct setter *st, const struct setting *row, const struct cfg_node *v)
+{
+    const char *s = NULL;
+    size_t n;
+    char *copy;
+
+    if (setting_scalar(st, v, row->key, &s) < 0)
+        return -1;
+    n = strlen(s);
+    while (n > 0 && s[n - 1] == '/')
+        n--;
+    if (n > 0 && s[0] != '/')
+        return setting_error(st, v->line, row->key, "expected a path such as /llm, got '%s'", s);
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == '?' || s[i] == '#' || (unsigned char)s[i] <= ' ' || s[i] == 0x7f)
+            return setting_error(st, v->line, row->key,
+                                 "expected a path such as /llm, got '%s'", s);
+    free(st->cfg->root_path);
+    st->cfg->root_path = NULL;
+    if (n == 0)
+        return 0;
+    if ((copy = strndup(s, n)) == NULL)
+        return setting_error(st, v->line, row->key, "out of memory");
+    st->cfg->root_path = copy;
+    return 0;
 }
 
 int set_health_checks(struct setter *st, const struct setting *row,

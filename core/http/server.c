@@ -168,6 +168,26 @@ static int authorized(const struct sy_cfg *cfg, struct http_req *req, const char
     return 0;
 }
 
+/* vllm_router's --root-path: a front proxy mounts the router at a prefix
+ * and may pass it on; routes are served with it and without.  The path and
+ * target the request goes on with. */
+static const char *strip_root_path(const struct sy_cfg *cfg, struct http_req *req)
+{
+    size_t n = cfg->root_path != NULL ? strlen(cfg->root_path) : 0;
+
+    if (n == 0 || strncmp(req->path, cfg->root_path, n) != 0 ||
+        (req->path[n] != '/' && req->path[n] != '\0'))
+        return req->path;
+    if (req->path[n] == '\0') {
+        req->path = "/";
+        req->target = "/"; /* the mount point itself: its root */
+    } else {
+        req->path += n;
+        req->target += n;
+    }
+    return req->path;
+}
+
 /* A request read whole by http_conn, its framing checked there. */
 static void handle_request(struct http_req *req, void *arg)
 {
@@ -182,20 +202,28 @@ static void handle_request(struct http_req *req, void *arg)
         http_refuse(req, 400, "malformed request target: expected a path such as /v1/chat/completions", 0);
         return;
     }
+    path = strip_root_path(w->setup->cfg, req);
     if (!authorized(w->setup->cfg, req, path))
         return;
-    if (dispatch_is_proxied_path(path)) {
-        if (req->method == HTTP_METHOD_POST) {
-            int limit = w->setup->cfg->max_inflight;
-            if (limit > 0 && server_active(w->srv) >= limit) {
-                http_refuse(req, 503, "the router is at its limit of requests in flight; retry later", 1);
-                return;
-            }
-            dispatch_request(w, req);
+    int proxied = dispatch_proxied_path(path), get = 0;
+    enum dispatch_engine_op op = dispatch_engine_path(path, &get);
+    if (proxied || op != ENGINE_OP_NONE) {
+        enum http_method want = proxied == 2 || get ? HTTP_METHOD_GET : HTTP_METHOD_POST;
+        if (req->method != want) {
+            http_resp_header(req, "Allow", want == HTTP_METHOD_GET ? "GET" : "POST");
+            http_refuse(req, 405, want == HTTP_METHOD_GET ? "method not allowed; use GET"
+                                                           : "method not allowed; use POST", 0);
             return;
         }
-        http_resp_header(req, "Allow", "POST");
-        http_refuse(req, 405, "method not allowed; use POST", 0);
+        int limit = w->setup->cfg->max_inflight;
+        if (limit > 0 && server_active(w->srv) >= limit) {
+            http_refuse(req, 503, "the router is at its limit of requests in flight; retry later", 1);
+            return;
+        }
+        if (op != ENGINE_OP_NONE)
+            dispatch_engine_request(w, req, op);
+        else
+            dispatch_request(w, req);
         return;
     }
     if (is_get_path(path)) {

@@ -13,6 +13,7 @@
 
 #include "http_conn.h"
 #include "http_headers.h"
+#include "multipart.h"
 #include "log.h"
 #include "plugin_chains.h"
 #include "proxy_headers.h"
@@ -21,23 +22,44 @@
 #include "server.h"
 #include "setup.h"
 #include "upstream.h"
+#include "trace.h"
 #include "upstream_error.h"
 #include "usage_scan.h"
 
 #define MAX_MODELS_TRIED 17
 
-static const char *const proxied_paths[] = {
-    "/v1/chat/completions", "/v1/completions", "/v1/embeddings",
-    "/v1/responses", "/v1/messages", "/v1/rerank", "/rerank", "/v1/score",
-    "/score", "/tokenize", "/detokenize", NULL
+static const struct {
+    const char *path;
+    int method; /* 1: POST, 2: GET */
+} proxied_paths[] = {
+    {"/v1/chat/completions", 1}, {"/v1/completions", 1}, {"/v1/embeddings", 1},
+    {"/v1/responses", 1}, {"/v1/messages", 1}, {"/v1/rerank", 1}, {"/rerank", 1},
+    {"/v1/score", 1}, {"/score", 1}, {"/tokenize", 1}, {"/detokenize", 1},
+    /* vllm_router's audio and image routes; three take multipart forms */
+    {"/v1/audio/transcriptions", 1}, {"/v1/audio/translations", 1}, {"/v1/audio/speech", 1},
+    {"/v1/images/generations", 1}, {"/v1/images/edits", 1}, {"/v1/audio/voices", 2},
 };
 
-int dispatch_is_proxied_path(const char *path)
+int dispatch_proxied_path(const char *path)
 {
-    for (size_t i = 0; proxied_paths[i] != NULL; i++)
-        if (strcmp(path, proxied_paths[i]) == 0)
-            return 1;
+    for (size_t i = 0; i < sizeof proxied_paths / sizeof proxied_paths[0]; i++)
+        if (strcmp(path, proxied_paths[i].path) == 0)
+            return proxied_paths[i].method;
     return 0;
+}
+
+enum dispatch_engine_op dispatch_engine_path(const char *path, int *get)
+{
+    *get = 0;
+    if (strcmp(path, "/sleep") == 0)
+        return ENGINE_OP_SLEEP;
+    if (strcmp(path, "/wake_up") == 0)
+        return ENGINE_OP_WAKE;
+    if (strcmp(path, "/is_sleeping") == 0) {
+        *get = 1;
+        return ENGINE_OP_IS_SLEEPING;
+    }
+    return ENGINE_OP_NONE;
 }
 
 #define STREAM_RECV_BUFFER 1024
@@ -84,6 +106,22 @@ struct proxy {
     double head_at;             /* seconds from the attempt's start to its head, or -1 */
     struct rs_attempt rs;       /* the attempt, for the backend's request stats */
     struct usage_scan usage;    /* its answer's token counts */
+    struct backend *pinned;     /* ?id=ENGINE, or an engine's own endpoint:
+                                   this backend only, no fallback */
+    enum dispatch_engine_op op; /* an engine's own endpoint (/sleep, ...) */
+    const char *boundary;       /* a multipart/form-data body's, in its header */
+    size_t blen;
+    int get;                    /* forwarded as a GET */
+    char *uri_owned;            /* the target without ?id=, when it had one */
+    /* tracing (trace.h), when on and sampled: the request span's ids, its
+     * parent (the client's span), and the attempt's span */
+    int traced;
+    struct trace_ctx trace;
+    uint8_t trace_parent[8];
+    int trace_has_parent;
+    long long trace_start_ns, attempt_start_ns;
+    uint8_t attempt_span[8];
+    char trace_method[16];
     /* every failed attempt, in order, as fallback plugins see them, and the
      * error strings each points to */
     struct sy_attempt *attempts;
@@ -127,12 +165,82 @@ static void tell_outcome(struct proxy *p, int error, int status);
 
 /* --- end of a request --- */
 
+static const char *fallback_path(const struct proxy *p, char *buf, size_t len);
+
+/* The spans of a traced request: vllm_router's "process_request" per
+ * attempt (CLIENT) and "router PATH" for the whole (SERVER). */
+static void span_common(const struct proxy *p, struct trace_span *sp)
+{
+    memset(sp, 0, sizeof *sp);
+    memcpy(sp->trace_id, p->trace.trace_id, sizeof sp->trace_id);
+    snprintf(sp->method, sizeof sp->method, "%s", p->trace_method);
+    snprintf(sp->request_id, sizeof sp->request_id, "%s", p->view.id);
+    sp->streaming = p->wants_stream;
+}
+
+static void trace_attempt(struct proxy *p)
+{
+    struct trace_span sp;
+    char url[512];
+
+    span_common(p, &sp);
+    memcpy(sp.span_id, p->attempt_span, sizeof sp.span_id);
+    memcpy(sp.parent_id, p->trace.span_id, sizeof sp.parent_id);
+    sp.has_parent = 1;
+    sp.kind = TRACE_KIND_CLIENT;
+    snprintf(sp.name, sizeof sp.name, "process_request");
+    sp.start_ns = p->attempt_start_ns;
+    sp.end_ns = trace_now_ns();
+    sp.attempt = p->attempts_total;
+    sp.http_status = p->committed ? p->status : p->last_status;
+    sp.error = !p->committed || p->status >= 400;
+    if (http_join_url(p->backend->url, p->uri, url, sizeof url) == 0)
+        snprintf(sp.url, sizeof sp.url, "%s", url);
+    snprintf(sp.backend, sizeof sp.backend, "%s", p->backend->url);
+    snprintf(sp.model, sizeof sp.model, "%s", p->model ? p->model->name : "");
+    if (sp.error)
+        snprintf(sp.detail, sizeof sp.detail, "%s",
+                 p->last_detail[0] ? p->last_detail : "cut short (the client left)");
+    trace_submit(p->w->id, &sp);
+}
+
+static void trace_request(const struct proxy *p)
+{
+    struct trace_span sp;
+    char path[512];
+
+    span_common(p, &sp);
+    memcpy(sp.span_id, p->trace.span_id, sizeof sp.span_id);
+    memcpy(sp.parent_id, p->trace_parent, sizeof sp.parent_id);
+    sp.has_parent = p->trace_has_parent;
+    sp.kind = TRACE_KIND_SERVER;
+    snprintf(sp.name, sizeof sp.name, "router %s", p->view.path ? p->view.path : "");
+    sp.start_ns = p->trace_start_ns;
+    sp.end_ns = trace_now_ns();
+    sp.attempt = p->attempts_total;
+    sp.http_status = p->status;
+    sp.error = p->status == 0 || p->status >= 500;
+    snprintf(sp.target, sizeof sp.target, "%s", p->uri ? p->uri : "");
+    snprintf(sp.model, sizeof sp.model, "%s",
+             p->asked ? p->asked->name : p->asked_name ? p->asked_name : "");
+    if (p->backend != NULL)
+        snprintf(sp.backend, sizeof sp.backend, "%s", p->backend->url);
+    if (sp.error)
+        snprintf(sp.detail, sizeof sp.detail, "%s",
+                 p->router_error ? p->router_error : p->last_detail);
+    else if (p->ntried > 1)
+        snprintf(sp.detail, sizeof sp.detail, "%s", fallback_path(p, path, sizeof path));
+    trace_submit(p->w->id, &sp);
+}
+
 /* The attempt's transfer is over or cancelled: the backend has one
  * request less, and its request stats learn how it went. */
 static void attempt_ended(struct proxy *p)
 {
     atomic_fetch_sub(&p->backend->inflight, 1);
     request_stats_done(p->backend, p->w->id, &p->rs, now_seconds());
+    if (p->traced)
+        trace_attempt(p);
 }
 
 static void proxy_free(struct proxy *p)
@@ -154,6 +262,7 @@ static void proxy_free(struct proxy *p)
     request_view_release(&p->view);
     free(p->asked_name);
     free(p->rewritten);
+    free(p->uri_owned);
     if (p->tried_backends != p->tried_inline)
         free(p->tried_backends);
     atomic_fetch_sub(&p->s->refs, 1);
@@ -177,6 +286,14 @@ static const char *fallback_path(const struct proxy *p, char *buf, size_t len)
     return buf;
 }
 
+/* switchyard_requests_total: requests for models, not an engine's own
+ * endpoints. */
+static void count_status(struct proxy *p, int status)
+{
+    if (p->op == ENGINE_OP_NONE)
+        setup_count_status(p->s, p->asked, status);
+}
+
 /* One access-log line for the request. */
 static void write_access_log(const struct proxy *p)
 {
@@ -191,6 +308,8 @@ static void write_access_log(const struct proxy *p)
         .duration = now_seconds() - p->start, .ttfb = p->ttfb, .error = p->router_error,
     };
     log_access(&e);
+    if (p->traced) /* the request's last moment with its path and head */
+        trace_request(p);
 }
 
 /* The request is over: count it and log it, before its answer ends (the
@@ -198,7 +317,7 @@ static void write_access_log(const struct proxy *p)
  * status: the router's own answer to count, or 0 when on_head counted it. */
 static void proxy_account(struct proxy *p, int status)
 {
-    setup_count_status(p->s, p->asked, status);
+    count_status(p, status);
     if (status != 0)
         p->status = status;
     write_access_log(p);
@@ -224,7 +343,7 @@ static void client_gone(void *arg)
          * started answer keeps its status; one never sent is a 503. */
         LOG_DEBUG("request %s: cut at shutdown", p->view.id);
         if (!p->committed) {
-            setup_count_status(p->s, p->asked, 503);
+            count_status(p, 503);
             p->status = 503;
         }
         p->router_error = "cut at shutdown (drain_timeout ran out)";
@@ -237,7 +356,7 @@ static void client_gone(void *arg)
         tell_outcome(p, SY_ATTEMPT_NONE, p->status);
     /* an answer already started was counted with its status */
     if (!p->committed)
-        setup_count_status(p->s, p->asked, 499);
+        count_status(p, 499);
     p->status = 499; /* nginx's word for it */
     write_access_log(p);
     proxy_free(p);
@@ -330,6 +449,14 @@ static void record_attempt(struct proxy *p)
     p->failing = 0;
 }
 
+/* An engine that said yes to /sleep takes no request until it says yes
+ * to /wake_up: its own health source holds it out (kept over reloads). */
+static void mark_asleep(struct backend *b, int asleep)
+{
+    backend_flag_set(b, HEALTH_SOURCE_SLEEP, asleep,
+                     asleep ? "asleep (POST /sleep)" : "woken (POST /wake_up)");
+}
+
 static enum upstream_body_mode on_head(void *arg,
                                        const struct upstream_response *r)
 {
@@ -371,7 +498,10 @@ static enum upstream_body_mode on_head(void *arg,
     if (p->sse)
         length = -1;
     add_router_headers(p);
-    setup_count_status(p->s, p->asked, r->status);
+    count_status(p, r->status);
+    if ((p->op == ENGINE_OP_SLEEP || p->op == ENGINE_OP_WAKE) && r->status >= 200 &&
+        r->status < 300)
+        mark_asleep(p->backend, p->op == ENGINE_OP_SLEEP);
     p->status = r->status;
     p->ttfb = now_seconds() - p->start;
     http_resp_start(p->req, r->status, length);
@@ -529,9 +659,18 @@ static void start_attempt(struct proxy *p, struct backend *b)
     }
     memset(&r, 0, sizeof r);
     r.url = url;
-    r.body = p->body;
+    r.body = p->get && p->body_len == 0 ? NULL : p->body;
     r.body_len = p->body_len;
-    r.headers = proxy_request_headers(p->req, p->model, b, p->s->cfg->napi_keys > 0, p->view.id);
+    r.get = p->get;
+    char traceparent[56];
+    if (p->traced) {
+        trace_new_id(p->attempt_span, sizeof p->attempt_span);
+        p->attempt_start_ns = trace_now_ns();
+        trace_format_traceparent(p->trace.trace_id, p->attempt_span, p->trace.flags,
+                                 traceparent);
+    }
+    r.headers = proxy_request_headers(p->req, p->model, b, p->s->cfg->napi_keys > 0, p->view.id,
+                                      p->traced ? traceparent : NULL);
     r.connect_timeout = p->s->cfg->connect_timeout;
     r.first_byte_timeout = p->s->cfg->upstream_timeout < left ? p->s->cfg->upstream_timeout : left;
     r.idle_timeout = p->s->cfg->idle_timeout;
@@ -582,28 +721,54 @@ static int backend_tried(const struct proxy *p, const struct backend *b)
     return 0;
 }
 
+/* The backends the request may go to: the model's, or the one it is
+ * pinned to. */
+static struct backend *const *candidates(const struct proxy *p, size_t *n)
+{
+    if (p->pinned != NULL) {
+        *n = 1;
+        return &p->pinned;
+    }
+    *n = p->model->nbackends;
+    return p->model->backends;
+}
+
+/* Usable for this request: an engine's own endpoint (/wake_up of a
+ * sleeping engine) goes whatever its health. */
+static int usable_for(const struct proxy *p, struct backend *b, long long now)
+{
+    return p->op != ENGINE_OP_NONE || backend_usable(b, now);
+}
+
 /* Pick with the routing chain among the model's usable backends not tried
  * yet; when every usable one was tried, among all of them.  A backend
  * coming out of a cooldown takes one trial request: when another request
  * got it first, it is dropped from the candidates and the chain asked
- * again.  NULL when no backend is usable. */
+ * again.  NULL when no backend is usable.  A pinned request has one
+ * candidate and asks no plugin. */
 static struct backend *pick_backend(struct proxy *p)
 {
-    struct model *m = p->model;
-    struct backend *cands[m->nbackends];
+    size_t all;
+    struct backend *const *bs = candidates(p, &all);
+    struct backend *cands[all];
     size_t n = 0;
     long long now = setup_now_ms();
 
-    for (size_t i = 0; i < m->nbackends; i++)
-        if (!backend_tried(p, m->backends[i]) && backend_usable(m->backends[i], now))
-            cands[n++] = m->backends[i];
+    for (size_t i = 0; i < all; i++)
+        if (!backend_tried(p, bs[i]) && usable_for(p, bs[i], now))
+            cands[n++] = bs[i];
     if (n == 0)
-        for (size_t i = 0; i < m->nbackends; i++)
-            if (backend_usable(m->backends[i], now))
-                cands[n++] = m->backends[i];
+        for (size_t i = 0; i < all; i++)
+            if (usable_for(p, bs[i], now))
+                cands[n++] = bs[i];
+    if (p->op != ENGINE_OP_NONE)
+        return n > 0 ? cands[0] : NULL;
     while (n > 0) {
-        size_t pick = chains_route(p->s, p->w->id, &p->view, cands, n);
-        p->routed = 1;
+        size_t pick = 0;
+        if (p->pinned == NULL) {
+            pick = chains_route(p->s, p->w->id, &p->view, cands, n);
+            p->routed = 1;
+        }
         if (backend_claim(cands[pick], now, &p->trial))
             return cands[pick];
         cands[pick] = cands[--n];
@@ -636,6 +801,8 @@ static int model_acceptable(void *ctx, const char *name)
  * attempt_failed hooks); NULL when none. */
 static struct model *next_model(struct proxy *p, enum sy_fallback_reason why, int after_attempt)
 {
+    if (p->pinned != NULL)
+        return NULL; /* that engine or nothing */
     struct sy_fallback_query q = {
         .size = sizeof q, .model = p->model->name, .reason = why,
         .last_error = p->last_error, .last_status = p->last_status,
@@ -648,6 +815,16 @@ static struct model *next_model(struct proxy *p, enum sy_fallback_reason why, in
     return name != NULL ? setup_find_model(p->s, name) : NULL;
 }
 
+/* The body with `model` set to `name`: a JSON body's member, or a
+ * multipart form's field. */
+static int rewrite_model(const struct proxy *p, const char *body, size_t len, const char *name,
+                         char **out, size_t *outlen)
+{
+    if (p->boundary != NULL)
+        return request_rewrite_model_form(body, len, p->boundary, p->blen, name, out, outlen);
+    return request_rewrite_model(body, len, name, out, outlen);
+}
+
 /* Move the request to model m, rewriting `model` in the body. */
 static int switch_model(struct proxy *p, struct model *m)
 {
@@ -655,7 +832,7 @@ static int switch_model(struct proxy *p, struct model *m)
     size_t nlen = 0;
 
     /* always from the client's bytes, so only `model` ever differs */
-    if (request_rewrite_model(p->req->body, p->req->body_len, m->name, &nb, &nlen) != 0)
+    if (rewrite_model(p, p->req->body, p->req->body_len, m->name, &nb, &nlen) != 0)
         return -1;
     free(p->rewritten);
     p->rewritten = nb;
@@ -705,12 +882,14 @@ static void delay_done_cb(evutil_socket_t fd, short what, void *arg)
         advance(p);
 }
 
-static int usable_backends(const struct model *m)
+static int usable_backends(const struct proxy *p)
 {
     long long now = setup_now_ms();
+    size_t all;
+    struct backend *const *bs = candidates(p, &all);
     int n = 0;
-    for (size_t i = 0; i < m->nbackends; i++)
-        n += backend_usable(m->backends[i], now);
+    for (size_t i = 0; i < all; i++)
+        n += usable_for(p, bs[i], now);
     return n;
 }
 
@@ -718,8 +897,10 @@ static int usable_backends(const struct model *m)
 static int untried_usable(const struct proxy *p)
 {
     long long now = setup_now_ms();
-    for (size_t i = 0; i < p->model->nbackends; i++)
-        if (!backend_tried(p, p->model->backends[i]) && backend_usable(p->model->backends[i], now))
+    size_t all;
+    struct backend *const *bs = candidates(p, &all);
+    for (size_t i = 0; i < all; i++)
+        if (!backend_tried(p, bs[i]) && usable_for(p, bs[i], now))
             return 1;
     return 0;
 }
@@ -738,7 +919,7 @@ static int fallback_now(struct proxy *p)
     limits_of(p->s, &lim);
     struct retry_state st = {
         .attempts_total = p->attempts_total, .attempts_model = p->attempts_model,
-        .usable = usable_backends(p->model), .elapsed = now_seconds() - p->start,
+        .usable = usable_backends(p), .elapsed = now_seconds() - p->start,
     };
     if (!retry_may_fall_back(&lim, p->ntried - 1, &st) || p->ntried >= MAX_MODELS_TRIED)
         return 0;
@@ -762,7 +943,7 @@ static void advance(struct proxy *p)
         struct retry_state st = {
             .attempts_total = p->attempts_total,
             .attempts_model = p->attempts_model,
-            .usable = usable_backends(p->model),
+            .usable = usable_backends(p),
             .elapsed = now_seconds() - p->start,
             .untried_usable = untried_usable(p),
             .last_refused = p->last_error == SY_ATTEMPT_CONNECT,
@@ -816,16 +997,37 @@ static void advance(struct proxy *p)
 
 /* --- arrival --- */
 
-void dispatch_request(struct worker *w, struct http_req *req)
+/* The request span: the client's trace continued (and its choice of
+ * sampling obeyed), or a new trace. */
+static void trace_begin(struct proxy *p)
+{
+    struct trace_ctx client;
+
+    if (trace_parse_traceparent(http_req_header(p->req, "traceparent"), &client) == 0) {
+        if (!(client.flags & 1))
+            return; /* not sampled: its traceparent goes on as it came */
+        p->trace = client;
+        memcpy(p->trace_parent, client.span_id, sizeof p->trace_parent);
+        p->trace_has_parent = 1;
+    } else {
+        trace_new_id(p->trace.trace_id, sizeof p->trace.trace_id);
+        p->trace.flags = 1;
+    }
+    trace_new_id(p->trace.span_id, sizeof p->trace.span_id);
+    snprintf(p->trace_method, sizeof p->trace_method, "%s", p->req->method_name);
+    p->trace_start_ns = trace_now_ns();
+    p->traced = 1;
+}
+
+/* A request's state, before its body is read; NULL (answered) when out of
+ * memory. */
+static struct proxy *proxy_new(struct worker *w, struct http_req *req)
 {
     struct proxy *p = calloc(1, sizeof *p);
-    const char *model = NULL;
-    struct body_info info;
-    char err[256];
 
     if (p == NULL) {
         http_refuse(req, 500, "out of memory", 0);
-        return;
+        return NULL;
     }
     p->w = w;
     p->s = w->setup; /* this request's setup, even if a reload comes */
@@ -838,6 +1040,9 @@ void dispatch_request(struct worker *w, struct http_req *req)
     p->view.path = req->path;
     p->view.http = req;
     p->uri = req->target;
+    p->get = req->method == HTTP_METHOD_GET;
+    if (trace_enabled())
+        trace_begin(p);
     evtimer_assign(&p->delay, w->base, delay_done_cb, p);
     if ((size_t)p->s->cfg->max_attempts + 1 <= sizeof p->tried_inline / sizeof p->tried_inline[0])
         p->tried_backends = p->tried_inline;
@@ -845,14 +1050,92 @@ void dispatch_request(struct worker *w, struct http_req *req)
         p->tried_backends = calloc((size_t)p->s->cfg->max_attempts + 1, sizeof *p->tried_backends);
     if (p->tried_backends == NULL) {
         fail_request(p, 500, "out of memory", 0);
-        return;
+        return NULL;
     }
     p->body_len = req->body_len;
     p->body = req->body ? req->body : "";
-    if (request_parse_body(p->body, p->body_len, &info, err, sizeof err) != BODY_OK) {
-        fail_request(p, 400, err, 0);
-        return;
+    return p;
+}
+
+/* vllm_router's ?id=ENGINE (an engine_id of /engines): the request is
+ * pinned to that engine and the parameter is not forwarded.  1 when
+ * pinned, 0 when there is none (and it is not required), -1 when the
+ * request was answered (400, in vllm_router's words). */
+static int take_engine_id(struct proxy *p, int required)
+{
+    size_t rlen = strlen(p->req->target) + 1;
+    char id[64], msg[160], *rest = malloc(rlen);
+    int rc = rest ? request_query_take(p->req->target, "id", id, sizeof id, rest, rlen) : -1;
+
+    if (rc <= 0)
+        free(rest);
+    if (rc < 0) {
+        fail_request(p, 400, "Invalid request: ?id= is not an engine id", 0);
+        return -1;
     }
+    if (rc == 0 && !required)
+        return 0;
+    if (rc == 0) {
+        fail_request(p, 400, "Invalid request: missing target Engine Id.", 0);
+        return -1;
+    }
+    p->uri = p->uri_owned = rest;
+    if ((p->pinned = setup_find_engine(p->s, id)) == NULL) {
+        snprintf(msg, sizeof msg, "Engine with Id %s not found.", id);
+        fail_request(p, 400, msg, 0);
+        return -1;
+    }
+    return 1;
+}
+
+/* The body's model (and whether it asks for a stream): a JSON body's, a
+ * multipart form's field, or for a GET without a body the query's
+ * ?model=.  0, or -1 when the request was answered (400). */
+static int read_body(struct proxy *p, struct body_info *info)
+{
+    const char *ctype = http_req_header(p->req, "Content-Type");
+    char err[256];
+    enum body_error rc;
+
+    memset(info, 0, sizeof *info);
+    if (ctype != NULL && multipart_boundary(ctype, &p->boundary, &p->blen) == 0) {
+        rc = request_parse_form(p->body, p->body_len, p->boundary, p->blen, info, err,
+                                sizeof err);
+    } else if (p->get && p->body_len == 0) {
+        char model[1024];
+        size_t rlen = strlen(p->req->target) + 1;
+        char *rest = malloc(rlen);
+        int found = rest ? request_query_take(p->req->target, "model", model, sizeof model, rest,
+                                              rlen) : -1;
+        free(rest);
+        if (found <= 0 || model[0] == '\0') {
+            fail_request(p, 400, "Invalid request: missing 'model' (a GET takes it as ?model=)", 0);
+            return -1;
+        }
+        if ((info->model = strdup(model)) == NULL) {
+            fail_request(p, 500, "out of memory", 0);
+            return -1;
+        }
+        info->models = 1;
+        return 0;
+    } else {
+        rc = request_parse_body(p->body, p->body_len, info, err, sizeof err);
+    }
+    if (rc != BODY_OK) {
+        fail_request(p, 400, err, 0);
+        return -1;
+    }
+    return 0;
+}
+
+void dispatch_request(struct worker *w, struct http_req *req)
+{
+    struct proxy *p = proxy_new(w, req);
+    const char *model = NULL;
+    struct body_info info;
+
+    if (p == NULL || take_engine_id(p, 0) < 0 || read_body(p, &info) != 0)
+        return;
     p->view.body = p->body;
     p->view.body_len = p->body_len;
     p->wants_stream = info.stream;
@@ -872,14 +1155,22 @@ void dispatch_request(struct worker *w, struct http_req *req)
         return;
     }
     atomic_fetch_add_explicit(&p->asked->stats.incoming, 1, memory_order_relaxed);
+    if (p->pinned != NULL && backend_model_of(p->pinned, p->asked) == NULL) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "Engine with Id %s does not serve model '%s'",
+                 p->pinned->engine_id, p->asked->name);
+        fail_request(p, 400, msg, 0);
+        return;
+    }
     /* An alias is served by its model: the body says the model's name.  A
      * body that repeats "model" is routed on the last: the backend gets
-     * only that one, whichever of duplicates it would keep. */
+     * only that one, whichever of duplicates it would keep.  A GET's
+     * ?model= stays as the client wrote it. */
     p->model = p->asked;
-    if (strcmp(model, p->asked->name) != 0 || info.models > 1) {
+    if ((strcmp(model, p->asked->name) != 0 || info.models > 1) && p->body_len > 0) {
         char *nb = NULL;
         size_t nlen = 0;
-        if (request_rewrite_model(p->body, p->body_len, p->asked->name, &nb, &nlen) != 0) {
+        if (rewrite_model(p, p->body, p->body_len, p->asked->name, &nb, &nlen) != 0) {
             fail_request(p, 500, "could not rewrite the request body", 0);
             return;
         }
@@ -893,6 +1184,37 @@ void dispatch_request(struct worker *w, struct http_req *req)
     p->ntried = 1;
     /* from here the answer may come later: the connection tells us when
      * the client leaves, and when a slow one has taken its bytes */
+    http_req_set_owner(req, client_gone, client_drained, p);
+    advance(p);
+}
+
+void dispatch_engine_request(struct worker *w, struct http_req *req, enum dispatch_engine_op op)
+{
+    struct proxy *p = proxy_new(w, req);
+    char msg[160];
+
+    if (p == NULL)
+        return;
+    p->op = op;
+    if (take_engine_id(p, 1) < 0)
+        return;
+    if (p->pinned->nserved == 0) {
+        snprintf(msg, sizeof msg, "Engine with Id %s serves no model yet", p->pinned->engine_id);
+        fail_request(p, 503, msg, 1);
+        return;
+    }
+    /* the engine's first model stands for it in logs and headers */
+    p->asked = p->model = p->pinned->served[0].model;
+    if ((p->asked_name = strdup(p->model->name)) == NULL) {
+        fail_request(p, 500, "out of memory", 0);
+        return;
+    }
+    p->view.body = p->body;
+    p->view.body_len = p->body_len;
+    p->view.model = p->model->name;
+    p->tried[0] = p->model;
+    p->tried_names[0] = p->model->name;
+    p->ntried = 1;
     http_req_set_owner(req, client_gone, client_drained, p);
     advance(p);
 }

@@ -40,7 +40,8 @@ static void emit(struct header_sink *k, const char *name, const char *value)
 /* The client's headers, minus hop-by-hop ones, plus ours.  Run twice:
  * to count, then to fill one block of the counted size. */
 static void collect(const struct http_req *r, const struct model *m, const struct backend *b,
-                    int router_keys, const char *request_id, struct header_sink *k)
+                    int router_keys, const char *request_id, const char *traceparent,
+                    struct header_sink *k)
 {
     const char *conn = http_req_header(r, "Connection");
     int has_ct = 0, has_accept = 0;
@@ -56,11 +57,15 @@ static void collect(const struct http_req *r, const struct model *m, const struc
             continue;
         if (model_header(m, name))
             continue; /* the model's configured value wins */
+        if (traceparent != NULL && strcasecmp(name, "traceparent") == 0)
+            continue; /* the attempt's span is the backend's parent */
         has_ct |= strcasecmp(name, "Content-Type") == 0;
         has_accept |= strcasecmp(name, "Accept") == 0;
         emit(k, name, value);
     }
     emit(k, "X-Request-Id", request_id);
+    if (traceparent != NULL)
+        emit(k, "traceparent", traceparent);
     /* Stop curl from adding headers the client did not send. */
     emit(k, "Expect:", NULL);
     if (!has_ct)
@@ -77,13 +82,13 @@ static void collect(const struct http_req *r, const struct model *m, const struc
 
 struct upstream_headers *proxy_request_headers(const struct http_req *r, const struct model *m,
                                                const struct backend *b, int router_keys,
-                                               const char *request_id)
+                                               const char *request_id, const char *traceparent)
 {
     struct header_sink k = { NULL, 0, 0 };
 
-    collect(r, m, b, router_keys, request_id, &k);
+    collect(r, m, b, router_keys, request_id, traceparent, &k);
     if ((k.h = upstream_headers_new(k.lines, k.bytes)) != NULL)
-        collect(r, m, b, router_keys, request_id, &k);
+        collect(r, m, b, router_keys, request_id, traceparent, &k);
     return k.h;
 }
 

@@ -17,10 +17,11 @@ struct upstream_response;
 /* The header lines of an attempt to backend b for model m, in one block
  * (upstream_headers_new); NULL on OOM.  router_keys: the router checks
  * client keys (api_keys), so the client's Authorization is its own and
- * never passed on. */
+ * never passed on.  traceparent: the attempt's W3C trace context, sent in
+ * place of the client's (NULL: the client's goes as it came). */
 struct upstream_headers *proxy_request_headers(const struct http_req *r, const struct model *m,
                                                const struct backend *b, int router_keys,
-                                               const char *request_id);
+                                               const char *request_id, const char *traceparent);
 
 /* The backend's headers onto the client's answer, before it starts.
  * Returns 1 when the answer is an event stream (text/event-stream). */

@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* strndup */
 #include "request.h"
 
 #include <json-c/json.h>
@@ -6,10 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 
 #include "json_scan.h"
+#include "multipart.h"
 
 /* The members the router reads, as json_scan reports them: the last of a
  * repeated name wins, as in json-c. */
@@ -350,4 +353,122 @@ void request_make_id(const char *client_value, char *out)
     }
     snprintf(out, SY_REQUEST_ID_MAX, "%016llx%016llx",
              (unsigned long long)next_random(), (unsigned long long)next_random());
+}
+
+static int hex_value(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+int request_query_take(const char *target, const char *name, char *value, size_t vlen,
+                       char *rest, size_t rlen)
+{
+    const char *q = strchr(target, '?'), *p;
+    size_t nlen = strlen(name), used;
+    int found = 0;
+
+    if (vlen > 0)
+        value[0] = '\0';
+    if (q == NULL) {
+        if (strlen(target) >= rlen)
+            return -1;
+        memcpy(rest, target, strlen(target) + 1);
+        return 0;
+    }
+    used = (size_t)(q - target);
+    if (strlen(target) >= rlen)
+        return -1;
+    memcpy(rest, target, used);
+    for (p = q + 1; *p != '\0';) {
+        const char *amp = strchr(p, '&'), *end = amp ? amp : p + strlen(p);
+        if (!found && (size_t)(end - p) > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
+            /* the value, %-decoded ('+' is a space in a form's query) */
+            size_t o = 0;
+            for (const char *c = p + nlen + 1; c < end; c++) {
+                int ch = *c == '+' ? ' ' : (unsigned char)*c;
+                if (*c == '%' && c + 2 < end && hex_value(c[1]) >= 0 && hex_value(c[2]) >= 0) {
+                    ch = hex_value(c[1]) * 16 + hex_value(c[2]);
+                    c += 2;
+                }
+                if (ch == 0 || o + 1 >= vlen)
+                    return -1;
+                value[o++] = (char)ch;
+            }
+            value[o] = '\0';
+            found = 1;
+        } else if (end > p) {
+            /* kept as it came, '?' before the first kept, '&' between */
+            size_t n = (size_t)(end - p);
+            char sep = used == (size_t)(q - target) ? '?' : '&';
+            if (used + n + 1 >= rlen)
+                return -1;
+            rest[used++] = sep;
+            memcpy(rest + used, p, n);
+            used += n;
+        }
+        p = amp ? amp + 1 : end;
+    }
+    rest[used] = '\0';
+    if (!found) /* nothing taken: the target exactly as it came */
+        memcpy(rest, target, strlen(target) + 1);
+    return found;
+}
+
+/* A form field's value as a model name or a flag: UTF-8 text without
+ * control characters, at most 1 KiB. */
+static int form_text_ok(const char *v, size_t len)
+{
+    if (len == 0 || len > 1024 || json_utf8_check(v, len) != len)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
+            return 0;
+    return 1;
+}
+
+enum body_error request_parse_form(const char *buf, size_t len, const char *boundary,
+                                   size_t blen, struct body_info *info, char *err,
+                                   size_t errlen)
+{
+    struct multipart_field f;
+    char why[200] = "";
+    int rc;
+
+    memset(info, 0, sizeof *info);
+    rc = multipart_find_field(buf, len, boundary, blen, "model", &f, why, sizeof why);
+    if (rc == MULTIPART_BAD) {
+        snprintf(err, errlen, "malformed multipart/form-data body: %s", why);
+        return BODY_NOT_JSON;
+    }
+    if (rc == MULTIPART_ABSENT || !form_text_ok(buf + f.value_off, f.value_len)) {
+        snprintf(err, errlen, rc == MULTIPART_ABSENT
+                                  ? "the form has no \"model\" field"
+                                  : "the form's \"model\" field is not a model name");
+        return BODY_NO_MODEL;
+    }
+    if ((info->model = strndup(buf + f.value_off, f.value_len)) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return BODY_NOT_JSON;
+    }
+    info->models = 1;
+    /* a transcription may stream (stream=true), as the JSON ones do */
+    if (multipart_find_field(buf, len, boundary, blen, "stream", &f, why, sizeof why) ==
+            MULTIPART_FOUND &&
+        f.value_len == 4 && strncasecmp(buf + f.value_off, "true", 4) == 0)
+        info->stream = 1;
+    return BODY_OK;
+}
+
+int request_rewrite_model_form(const char *buf, size_t len, const char *boundary, size_t blen,
+                               const char *model, char **out, size_t *outlen)
+{
+    struct multipart_field f;
+    char why[200];
+
+    if (multipart_find_field(buf, len, boundary, blen, "model", &f, why, sizeof why) !=
+        MULTIPART_FOUND)
+        return -1;
+    return multipart_replace_field(buf, len, &f, boundary, blen, model, strlen(model), out,
+                                   outlen);
 }

@@ -64,6 +64,18 @@ struct body_info {
 enum body_error request_parse_body(const char *buf, size_t len, struct body_info *info,
                                    char *err, size_t errlen);
 
+/* The same of a multipart/form-data body (boundary from its Content-Type,
+ * multipart.h): its "model" field (UTF-8 text, no control characters, at
+ * most 1 KiB) and "stream"; the framing of the whole body is checked.
+ * BODY_NO_MODEL without one, BODY_NOT_JSON for a malformed form. */
+enum body_error request_parse_form(const char *buf, size_t len, const char *boundary,
+                                   size_t blen, struct body_info *info, char *err,
+                                   size_t errlen);
+/* The form with its "model" field set to `model`, every other byte as it
+ * was.  Caller frees *out; -1 when it cannot be (no field). */
+int request_rewrite_model_form(const char *buf, size_t len, const char *boundary, size_t blen,
+                               const char *model, char **out, size_t *outlen);
+
 /* The body as a json-c tree, parsed on first use and kept with the view;
  * NULL if json-c cannot read it (e.g. nested deeper than its limit). */
 struct json_object *request_json(struct sy_request *v);
@@ -90,6 +102,14 @@ int request_prompt_text(struct sy_request *v, const char **text, size_t *len);
 const char *request_body_string(struct sy_request *v, const char *field);
 /* Free what the view caches (not the body or headers it points to). */
 void request_view_release(struct sy_request *v);
+
+/* The query parameter `name` of a request target ("/sleep?id=E&level=1"):
+ * 1 with its value %-decoded into value (vlen bytes) and the target
+ * without it in rest ("/sleep?level=1"), 0 when absent (rest: the target
+ * as it is), -1 when a buffer is too small or the value holds a NUL.  The
+ * first of a repeated name is taken; the others stay in rest. */
+int request_query_take(const char *target, const char *name, char *value, size_t vlen,
+                       char *rest, size_t rlen);
 
 /* A request id from the client's X-Request-Id if it is safe to echo
  * (printable ASCII, no spaces, < SY_REQUEST_ID_MAX), else a new random one. */

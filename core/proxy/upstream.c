@@ -786,10 +786,12 @@ struct upstream_xfer *upstream_start(struct upstream_pool *p,
     }
     curl_easy_setopt(e, CURLOPT_URL, req->url);
     x->https = strncasecmp(req->url, "https:", 6) == 0;
-    if (req->body != NULL) {
+    if (req->body != NULL && (!req->get || req->body_len > 0)) {
         curl_easy_setopt(e, CURLOPT_POST, 1L);
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+        if (req->get)
+            curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "GET");
     } else {
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     }

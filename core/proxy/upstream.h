@@ -82,6 +82,8 @@ struct upstream_request {
     const char *ca_file;        /* CA bundle for https, NULL: the system's */
     const struct upstream_tls *tls; /* TLS settings of its own, or NULL */
     long recv_buffer;           /* bytes read from the backend at a time; 0: 16 KiB */
+    int get;                    /* a GET even with a body (vllm_router's GET
+                                   /v1/audio/voices may carry one) */
 };
 
 struct upstream_pool *upstream_pool_new(struct event_base *base,
@@ -103,7 +105,7 @@ size_t upstream_header_size(const char *name, const char *value);
 int upstream_headers_add(struct upstream_headers *h, const char *name, const char *value);
 void upstream_headers_free(struct upstream_headers *h);
 
-/* Start a POST (a GET without body).  NULL on failure (req->headers is
+/* Start a POST (a GET without body, or when req->get).  NULL on failure (req->headers is
  * freed then too).
  *
  * The backend's answer is untrusted input, held to the rules a client's

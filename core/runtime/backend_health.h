@@ -22,6 +22,8 @@ struct setup;
 /* Sources are bits of a 64-bit mask: index 0 is the operator's. */
 #define HEALTH_MAX_SOURCES 64
 #define HEALTH_SOURCE_OPERATOR 0u
+/* An engine asleep (vllm_router's POST /sleep, until /wake_up): index 1. */
+#define HEALTH_SOURCE_SLEEP 1u
 /* The source that holds discovered backends that are not ready: set when
  * a setup is built from what discovery published, never carried over. */
 #define HEALTH_SOURCE_DISCOVERY "discovery"

@@ -9,6 +9,7 @@
 #include "host_api.h"
 #include "http_conn.h"
 #include "setup.h"
+#include "trace.h"
 
 void metrics_label(struct evbuffer *out, const char *v)
 {
@@ -244,6 +245,15 @@ void metrics_render(const struct setup *s, struct evbuffer *out)
     render_health(s, out);
     render_discovery_and_plugins(s, out);
     metrics_render_vllm(s, out);
+    if (trace_enabled()) {
+        unsigned long long exported, dropped;
+        trace_counts(&exported, &dropped);
+        evbuffer_add_printf(out,
+            "# HELP switchyard_trace_spans_total Spans sent to the OTLP endpoint, or dropped.\n"
+            "# TYPE switchyard_trace_spans_total counter\n"
+            "switchyard_trace_spans_total{result=\"exported\"} %llu\n"
+            "switchyard_trace_spans_total{result=\"dropped\"} %llu\n", exported, dropped);
+    }
     evbuffer_add_printf(out,
         "# HELP switchyard_worker_requests_total Requests each worker thread took.\n"
         "# TYPE switchyard_worker_requests_total counter\n");

@@ -543,6 +543,7 @@ int setup_build(struct sy_cfg *cfg, const char *plugin_dir, int nworkers,
     s->cfg = cfg;
     s->nworkers = nworkers;
     health_source(s, "operator"); /* HEALTH_SOURCE_OPERATOR */
+    health_source(s, "sleep");    /* HEALTH_SOURCE_SLEEP */
     s->worker_requests = calloc((size_t)nworkers, sizeof *s->worker_requests);
     s->worker_timers = calloc((size_t)nworkers, sizeof *s->worker_timers);
     for (int w = 0; s->worker_timers != NULL && w < nworkers; w++)

@@ -145,6 +145,8 @@ void register_discovery_e2e_tests(void);
 void register_k8s_e2e_tests(void);
 void register_dns_e2e_tests(void);
 void register_stats_e2e_tests(void);
+void register_endpoints_e2e_tests(void);
+void register_trace_e2e_tests(void);
 void register_otlp_e2e_tests(void);
 
 #endif

@@ -698,7 +698,7 @@ static void test_every_vllm_router_flag(void)
         {"--lmcache-worker-timeout", "30"}, {"--static-fallback-models", "m:m2"},
         {"--max-instance-failover-reroute-attempts", "2"},
         {"--routing-logic", "kvaware"}, {"--routing-logic", "disaggregated_prefill"},
-        {"--routing-logic", "priority"},
+        {"--routing-logic", "priority"}, {"--root-path", "/llm"},
     };
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
         const char *args[16];

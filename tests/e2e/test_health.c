@@ -17,7 +17,8 @@
  *   fallback          a model whose backends are all down is served by its
  *                     fallback at once; without one, 503 at once
  *   static flags      --static-backend-health-checks probes with inference
- *                     requests of the model's type
+ *                     requests of the model's type (transcription's form,
+ *                     vision's image and messages' shape too)
  *   under load        120 requests in flight do not slow the probes down
  *   probe + passive   a probe's verdict holds against passive's trial
  *   reloads           SIGHUP keeps a backend's state and its way back;
@@ -658,6 +659,190 @@ static void test_static_flags_probe_with_inference(void)
     mock_stop(&g2);
 }
 
+/* The last request a mock saw: its path, Content-Type and raw body
+ * (malloc'd: a form's WAV holds NUL bytes). */
+static int last_raw(const struct mock *m, char *uri, char *ctype, char **body, size_t *len)
+{
+    struct resp r;
+    json_object *root, *v, *h;
+    int rc = -1;
+
+    *body = NULL;
+    *len = 0;
+    uri[0] = ctype[0] = '\0';
+    if (mock_last(m, &r) == 0 && r.status == 200 && (root = json_tokener_parse(r.body)) != NULL) {
+        if (json_object_object_get_ex(root, "uri", &v))
+            snprintf(uri, 128, "%s", json_object_get_string(v));
+        if (json_object_object_get_ex(root, "headers", &h) &&
+            json_object_object_get_ex(h, "Content-Type", &v))
+            snprintf(ctype, 128, "%s", json_object_get_string(v));
+        if (json_object_object_get_ex(root, "body", &v) && (*len = (size_t)json_object_get_string_len(v)) > 0 &&
+            (*body = malloc(*len)) != NULL) {
+            memcpy(*body, json_object_get_string(v), *len);
+            rc = 0;
+        }
+        json_object_put(root);
+    }
+    resp_free(&r);
+    return rc;
+}
+
+/* vllm_router's transcription, vision and messages types: each probe as
+ * its backend sees it, and answers of 200 keep the backends in. */
+static void test_static_flags_probe_other_types(void)
+{
+    struct mock tr, vi, me;
+    struct router rt;
+    struct engine e;
+    char backends[256], uri[128], ctype[128], want[256];
+    char *raw;
+    size_t len;
+    json_object *body, *v, *msg, *part;
+    double start;
+
+    CU_ASSERT_FATAL(mock_start(&tr, "st-tr", "whisper", NULL) == 0);
+    CU_ASSERT_FATAL(mock_start(&vi, "st-vi", "llava", NULL) == 0);
+    CU_ASSERT_FATAL(mock_start(&me, "st-me", "claude", NULL) == 0);
+    snprintf(backends, sizeof backends, "%s,%s,%s", tr.url, vi.url, me.url);
+    const char *const flags[] = { "--static-backends", backends,
+                                  "--static-models", "whisper,llava,claude",
+                                  "--static-model-types", "transcription,vision,messages",
+                                  "--static-backend-health-checks",
+                                  "--static-backend-health-check-interval", "0.1",
+                                  "--workers", "1", NULL };
+    CU_ASSERT_FATAL(router_start(&rt, "", flags) == 0);
+    /* no client traffic: what the mocks count are probes; 3 each is past
+     * fall (2), so a probe the mocks refused would show in /engines */
+    start = mono_seconds();
+    while ((mock_requests(&tr) < 3 || mock_requests(&vi) < 3 || mock_requests(&me) < 3) &&
+           mono_seconds() - start < 3 * slack())
+        sleep_ms(20);
+    CU_ASSERT_TRUE(mock_requests(&tr) >= 3);
+    CU_ASSERT_TRUE(mock_requests(&vi) >= 3);
+    CU_ASSERT_TRUE(mock_requests(&me) >= 3);
+    const struct mock *const all[] = { &tr, &vi, &me };
+    for (size_t i = 0; i < 3; i++) {
+        CU_ASSERT_EQUAL(engine_get(rt.port, all[i]->url, &e), 0);
+        CU_ASSERT_STRING_EQUAL(e.state, "healthy");
+    }
+
+    /* transcription: a form with the model and empty.wav, 0.1 s of silence */
+    CU_ASSERT_EQUAL_FATAL(last_raw(&tr, uri, ctype, &raw, &len), 0);
+    CU_ASSERT_STRING_EQUAL(uri, "/v1/audio/transcriptions");
+    const char *b = strstr(ctype, "; boundary=");
+    CU_ASSERT_EQUAL(strncmp(ctype, "multipart/form-data; boundary=", 30), 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    b += strlen("; boundary=");
+    snprintf(want, sizeof want, "--%s\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\n"
+             "whisper\r\n--%s\r\n", b, b);
+    CU_ASSERT_TRUE(len > strlen(want) && memcmp(raw, want, strlen(want)) == 0);
+    static const char file_head[] = "Content-Disposition: form-data; name=\"file\"; "
+                                    "filename=\"empty.wav\"\r\nContent-Type: audio/wav\r\n\r\n";
+    const char *wav = memmem(raw, len, file_head, sizeof file_head - 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(wav);
+    wav += sizeof file_head - 1;
+    snprintf(want, sizeof want, "\r\n--%s--\r\n", b);
+    /* 44 bytes of header, 3200 of silence, the form's end */
+    CU_ASSERT_EQUAL_FATAL((size_t)(raw + len - wav), 44 + 3200 + strlen(want));
+    CU_ASSERT_EQUAL(memcmp(wav, "RIFF", 4), 0);
+    CU_ASSERT_EQUAL(memcmp(wav + 8, "WAVEfmt ", 8), 0);
+    CU_ASSERT_EQUAL(memcmp(wav + 36, "data", 4), 0);
+    const unsigned char *u = (const unsigned char *)wav;
+    CU_ASSERT_EQUAL(u[4] | u[5] << 8 | u[6] << 16 | u[7] << 24, 36 + 3200);      /* RIFF size */
+    CU_ASSERT_EQUAL(u[22] | u[23] << 8, 1);                                        /* mono */
+    CU_ASSERT_EQUAL(u[24] | u[25] << 8 | u[26] << 16 | u[27] << 24, 16000);      /* rate */
+    CU_ASSERT_EQUAL(u[34] | u[35] << 8, 16);                                       /* bits */
+    CU_ASSERT_EQUAL(u[40] | u[41] << 8 | u[42] << 16 | u[43] << 24, 3200);       /* data */
+    size_t zeros = 0;
+    while (zeros < 3200 && u[44 + zeros] == 0)
+        zeros++;
+    CU_ASSERT_EQUAL(zeros, 3200);
+    CU_ASSERT_EQUAL(memcmp(wav + 44 + 3200, want, strlen(want)), 0);
+    free(raw);
+
+    /* vision: a chat completion with a text part and a data-URL image */
+    CU_ASSERT_EQUAL_FATAL(last_raw(&vi, uri, ctype, &raw, &len), 0);
+    CU_ASSERT_STRING_EQUAL(uri, "/v1/chat/completions");
+    CU_ASSERT_STRING_EQUAL(ctype, "application/json");
+    body = json_tokener_parse(raw);
+    free(raw);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(body);
+    CU_ASSERT_TRUE(json_object_object_get_ex(body, "model", &v) &&
+                   strcmp(json_object_get_string(v), "llava") == 0);
+    CU_ASSERT_TRUE(json_object_object_get_ex(body, "max_tokens", &v) && json_object_get_int(v) == 1);
+    CU_ASSERT_FATAL(json_object_object_get_ex(body, "messages", &v) &&
+                    (msg = json_object_array_get_idx(v, 0)) != NULL);
+    CU_ASSERT_TRUE(json_object_object_get_ex(msg, "role", &v) &&
+                   strcmp(json_object_get_string(v), "user") == 0);
+    CU_ASSERT_FATAL(json_object_object_get_ex(msg, "content", &v) &&
+                    json_object_is_type(v, json_type_array) && json_object_array_length(v) == 2);
+    part = json_object_array_get_idx(v, 0);
+    CU_ASSERT_TRUE(json_object_object_get_ex(part, "type", &v) &&
+                   strcmp(json_object_get_string(v), "text") == 0);
+    CU_ASSERT_TRUE(json_object_object_get_ex(part, "text", &v));
+    CU_ASSERT_TRUE(json_object_object_get_ex(msg, "content", &v));
+    part = json_object_array_get_idx(v, 1);
+    CU_ASSERT_TRUE(json_object_object_get_ex(part, "type", &v) &&
+                   strcmp(json_object_get_string(v), "image_url") == 0);
+    CU_ASSERT_TRUE(json_object_object_get_ex(part, "image_url", &v) &&
+                   json_object_object_get_ex(v, "url", &v) &&
+                   strncmp(json_object_get_string(v), "data:image/png;base64,iVBORw0KGgo", 33) == 0);
+    json_object_put(body);
+
+    /* messages: Anthropic's shape on /v1/messages */
+    CU_ASSERT_EQUAL_FATAL(last_raw(&me, uri, ctype, &raw, &len), 0);
+    CU_ASSERT_STRING_EQUAL(uri, "/v1/messages");
+    CU_ASSERT_STRING_EQUAL(ctype, "application/json");
+    body = json_tokener_parse(raw);
+    free(raw);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(body);
+    CU_ASSERT_TRUE(json_object_object_get_ex(body, "model", &v) &&
+                   strcmp(json_object_get_string(v), "claude") == 0);
+    CU_ASSERT_TRUE(json_object_object_get_ex(body, "max_tokens", &v) && json_object_get_int(v) == 1);
+    CU_ASSERT_FATAL(json_object_object_get_ex(body, "messages", &v) &&
+                    (msg = json_object_array_get_idx(v, 0)) != NULL);
+    CU_ASSERT_TRUE(json_object_object_get_ex(msg, "role", &v) &&
+                   strcmp(json_object_get_string(v), "user") == 0);
+    CU_ASSERT_TRUE(json_object_object_get_ex(msg, "content", &v) &&
+                   strcmp(json_object_get_string(v), "hi") == 0);
+    json_object_put(body);
+
+    /* a refused form takes the transcription backend out */
+    CU_ASSERT_EQUAL(mock_set_mode(&tr, "{\"status\":400}"), 0);
+    CU_ASSERT_TRUE(wait_state(rt.port, tr.url, "unhealthy", 3) >= 0);
+    CU_ASSERT_EQUAL(engine_get(rt.port, tr.url, &e), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(e.last_error, "/v1/audio/transcriptions answered 400"));
+    CU_ASSERT_EQUAL(router_stop(&rt), 0);
+    mock_stop(&tr);
+    mock_stop(&vi);
+    mock_stop(&me);
+}
+
+/* --check-config takes the new types, and http_probe builds their probes
+ * there (it refuses a model name it cannot quote) */
+static void test_check_config_other_types(void)
+{
+    const char *const ok[] = { "--check-config", "--plugin-dir", BUILT_PLUGIN_DIR,
+                               "--static-backends", "http://127.0.0.1:9,http://127.0.0.1:10",
+                               "--static-models", "whisper,llava",
+                               "--static-model-types", "transcription,vision",
+                               "--static-backend-health-checks", NULL };
+    const char *const quoted[] = { "--check-config", "--plugin-dir", BUILT_PLUGIN_DIR,
+                                   "--static-backends", "http://127.0.0.1:9",
+                                   "--static-models", "wh\"isper",
+                                   "--static-model-types", "transcription",
+                                   "--static-backend-health-checks", NULL };
+    char *out = NULL;
+
+    CU_ASSERT_EQUAL(router_run(ok, &out), 0);
+    CU_ASSERT_PTR_NOT_NULL(out && strstr(out, "configuration OK (2 models, 2 backends"));
+    free(out);
+    out = NULL;
+    CU_ASSERT_EQUAL(router_run(quoted, &out), 2);
+    CU_ASSERT_PTR_NOT_NULL(out && strstr(out, "cannot build an inference probe for model"));
+    free(out);
+}
+
 /* --- probes keep their pace under load --- */
 
 static void test_probes_keep_interval_under_load(void)
@@ -916,6 +1101,9 @@ void register_health_e2e_tests(void)
     CU_add_test(s, "slow probes do not delay clients", test_slow_probes_do_not_delay_clients);
     CU_add_test(s, "all down falls back at once", test_all_down_falls_back_at_once);
     CU_add_test(s, "static flags probe with inference", test_static_flags_probe_with_inference);
+    CU_add_test(s, "static flags probe transcription, vision and messages",
+                test_static_flags_probe_other_types);
+    CU_add_test(s, "--check-config with transcription and vision", test_check_config_other_types);
     CU_add_test(s, "probes keep interval under load", test_probes_keep_interval_under_load);
     CU_add_test(s, "probe verdict holds against passive", test_probe_verdict_holds_against_passive);
     CU_add_test(s, "engines unchecked without health", test_engines_unchecked_without_health);

@@ -1362,7 +1362,7 @@ static void handler(struct http_req *req, void *arg)
     struct worker *w = arg;
 
     atomic_fetch_add(&w->setup->worker_requests[w->id], 1);
-    if (req->method == HTTP_METHOD_POST && dispatch_is_proxied_path(req->path)) {
+    if (req->method == HTTP_METHOD_POST && dispatch_proxied_path(req->path) == 1) {
         dispatch_request(w, req);
         return;
     }

@@ -31,6 +31,7 @@ int main(void)
     register_prom_text_tests();
     register_multipart_tests();
     register_stats_tests();
+    register_trace_tests();
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_tests_failed(), run = CU_get_number_of_tests_run();

@@ -336,6 +336,17 @@ static void test_cli_static_models(void)
     CU_ASSERT_EQUAL_FATAL(run(cfg, err, sizeof err, &o), 0);
     CU_ASSERT_STRING_EQUAL(cfg->models[0].type, "chat");
     config_free(cfg);
+
+    /* vllm_router's other types */
+    CU_ASSERT_EQUAL_FATAL(PARSE(&o, err, "--static-backends", "http://a,http://b,http://c",
+                                "--static-models", "t,v,m",
+                                "--static-model-types", "transcription,vision,messages"), 0);
+    cfg = unit_base_config(NULL);
+    CU_ASSERT_EQUAL_FATAL(run(cfg, err, sizeof err, &o), 0);
+    CU_ASSERT_STRING_EQUAL(config_find_model(cfg, "t")->type, "transcription");
+    CU_ASSERT_STRING_EQUAL(config_find_model(cfg, "v")->type, "vision");
+    CU_ASSERT_STRING_EQUAL(config_find_model(cfg, "m")->type, "messages");
+    config_free(cfg);
     cli_free(&o);
 }
 
@@ -424,9 +435,11 @@ static void test_cli_static_errors(void)
     APPLY_FAILS(NULL, "--static-model-types: 1 type(s) for 2 backend(s)",
                 "--static-backends", "http://a,http://b", "--static-models",
                 "m,n", "--static-model-types", "chat");
-    APPLY_FAILS(NULL, "--static-model-types: unknown type 'vision'",
+    APPLY_FAILS(NULL, "--static-model-types: unknown type 'audio' (expected "
+                      "chat, completion, embeddings, rerank, score, "
+                      "transcription, vision or messages)",
                 "--static-backends", "http://a", "--static-models", "m",
-                "--static-model-types", "vision");
+                "--static-model-types", "audio");
     APPLY_FAILS(NULL, "--static-model-types: model 'm' is given types 'chat' "
                       "and 'embeddings'",
                 "--static-backends", "http://a,http://b", "--static-models",

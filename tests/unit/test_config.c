@@ -230,7 +230,23 @@ static void test_config_defaults(void)
     CU_ASSERT_STRING_EQUAL(config_model_types[2], "embeddings");
     CU_ASSERT_STRING_EQUAL(config_model_types[3], "rerank");
     CU_ASSERT_STRING_EQUAL(config_model_types[4], "score");
-    CU_ASSERT_PTR_NULL(config_model_types[5]);
+    CU_ASSERT_STRING_EQUAL(config_model_types[5], "transcription");
+    CU_ASSERT_STRING_EQUAL(config_model_types[6], "vision");
+    CU_ASSERT_STRING_EQUAL(config_model_types[7], "messages");
+    CU_ASSERT_PTR_NULL(config_model_types[8]);
+
+    /* vllm_router's ModelType, every one of them */
+    cfg = load_ok("models:\n"
+                  "  t: {backends: [http://h:1], type: transcription}\n"
+                  "  v: {backends: [http://h:2], type: vision}\n"
+                  "  m: {backends: [http://h:3], type: messages}\n"
+                  "  r: {backends: [http://h:4], type: rerank}\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    CU_ASSERT_STRING_EQUAL(config_find_model(cfg, "t")->type, "transcription");
+    CU_ASSERT_STRING_EQUAL(config_find_model(cfg, "v")->type, "vision");
+    CU_ASSERT_STRING_EQUAL(config_find_model(cfg, "m")->type, "messages");
+    CU_ASSERT_STRING_EQUAL(config_find_model(cfg, "r")->type, "rerank");
+    config_free(cfg);
 }
 
 static void test_config_fallback_defaults(void)
@@ -482,8 +498,10 @@ static void test_config_models_shape_errors(void)
                "t.yaml:4: models.m.backends:", "needs a url");
     load_fails("models:\n  m:\n    backends:\n      - {url: http://h, weight: 0}\n",
                "t.yaml:4: models.m.backends.weight:", "got '0'");
-    load_fails("models:\n  m:\n    type: vision\n    backends: [http://h]\n",
-               "t.yaml:3: models.m.type:", "got 'vision'");
+    load_fails("models:\n  m:\n    type: audio\n    backends: [http://h]\n",
+               "t.yaml:3: models.m.type:",
+               "expected chat, completion, embeddings, rerank, score, "
+               "transcription, vision or messages, got 'audio'");
     load_fails("models:\n  m:\n    backends: [http://h]\n    api_key_env: sk-123\n",
                "t.yaml:4: models.m.api_key_env:", "environment variable");
     load_fails("models:\n  m:\n    backends:\n      - {url: http://h, api_key_env: \"$K\"}\n",

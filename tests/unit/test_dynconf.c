@@ -176,6 +176,24 @@ static void test_dynconf_string_form(void)
     CU_ASSERT_STRING_EQUAL(alias_of(cfg, "gpt4"), "llama");
     config_free(cfg);
 
+    /* vllm_router's other types, in both forms */
+    cfg = dyn_cfg(NULL,
+        "static_backends: http://a:1,http://b:1\n"
+        "static_models: whisper,llava\n"
+        "static_model_types: transcription,vision\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    CU_ASSERT_STRING_EQUAL(model(cfg, "whisper")->type, "transcription");
+    CU_ASSERT_STRING_EQUAL(model(cfg, "llava")->type, "vision");
+    config_free(cfg);
+    cfg = dyn_cfg(NULL,
+        "static_models:\n"
+        "  claude:\n"
+        "    static_backends: http://a:1\n"
+        "    static_model_type: messages\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    CU_ASSERT_STRING_EQUAL(model(cfg, "claude")->type, "messages");
+    config_free(cfg);
+
     /* JSON is YAML too; null is "not given" */
     cfg = dyn_cfg(NULL,
         "{\"service_discovery\": \"static\", \"routing_logic\": \"roundrobin\",\n"
@@ -427,7 +445,9 @@ static void test_dynconf_wrong_types(void)
          "dyn.yaml:3: static_model_types: 2 type(s) for 1 backend(s)"},
         {"static_backends: http://a:1\nstatic_models: a\n"
          "static_model_types: chatty\n",
-         "dyn.yaml:3: static_model_types: unknown type 'chatty'"},
+         "dyn.yaml:3: static_model_types: unknown type 'chatty' (expected "
+         "chat, completion, embeddings, rerank, score, transcription, vision "
+         "or messages)"},
         {"static_backends: http://a:1,http://b:1\nstatic_models: a,a\n"
          "static_model_types: chat,score\n",
          "dyn.yaml:3: static_model_types: model 'a' is given types"},
@@ -454,7 +474,9 @@ static void test_dynconf_wrong_types(void)
          "value, got a list"},
         {"static_models:\n  llama:\n    static_backends: http://a:1\n"
          "    static_model_type: talk\n",
-         "dyn.yaml:4: static_models.llama.static_model_type: expected chat"},
+         "dyn.yaml:4: static_models.llama.static_model_type: expected chat, "
+         "completion, embeddings, rerank, score, transcription, vision or "
+         "messages, got 'talk'"},
         {"static_models:\n  llama:\n    static_backends: http://a:1\n"
          "    fallback_model: {m: 1}\n",
          "dyn.yaml:4: static_models.llama.fallback_model: expected a single "

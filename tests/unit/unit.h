@@ -27,6 +27,7 @@ void register_dns_packet_tests(void);
 void register_prom_text_tests(void);
 void register_multipart_tests(void);
 void register_stats_tests(void);
+void register_trace_tests(void);
 
 struct setup;
 struct sy_cfg;
