@@ -74,6 +74,7 @@ static void model_free(struct model_cfg *m)
     for (size_t i = 0; i < m->nbackends; i++) {
         free(m->backends[i].url);
         free(m->backends[i].api_key_env);
+        free(m->backends[i].model_label);
     }
     free(m->backends);
     free(m->name);
@@ -189,6 +190,8 @@ void config_free(struct sy_cfg *cfg)
     free(cfg->ca_file);
     free(cfg->root_path);
     free(cfg->otel_endpoint);
+    free(cfg->prefill_model_labels);
+    free(cfg->decode_model_labels);
     free(cfg->otel_service_name);
     cfg_tree_free(cfg->tree);
     cfg_tree_free(cfg->extra);

@@ -25,6 +25,7 @@ struct backend_cfg {
     char *url;          /* base URL, no trailing slash */
     unsigned weight;    /* default 1 */
     char *api_key_env;  /* NULL: inherit the model's */
+    char *model_label;  /* vllm_router's --static-model-labels, or NULL */
     int line;
 };
 
@@ -92,6 +93,9 @@ struct sy_cfg {
     char *api_keys_file;     /* one key per line; re-read on reload */
     char *admin_listen;      /* host:port for /metrics, /engines; NULL: main */
     char *ca_file;           /* CA bundle for https backends; NULL: system */
+    char *prefill_model_labels; /* "L1,L2": backends of these model labels
+                                   are prefill engines (role=prefill) */
+    char *decode_model_labels;  /* ... decode engines (role=decode) */
     char *otel_endpoint;     /* OTLP/HTTP traces go there (trace.h); NULL: off */
     char *otel_service_name; /* the spans' service.name */
     int otel_secure;         /* https for a host:port endpoint */

@@ -133,6 +133,12 @@ const struct setting settings_table[] = {
     {"static_model_types", L | D, SETTING_GROUPED, .arg = "T1,T2",
      .help = "each backend's model type: chat, completion,\nembeddings, rerank, "
              "score, transcription,\nvision or messages"},
+    {"static_model_labels", L | D, SETTING_GROUPED, .arg = "L1,L2",
+     .help = "each backend's model label, in the same order\n(its label model_label=L in /engines)"},
+    {"prefill_model_labels", F | L | D, SETTING_STRING, OFF(prefill_model_labels),
+     .arg = "L1,L2", .help = "model labels of prefill engines (role=prefill)"},
+    {"decode_model_labels", F | L | D, SETTING_STRING, OFF(decode_model_labels),
+     .arg = "L1,L2", .help = "model labels of decode engines (role=decode)"},
     {"static_aliases", L | D, SETTING_CUSTOM, .set = set_static_aliases,
      .arg = "A:M,...", .help = "alias A names model M"},
     {"static_fallback_models", L | D, SETTING_CUSTOM,
@@ -178,12 +184,6 @@ const struct setting settings_table[] = {
      * at all: each is accepted with a warning saying it has no effect, so
      * a deployment's command line starts (the Helm chart passes the stats
      * ones on every render) */
-    {"static_model_labels", L | D, SETTING_IGNORED, .arg = "L1,L2",
-     .help = "accepted; no effect yet (prefill/decode roles)"},
-    {"prefill_model_labels", L | D, SETTING_IGNORED, .arg = "L1,L2",
-     .help = "accepted; no effect yet"},
-    {"decode_model_labels", L | D, SETTING_IGNORED, .arg = "L1,L2",
-     .help = "accepted; no effect yet"},
     {"kv_aware_threshold", L | D, SETTING_IGNORED, .arg = "N",
      .help = "accepted; no effect yet (kvaware)"},
     {"prefix_min_match_length", L | D, SETTING_IGNORED, .arg = "N",

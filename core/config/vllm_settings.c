@@ -162,15 +162,16 @@ static int set_type(struct setter *st, struct model_cfg *m, const char *key,
  * of models: the file's models and aliases are dropped. */
 static int models_positional(struct setter *st, const struct cfg_node *vb,
                              const struct cfg_node *vm,
-                             const struct cfg_node *vt)
+                             const struct cfg_node *vt, const struct cfg_node *vl)
 {
-    struct items urls = {0}, names = {0}, types = {0};
+    struct items urls = {0}, names = {0}, types = {0}, labels = {0};
     struct sy_cfg *cfg = st->cfg;
     int rc = -1;
 
     if (get_items(st, vb, "static_backends", &urls) < 0 ||
         get_items(st, vm, "static_models", &names) < 0 ||
-        get_items(st, vt, "static_model_types", &types) < 0)
+        get_items(st, vt, "static_model_types", &types) < 0 ||
+        get_items(st, vl, "static_model_labels", &labels) < 0)
         goto out;
     if (names.n != urls.n) {
         setting_error(st, vm->line, "static_models", "%zu model(s) for %zu "
@@ -181,6 +182,11 @@ static int models_positional(struct setter *st, const struct cfg_node *vb,
     if (!no_items(vt) && types.n != urls.n) {
         setting_error(st, vt->line, "static_model_types", "%zu type(s) for %zu "
                       "backend(s); give one type per backend", types.n, urls.n);
+        goto out;
+    }
+    if (!no_items(vl) && labels.n != urls.n) {
+        setting_error(st, vl->line, "static_model_labels", "%zu label(s) for %zu "
+                      "backend(s); give one label per backend", labels.n, urls.n);
         goto out;
     }
     config_clear_models(cfg);
@@ -214,12 +220,18 @@ static int models_positional(struct setter *st, const struct cfg_node *vb,
             goto out;
         if (add_backend(st, m, "static_backends", &urls.v[i]) < 0)
             goto out;
+        if (labels.n > 0 && (m->backends[m->nbackends - 1].model_label =
+                                 strdup(labels.v[i].text)) == NULL) {
+            setting_oom(st, labels.v[i].line, "static_model_labels");
+            goto out;
+        }
     }
     rc = 0;
 out:
     items_free(&urls);
     items_free(&names);
     items_free(&types);
+    items_free(&labels);
     return rc;
 }
 
@@ -323,6 +335,7 @@ int set_static_models(struct setter *st, const struct setting *row,
 {
     const struct cfg_node *vm = cfg_map_get(st->map, "static_models");
     const struct cfg_node *vt = cfg_map_get(st->map, "static_model_types");
+    const struct cfg_node *vl = cfg_map_get(st->map, "static_model_labels");
     char n1[64], n2[64];
     (void)row;
 
@@ -337,9 +350,19 @@ int set_static_models(struct setter *st, const struct setting *row,
                                  "static_model_types", "with static_models as a "
                                  "map, give each model's type as "
                                  "static_models.NAME.static_model_type");
+        if (!no_items(vl))
+            return setting_error(st, cfg_map_key_line(st->map, "static_model_labels"),
+                                 "static_model_labels", "goes with static_backends, one "
+                                 "label per backend, not with static_models as a map");
         return models_map(st, vm);
     }
     if (no_items(vb) && no_items(vm)) {
+        if (!no_items(vl))
+            return setting_error(st, cfg_map_key_line(st->map, "static_model_labels"),
+                                 "static_model_labels", "needs %s and %s (one "
+                                 "label per backend)",
+                                 setting_name(st, "static_backends", n1, sizeof n1),
+                                 setting_name(st, "static_models", n2, sizeof n2));
         if (!no_items(vt))
             return setting_error(st, cfg_map_key_line(st->map, "static_model_types"),
                                  "static_model_types", "needs %s and %s (one "
@@ -361,7 +384,7 @@ int set_static_models(struct setter *st, const struct setting *row,
                              st->src == SETTING_DYNAMIC
                                  ? ", or write static_models as a map of model "
                                    "to its static_backends" : "");
-    return models_positional(st, vb, vm, vt);
+    return models_positional(st, vb, vm, vt, vl);
 }
 
 /* ---- aliases and fallbacks ---- */

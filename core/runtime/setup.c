@@ -287,6 +287,48 @@ static int take_labels(struct backend *b, const struct discovered_backend *d)
     return b->labels != NULL ? 0 : -1;
 }
 
+/* Is `word` one of the comma-separated `list`'s items? */
+static int list_has(const char *list, const char *word)
+{
+    size_t n = strlen(word);
+    for (const char *p = list; p != NULL && *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        while (len > 0 && p[0] == ' ')
+            p++, len--;
+        while (len > 0 && p[len - 1] == ' ')
+            len--;
+        if (len == n && strncmp(p, word, n) == 0)
+            return 1;
+        p = end ? end + 1 : p + len;
+        if (end == NULL)
+            break;
+    }
+    return 0;
+}
+
+/* vllm_router's static model label of a configured backend, as its
+ * labels: model_label=L, and role=prefill or role=decode when L is one of
+ * prefill_model_labels or decode_model_labels (for disaggregated prefill). */
+static int take_model_label(const struct sy_cfg *c, struct backend *b, const char *label)
+{
+    const char *role = list_has(c->prefill_model_labels, label)  ? "prefill"
+                       : list_has(c->decode_model_labels, label) ? "decode" : NULL;
+    size_t n = strlen(label) + 16;
+
+    if (b->labels != NULL)
+        return 0;
+    if ((b->labels = calloc(3, sizeof *b->labels)) == NULL ||
+        (b->labels[0] = malloc(n)) == NULL)
+        return -1;
+    snprintf(b->labels[0], n, "model_label=%s", label);
+    if (role != NULL) {
+        if ((b->labels[1] = strdup(role[0] == 'p' ? "role=prefill" : "role=decode")) == NULL)
+            return -1;
+    }
+    return 0;
+}
+
 /* Put b in model m (once), and m's name in b's label. */
 static int attach(struct model *m, struct backend *b)
 {
@@ -357,7 +399,8 @@ static int build_models(struct setup *s, const struct discovered_set *disc, char
                 return -1;
             if (bc->weight > b->weight)
                 b->weight = bc->weight;
-            if (attach(m, b) != 0)
+            if (attach(m, b) != 0 ||
+                (bc->model_label != NULL && take_model_label(c, b, bc->model_label) != 0))
                 goto oom;
         }
         for (size_t j = 0; j < disc->n; j++) {
