@@ -6,6 +6,9 @@
  *   plugin_config:
  *     prefixaware: {chunk_size: 128, max_entries: 100000, min_match_chunks: 1}
  *
+ * (min_match_length: N, vllm_router's --prefix-min-match-length, is the
+ * same threshold in bytes: N / chunk_size chunks, rounded up, at least 1.)
+ *
  * The prompt (the host's request_prompt: "prompt", or the text of
  * "messages") is cut into chunk_size-byte chunks; only whole chunks count,
  * as in the engines' block caches.  Chunk i is known by a hash of the
@@ -155,8 +158,9 @@ static int get_count(const struct sy_host_api *host, const sy_config *cfg, const
 static int pa_create(const struct sy_host_api *host, const sy_config *cfg,
                      void **inst, char *err, size_t errlen)
 {
-    static const char *const keys[] = { "chunk_size", "max_entries", "min_match_chunks", NULL };
-    long long chunk = 128, max = 100000, min_match = 1;
+    static const char *const keys[] = { "chunk_size", "max_entries", "min_match_chunks",
+                                        "min_match_length", NULL };
+    long long chunk = 128, max = 100000, min_match = 1, min_length = 0;
     struct prefixaware *p;
     const char *name;
     const sy_config *v;
@@ -170,14 +174,18 @@ static int pa_create(const struct sy_host_api *host, const sy_config *cfg,
         if (keys[k] == NULL) {
             host->config_where(cfg, name, where, sizeof where);
             snprintf(err, errlen, "%s: prefixaware.%s: unknown key (expected chunk_size, "
-                     "max_entries, min_match_chunks)", where, name);
+                     "max_entries, min_match_chunks, min_match_length)", where, name);
             return SY_ERROR;
         }
     }
     if (get_count(host, cfg, "chunk_size", 1, MAX_CHUNK, &chunk, err, errlen) < 0 ||
         get_count(host, cfg, "max_entries", 1, MAX_ENTRIES, &max, err, errlen) < 0 ||
-        get_count(host, cfg, "min_match_chunks", 1, MAX_ENTRIES, &min_match, err, errlen) < 0)
+        get_count(host, cfg, "min_match_chunks", 1, MAX_ENTRIES, &min_match, err, errlen) < 0 ||
+        get_count(host, cfg, "min_match_length", 0, (long long)MAX_ENTRIES * MAX_CHUNK,
+                  &min_length, err, errlen) < 0)
         return SY_ERROR;
+    if (min_length > 0) /* whole chunks only count, as in the engines' caches */
+        min_match = (min_length + chunk - 1) / chunk;
     if (host->size < offsetof(struct sy_host_api, request_prompt) + sizeof host->request_prompt ||
         host->request_prompt == NULL) {
         snprintf(err, errlen, "the host has no request_prompt() (needs plugin ABI 1.1)");

@@ -139,6 +139,9 @@ const struct setting settings_table[] = {
      .arg = "L1,L2", .help = "model labels of prefill engines (role=prefill)"},
     {"decode_model_labels", F | L | D, SETTING_STRING, OFF(decode_model_labels),
      .arg = "L1,L2", .help = "model labels of decode engines (role=decode)"},
+    {"prefix_min_match_length", L | D, SETTING_CUSTOM, .set = set_prefix_min_match,
+     .arg = "N", .help = "prefixaware reuses a backend for a shared\nprefix of at least N bytes "
+                         "(plugin_config.\nprefixaware.min_match_length)"},
     {"static_aliases", L | D, SETTING_CUSTOM, .set = set_static_aliases,
      .arg = "A:M,...", .help = "alias A names model M"},
     {"static_fallback_models", L | D, SETTING_CUSTOM,
@@ -185,8 +188,6 @@ const struct setting settings_table[] = {
      * a deployment's command line starts (the Helm chart passes the stats
      * ones on every render) */
     {"kv_aware_threshold", L | D, SETTING_IGNORED, .arg = "N",
-     .help = "accepted; no effect yet (kvaware)"},
-    {"prefix_min_match_length", L | D, SETTING_IGNORED, .arg = "N",
      .help = "accepted; no effect yet (kvaware)"},
     {"callbacks", L | D, SETTING_IGNORED, .arg = "MODULE",
      .help = "accepted; no effect (Python callbacks)"},

@@ -146,6 +146,7 @@ int set_static_fallbacks(struct setter *, const struct setting *, const struct c
 int set_routing_logic(struct setter *, const struct setting *, const struct cfg_node *);
 int set_session_key(struct setter *, const struct setting *, const struct cfg_node *);
 int set_root_path(struct setter *, const struct setting *, const struct cfg_node *);
+int set_prefix_min_match(struct setter *, const struct setting *, const struct cfg_node *);
 int set_health_checks(struct setter *, const struct setting *, const struct cfg_node *);
 int set_health_interval(struct setter *, const struct setting *, const struct cfg_node *);
 int set_health_timeout(struct setter *, const struct setting *, const struct cfg_node *);

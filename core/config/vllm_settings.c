@@ -11,6 +11,7 @@
 #define _POSIX_C_SOURCE 200809L /* strdup, strndup */
 #include "settings.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -617,6 +618,24 @@ int set_session_key(struct setter *st, const struct setting *row,
     if (!*s)
         return setting_error(st, v->line, row->key, "empty value");
     return setting_plugin_option(st, v->line, row->key, "session", "key", s);
+}
+
+/* --prefix-min-match-length N: prefixaware's threshold, in bytes (as
+ * vllm_router's, in characters of its 128-character chunks); 0: none. */
+int set_prefix_min_match(struct setter *st, const struct setting *row, const struct cfg_node *v)
+{
+    const char *s = NULL;
+    char *end;
+    long n;
+
+    if (setting_scalar(st, v, row->key, &s) < 0)
+        return -1;
+    errno = 0;
+    n = strtol(s, &end, 10);
+    if (!*s || *end || errno != 0 || n < 0 || n > 100000000)
+        return setting_error(st, v->line, row->key,
+                             "expected a whole number from 0 to 100000000, got '%s'", s);
+    return setting_plugin_option(st, v->line, row->key, "prefixaware", "min_match_length", s);
 }
 
 /* --root-path: where a front proxy mounts the router ("/llm"); "" or "/"

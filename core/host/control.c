@@ -413,7 +413,7 @@ static void *control_main(void *arg)
 }
 
 struct control *control_run(struct plugin_slot *slots, size_t n, const char *ca_file,
-                            const char *what, char *err, size_t errlen)
+                            const char *what, long idle_connections, char *err, size_t errlen)
 {
     struct control *c;
     struct timeval now = { 0, 0 };
@@ -433,7 +433,7 @@ struct control *control_run(struct plugin_slot *slots, size_t n, const char *ca_
     if (ca_file != NULL && (c->ca_file = strdup(ca_file)) == NULL)
         goto fail;
     c->base = event_base_new();
-    c->pool = c->base ? upstream_pool_new(c->base, 64) : NULL;
+    c->pool = c->base ? upstream_pool_new(c->base, idle_connections) : NULL;
     c->kick = c->base ? evtimer_new(c->base, run_starts, c) : NULL;
     c->call = c->base ? evtimer_new(c->base, run_call, c) : NULL;
     if (c->pool == NULL || c->kick == NULL || c->call == NULL)
@@ -516,8 +516,9 @@ int control_start(struct setup *s, char *err, size_t errlen)
 
     if (s->health.n == 0 && !scrape)
         return 0; /* nothing to run */
-    s->control = control_run(s->health.slots, s->health.n, s->cfg->ca_file, "health", err,
-                             errlen);
+    /* a scrape a second of every backend reuses its connection */
+    s->control = control_run(s->health.slots, s->health.n, s->cfg->ca_file, "health",
+                             64 + (scrape ? (long)s->nbackends : 0), err, errlen);
     if (s->control == NULL)
         return -1;
     if (engine_scraper_start(s) != 0) {

@@ -19,9 +19,10 @@ struct event_base;
 
 /* Start a thread for the plugins of `slots` (their hosts' control is set)
  * and run their start() hooks there, waiting up to 5 s for them.  ca_file:
- * the router's, for the plugins' requests.  NULL with the reason in err. */
+ * the router's, for the plugins' requests; idle_connections: kept open for
+ * the next request (the scraper's one a backend).  NULL with the reason in err. */
 struct control *control_run(struct plugin_slot *slots, size_t n, const char *ca_file,
-                            const char *what, char *err, size_t errlen);
+                            const char *what, long idle_connections, char *err, size_t errlen);
 /* Stop the thread and cancel every timer, request and stream still pending.
  * Before the plugins' instances are destroyed. */
 void control_free(struct control *c);

@@ -493,7 +493,7 @@ int discovery_start(struct sy_cfg *cfg, const char *plugin_dir, const struct dis
             goto fail;
         }
     }
-    if (run && (d->control = control_run(d->slots, d->n, cfg->ca_file, "discovery", err,
+    if (run && (d->control = control_run(d->slots, d->n, cfg->ca_file, "discovery", 64, err,
                                          errlen)) == NULL)
         goto fail;
     if (run && (d->failed_ev = event_new(control_base(d->control), -1, 0, tell_failed, d)) == NULL)

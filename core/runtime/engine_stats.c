@@ -184,6 +184,7 @@ struct scrape {
     struct engine_scraper *sc;
     struct backend *b;
     sy_stream *stream;       /* while one runs */
+    long long started_ms;    /* when it started */
     struct prom_parser *parser;
     struct tally tally;
     int status;
@@ -226,7 +227,7 @@ static int on_data(void *arg, const char *data, size_t len)
 static void scrape_fail(struct scrape *sp, const char *why)
 {
     struct engine_stats_cell *c = &sp->b->estats;
-    atomic_store(&c->tried_ms, setup_now_ms());
+    atomic_store(&c->tried_ms, sp->started_ms);
     if (!atomic_exchange(&c->failing, 1))
         LOG_WARN("engine stats of %s: %s; its last values are kept, marked stale",
                  sp->b->url, why);
@@ -255,7 +256,7 @@ static void on_end(void *arg, int status, const char *error)
         tally_result(&sp->tally, &st);
         st.scraped_ms = setup_now_ms();
         cell_write(&sp->b->estats, &st);
-        atomic_store(&sp->b->estats.tried_ms, st.scraped_ms);
+        atomic_store(&sp->b->estats.tried_ms, sp->started_ms);
         if (atomic_exchange(&sp->b->estats.failing, 0))
             LOG_INFO("engine stats of %s: scraped again", sp->b->url);
     }
@@ -273,6 +274,7 @@ static void scrape_start(struct scrape *sp)
 
     if (timeout < 1)
         timeout = 1;
+    sp->started_ms = setup_now_ms();
     if ((size_t)snprintf(url, sizeof url, "%s/metrics", sp->b->url) >= sizeof url) {
         scrape_fail(sp, "URL too long");
         return;
@@ -293,6 +295,12 @@ static void scrape_start(struct scrape *sp)
     sc->running++;
 }
 
+/* When backend sp's next scrape is due (monotonic ms). */
+static long long due_ms(const struct engine_scraper *sc, const struct scrape *sp)
+{
+    return atomic_load(&sp->b->estats.tried_ms) + (long long)(sc->interval * 1000);
+}
+
 /* Start the scrapes that are due, in turn, up to SCRAPE_PARALLEL at once.
  * A backend carried over from the previous setup keeps its schedule. */
 static void start_due(struct engine_scraper *sc)
@@ -303,20 +311,29 @@ static void start_due(struct engine_scraper *sc)
     for (size_t k = 0; k < n && sc->running < SCRAPE_PARALLEL; k++) {
         size_t i = (sc->next + k) % n;
         struct scrape *sp = &sc->scrapes[i];
-        long long due = atomic_load(&sp->b->estats.tried_ms) + (long long)(sc->interval * 1000);
-        if (sp->stream == NULL && due <= now) {
+        if (sp->stream == NULL && due_ms(sc, sp) <= now + 2) { /* a timer may run early */
             scrape_start(sp);
             sc->next = (i + 1) % n;
         }
     }
 }
 
-/* Every second, or interval when shorter. */
+/* Start what is due, then wake when the next one is (a scrape that ends
+ * starts the next waiting one itself), at most a second on. */
 static void tick(void *arg)
 {
     struct engine_scraper *sc = arg;
+    long long now, next = -1;
+
     start_due(sc);
-    control_timer(sc->c, sc->interval < 1 ? sc->interval : 1, tick, sc);
+    now = setup_now_ms();
+    for (size_t i = 0; i < sc->s->nbackends; i++) {
+        const struct scrape *sp = &sc->scrapes[i];
+        if (sp->stream == NULL && (next < 0 || due_ms(sc, sp) < next))
+            next = due_ms(sc, sp);
+    }
+    double wait = next < 0 ? 1.0 : (double)(next - now) / 1000;
+    control_timer(sc->c, wait < 0.01 ? 0.01 : wait > 1 ? 1 : wait, tick, sc);
 }
 
 int engine_scraper_start(struct setup *s)

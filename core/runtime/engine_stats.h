@@ -47,8 +47,9 @@ struct engine_stats_cell {
     _Atomic double v[EV_COUNT];
     atomic_uint present;
     atomic_llong scraped_ms;
-    atomic_llong tried_ms;   /* the last scrape's end, good or not: one
-                                cancelled by a reload is done again */
+    atomic_llong tried_ms;   /* the start of the last scrape that ended,
+                                good or not (a scrape cancelled by a reload
+                                is done again) */
     atomic_int failing;      /* the last scrape failed */
 };
 

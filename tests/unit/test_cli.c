@@ -534,6 +534,34 @@ static void test_cli_static_replaces_file(void)
     cli_free(&o);
 }
 
+/* --prefix-min-match-length is prefixaware's threshold in bytes; a setup
+ * of the plugin takes it; a bad one is an error naming the flag. */
+static void test_cli_prefix_min_match(void)
+{
+    struct cli_opts o = {0};
+    char err[512];
+    CU_ASSERT_EQUAL_FATAL(PARSE(&o, err, "--routing-logic", "prefixaware",
+                                "--prefix-min-match-length", "300"), 0);
+    struct sy_cfg *cfg = unit_base_config(file_yaml);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    CU_ASSERT_EQUAL_FATAL(run(cfg, err, sizeof err, &o), 0);
+    const struct cfg_node *v = cfg_map_get(config_plugin_section(cfg, "prefixaware"),
+                                           "min_match_length");
+    CU_ASSERT(v != NULL && strcmp(v->scalar, "300") == 0);
+    config_free(cfg);
+    cli_free(&o);
+
+    struct cli_opts bad = {0};
+    CU_ASSERT_EQUAL_FATAL(PARSE(&bad, err, "--prefix-min-match-length", "-1"), 0);
+    cfg = unit_base_config(file_yaml);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    CU_ASSERT_EQUAL(run(cfg, err, sizeof err, &bad), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "command line: --prefix-min-match-length: expected a "
+                                       "whole number from 0 to 100000000, got '-1'"));
+    config_free(cfg);
+    cli_free(&bad);
+}
+
 static void test_cli_overrides_file(void)
 {
     struct cli_opts o = {0};
@@ -739,7 +767,7 @@ void register_cli_tests(void)
                UNIT_TEST(test_cli_names_with_colons),
                UNIT_TEST(test_cli_static_errors),
                UNIT_TEST(test_cli_static_replaces_file),
-               UNIT_TEST(test_cli_overrides_file),
+               UNIT_TEST(test_cli_overrides_file), UNIT_TEST(test_cli_prefix_min_match),
                UNIT_TEST(test_cli_flags_on_file_models),
                UNIT_TEST(test_cli_plugin_settings),
                UNIT_TEST(test_cli_interval_range),

@@ -552,27 +552,34 @@ static void test_prefixaware_same_prefix_same_backend(void)
 
 static void test_prefixaware_min_match(void)
 {
-    struct setup *s = must_setup("routing: prefixaware\n"
-                                 "plugin_config:\n"
-                                 "  prefixaware: {chunk_size: 8, min_match_chunks: 3}\n"
-                                 "models:\n"
-                                 "  m: {backends: [" B1 ", " B2 "]}\n");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
-    const struct plugin_slot *slot = slot_named(s, "prefixaware");
-    const sy_backend *c[2] = { be(s, B1), be(s, B2) };
-    struct sy_request r;
-    struct json_object *body;
+    /* three chunks of 8 bytes; vllm_router's --prefix-min-match-length says
+     * it in bytes, rounded up to whole chunks */
+    static const char *const thresholds[] = { "min_match_chunks: 3", "min_match_length: 17" };
+    for (int t = 0; t < 2; t++) {
+        char yaml[512];
+        snprintf(yaml, sizeof yaml, "routing: prefixaware\n"
+                                    "plugin_config:\n"
+                                    "  prefixaware: {chunk_size: 8, %s}\n"
+                                    "models:\n"
+                                    "  m: {backends: [" B1 ", " B2 "]}\n", thresholds[t]);
+        struct setup *s = must_setup(yaml);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+        const struct plugin_slot *slot = slot_named(s, "prefixaware");
+        const sy_backend *c[2] = { be(s, B1), be(s, B2) };
+        struct sy_request r;
+        struct json_object *body;
 
-    req_init(&r, &body);
-    CU_ASSERT_STRING_EQUAL(route_prompt(slot, &r, body, "11111111222222223333333344444444", c, 1), B1);
-    set_inflight(s, B1, 3);
-    /* two chunks in common: too few, the least loaded */
-    CU_ASSERT_STRING_EQUAL(route_prompt(slot, &r, body, "1111111122222222xxxxxxxx", c, 2), B2);
-    /* three: enough */
-    CU_ASSERT_STRING_EQUAL(route_prompt(slot, &r, body, "111111112222222233333333yyyyyyyy", c, 2), B1);
-    set_inflight(s, B1, 0);
-    req_done(body);
-    setup_destroy(s);
+        req_init(&r, &body);
+        CU_ASSERT_STRING_EQUAL(route_prompt(slot, &r, body, "11111111222222223333333344444444", c, 1), B1);
+        set_inflight(s, B1, 3);
+        /* two chunks in common: too few, the least loaded */
+        CU_ASSERT_STRING_EQUAL(route_prompt(slot, &r, body, "1111111122222222xxxxxxxx", c, 2), B2);
+        /* three: enough */
+        CU_ASSERT_STRING_EQUAL(route_prompt(slot, &r, body, "111111112222222233333333yyyyyyyy", c, 2), B1);
+        set_inflight(s, B1, 0);
+        req_done(body);
+        setup_destroy(s);
+    }
 }
 
 /* Resident set size in bytes. */
