@@ -252,7 +252,7 @@ static int dup_opt(char **to, const char *from)
  * byte may take first_byte seconds; o: the caller's options (copied). */
 static sy_stream *stream_open(struct control *c, const char *url,
                               const struct sy_http_options *o, double first_byte,
-                              sy_stream_head_cb on_head, sy_stream_data_cb on_data,
+                              long recv_buffer, sy_stream_head_cb on_head, sy_stream_data_cb on_data,
                               sy_stream_end_cb on_end, void *arg)
 {
     struct upstream_request r;
@@ -290,6 +290,7 @@ static sy_stream *stream_open(struct control *c, const char *url,
     r.idle_timeout = o->idle_timeout > 0 ? o->idle_timeout : 365.0 * 86400;
     r.ca_file = o->ca_file != NULL ? o->ca_file : c->ca_file;
     r.tls = &st->tls;
+    r.recv_buffer = recv_buffer;
     st->xfer = upstream_start(c->pool, &r, &stream_ops, st); /* frees l on failure */
     if (st->xfer == NULL) {
         stream_free(st);
@@ -312,7 +313,7 @@ sy_stream *control_stream(struct host_ctx *h, const char *url,
         memcpy(&o, opts, opts->size < sizeof o ? opts->size : sizeof o);
     /* the head comes at once from an API server; the body may take long */
     return stream_open(h->control, url, &o, (o.connect_timeout > 0 ? o.connect_timeout : 10) + 30,
-                       on_head, on_data, on_end, arg);
+                       0, on_head, on_data, on_end, arg);
 }
 
 sy_stream *control_get(struct control *c, const char *url, const char *const *headers,
@@ -321,7 +322,8 @@ sy_stream *control_get(struct control *c, const char *url, const char *const *he
 {
     struct sy_http_options o = { .size = sizeof o, .headers = headers,
                                  .connect_timeout = timeout, .idle_timeout = timeout };
-    return stream_open(c, url, &o, timeout, on_head, on_data, on_end, arg);
+    /* an engine's /metrics (~60 KB for vLLM) in a read or two */
+    return stream_open(c, url, &o, timeout, 64 * 1024, on_head, on_data, on_end, arg);
 }
 
 sy_timer *control_timer(struct control *c, double seconds, sy_timer_cb cb, void *arg)

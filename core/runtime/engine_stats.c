@@ -2,6 +2,7 @@
 #include "engine_stats.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,10 +62,32 @@ struct tally {
     unsigned n[NSOURCES];
 };
 
-static int name_is(const struct prom_sample *s, const char *name)
+/* Is name (len bytes) the metric of source i?  Lengths first: most
+ * differ. */
+static size_t source_len[NSOURCES];
+static pthread_once_t source_len_once = PTHREAD_ONCE_INIT;
+
+static void measure_sources(void)
 {
-    size_t len = strlen(name);
-    return s->name_len == len && memcmp(s->name, name, len) == 0;
+    for (size_t i = 0; i < NSOURCES; i++)
+        source_len[i] = strlen(sources[i].metric);
+}
+
+static int name_is(const char *name, size_t len, size_t i)
+{
+    return len == source_len[i] && memcmp(name, sources[i].metric, len) == 0;
+}
+
+/* The parser reads only the series of the table. */
+static int wanted(void *arg, const char *name, size_t len)
+{
+    (void)arg;
+    if (len < 6 || (name[0] != 'v' && name[0] != 's'))
+        return 0;
+    for (size_t i = 0; i < NSOURCES; i++)
+        if (name_is(name, len, i))
+            return 1;
+    return 0;
 }
 
 /* A label's value as a finite number; -1 when absent or not one. */
@@ -89,12 +112,9 @@ static int label_number(const struct prom_sample *s, const char *label, double *
 static int tally_sample(void *arg, const struct prom_sample *s)
 {
     struct tally *t = arg;
-    /* a name none of ours starts with costs one comparison */
-    if (s->name_len < 6 || (memcmp(s->name, "vllm:", 5) != 0 && memcmp(s->name, "sglang", 6) != 0))
-        return 0;
     for (size_t i = 0; i < NSOURCES; i++) {
         double v = s->value;
-        if (!name_is(s, sources[i].metric))
+        if (!name_is(s->name, s->name_len, i))
             continue;
         if (sources[i].label != NULL && label_number(s, sources[i].label, &v) != 0)
             continue;
@@ -124,8 +144,23 @@ int engine_stats_parse(const char *text, size_t len, struct engine_stats *out, c
                        size_t errlen)
 {
     struct tally t;
+    struct prom_parser *p;
+    int rc;
+
+    pthread_once(&source_len_once, measure_sources);
     memset(&t, 0, sizeof t);
-    if (prom_parse(text, len, NULL, tally_sample, &t, err, errlen) != PROM_OK)
+    if ((p = prom_parser_new(NULL, tally_sample, &t)) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    prom_parser_want(p, wanted);
+    rc = prom_feed(p, text, len);
+    if (rc == PROM_OK)
+        rc = prom_finish(p);
+    if (rc != PROM_OK)
+        snprintf(err, errlen, "%s", prom_error(p));
+    prom_parser_free(p);
+    if (rc != PROM_OK)
         return -1;
     tally_result(&t, out);
     return 0;
@@ -260,8 +295,6 @@ static void on_end(void *arg, int status, const char *error)
         if (atomic_exchange(&sp->b->estats.failing, 0))
             LOG_INFO("engine stats of %s: scraped again", sp->b->url);
     }
-    prom_parser_free(sp->parser);
-    sp->parser = NULL;
     start_due(sc); /* a slot is free */
 }
 
@@ -283,12 +316,14 @@ static void scrape_start(struct scrape *sp)
     sp->status = 0;
     sp->bad = 0;
     sp->error[0] = '\0';
-    sp->parser = prom_parser_new(NULL, tally_sample, &sp->tally);
+    /* one parser a backend, its buffers kept from scrape to scrape */
+    if (sp->parser == NULL && (sp->parser = prom_parser_new(NULL, tally_sample, &sp->tally)) != NULL)
+        prom_parser_want(sp->parser, wanted);
+    else if (sp->parser != NULL)
+        prom_parser_reset(sp->parser);
     if (sp->parser != NULL)
         sp->stream = control_get(sc->c, url, headers, timeout, on_head, on_data, on_end, sp);
     if (sp->stream == NULL) {
-        prom_parser_free(sp->parser);
-        sp->parser = NULL;
         scrape_fail(sp, "cannot start the request");
         return;
     }
@@ -343,6 +378,7 @@ int engine_scraper_start(struct setup *s)
 
     if (interval <= 0 || s->nbackends == 0 || s->control == NULL)
         return 0;
+    pthread_once(&source_len_once, measure_sources);
     if ((sc = calloc(1, sizeof *sc)) == NULL ||
         (sc->scrapes = calloc(s->nbackends, sizeof *sc->scrapes)) == NULL) {
         free(sc);

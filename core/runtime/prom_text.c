@@ -30,6 +30,7 @@ struct type_slot {
 struct prom_parser {
     struct prom_limits lim;
     prom_sample_cb cb;
+    prom_want_cb want;  /* NULL: every series */
     void *arg;
     int status; /* PROM_OK until an error or a stop, then final */
     int finished;
@@ -285,6 +286,8 @@ static int parse_meta(struct prom_parser *p, char *s, int is_type)
         return fail(p, "invalid metric name %s in %s",
                     quote(q, sizeof q, name, (size_t)(tok - name)), kw);
     }
+    if (p->want != NULL && !p->want(p->arg, name, n))
+        return PROM_OK; /* a series the reader does not read */
     s = skip_blanks(end);
     if (!is_type) {
         /* the docstring: escapes \\ and \n only, as the reference parser */
@@ -431,6 +434,8 @@ static int parse_sample(struct prom_parser *p, char *s)
     if (*s != '\0' && !is_blank(*s) && *s != '{')
         return fail(p, "invalid character %s after metric name %s", quote(q, sizeof q, s, 1),
                     quote(q2, sizeof q2, name, smp.name_len));
+    if (p->want != NULL && !p->want(p->arg, name, smp.name_len))
+        return PROM_OK; /* a series the reader does not read */
     s = skip_blanks(s);
     if (*s == '{') {
         if (parse_labels(p, s + 1, &s, &smp.nlabels) != PROM_OK)
@@ -610,6 +615,25 @@ int prom_finish(struct prom_parser *p)
     rc = parse_line(p);
     p->len = 0;
     return rc;
+}
+
+void prom_parser_want(struct prom_parser *p, prom_want_cb want)
+{
+    p->want = want;
+}
+
+void prom_parser_reset(struct prom_parser *p)
+{
+    p->status = PROM_OK;
+    p->finished = 0;
+    p->lineno = 1;
+    p->total = 0;
+    p->len = 0;
+    p->err[0] = '\0';
+    p->types_len = 0;
+    p->ntypes = 0;
+    if (p->slots != NULL)
+        memset(p->slots, 0, TYPE_SLOTS * sizeof *p->slots);
 }
 
 const char *prom_error(const struct prom_parser *p)

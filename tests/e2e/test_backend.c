@@ -441,7 +441,8 @@ static void check_error_json(const char *what, const struct answer *a, int statu
  * Model m: [raw, good].  The session plugin alone declines requests
  * without its key, so the core takes the first candidate: raw first, then
  * good (reroute_attempts: 1, two attempts).  Model solo: [raw] alone, so
- * every attempt gets the raw backend's answer.
+ * every attempt gets the raw backend's answer.  No engine-stats scrape:
+ * the raw backend counts every request it reads, a GET /metrics too.
  */
 static int backend_setup(void)
 {
@@ -454,6 +455,7 @@ static int backend_setup(void)
         return -1;
     snprintf(yaml, sizeof yaml,
              "workers: 1\n"
+             "engine_stats_interval: 0\n"
              "upstream_timeout: 2s\n"
              "reroute_attempts: 1\n"
              "routing: [session]\n"

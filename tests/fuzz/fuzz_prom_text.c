@@ -228,6 +228,52 @@ static size_t lines_in(const uint8_t *d, size_t size)
     return n;
 }
 
+/* A reader of some series only (prom_parser_want): those of odd length. */
+struct counts {
+    size_t all, odd;
+};
+
+static int count_take(void *arg, const struct prom_sample *s)
+{
+    struct counts *c = arg;
+    c->all++;
+    c->odd += s->name_len % 2;
+    return 0;
+}
+
+static int odd_names(void *arg, const char *name, size_t len)
+{
+    (void)arg;
+    (void)name;
+    return len % 2;
+}
+
+static int count_run(const char *d, size_t size, int filtered, struct counts *c)
+{
+    struct prom_parser *p = prom_parser_new(&lim, count_take, c);
+    int rc;
+
+    memset(c, 0, sizeof *c);
+    if (p == NULL)
+        return -2;
+    if (filtered)
+        prom_parser_want(p, odd_names);
+    rc = prom_feed(p, d, size);
+    if (rc == PROM_OK)
+        rc = prom_finish(p);
+    /* and once more after a reset: the same */
+    struct counts again = { 0, 0 };
+    prom_parser_reset(p);
+    memcpy(&again, c, sizeof again);
+    memset(c, 0, sizeof *c);
+    int rc2 = prom_feed(p, d, size);
+    if (rc2 == PROM_OK)
+        rc2 = prom_finish(p);
+    FUZZ_CHECK(rc2 == rc && c->all == again.all && c->odd == again.odd, "after a reset");
+    prom_parser_free(p);
+    return rc;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *d = (const char *)data;
@@ -293,6 +339,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                    t.s != NULL ? t.s : "");
         free(other.run.b);
         free(t.s);
+    }
+    /* a reader of some series: exactly those, wherever the whole input is
+     * good (it may also pass input whose only faults are in the others) */
+    {
+        struct counts all, some;
+        int rc_all = count_run(d, size, 0, &all), rc_some = count_run(d, size, 1, &some);
+        FUZZ_CHECK(rc_all == whole.rc, "counted: %d, whole %d", rc_all, whole.rc);
+        if (rc_all == PROM_OK)
+            FUZZ_CHECK(rc_some == PROM_OK && some.all == all.odd,
+                       "filtered: %d with %zu samples, %zu wanted", rc_some, some.all, all.odd);
+        FUZZ_CHECK(some.all == some.odd, "a sample of a series not wanted");
     }
     free(whole.run.b);
     return 0;

@@ -929,8 +929,10 @@ static int ref_answer(const char *p, size_t n, int closed, struct ref_ans *a)
             /* known finding "junk1xx" (open): after an interim head libcurl
              * drops whatever comes before the next status line, lines of it
              * too, which the router cannot see; set aside, skipped here */
-            if (a->status != 0 && a->status < 200 && (l < 5 || memcmp(line, "HTTP/", 5) != 0))
-                junk_after_1xx = 1;
+            if (a->status != 0 && a->status < 200 &&
+                (l < 5 || memcmp(line, "HTTP/", 5) != 0 ||
+                 http_parse_status_line(line, l, &minor, &why) < 0))
+                junk_after_1xx = 1; /* a line that is no status line is junk too */
             if (known_junk1xx && a->status != 0 && a->status < 200) {
                 const char *at = memmem(line, l, "HTTP/", 5);
                 if (at == NULL)

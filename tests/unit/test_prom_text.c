@@ -722,11 +722,59 @@ static void test_life(void)
     free(r);
 }
 
+/* --- a reader that wants some series only --- */
+
+static int count_cb(void *arg, const struct prom_sample *smp)
+{
+    double *sum = arg;
+    *sum += smp->value;
+    return 0;
+}
+
+static int want_w(void *arg, const char *name, size_t len)
+{
+    (void)arg;
+    return len == 1 && name[0] == 'w';
+}
+
+static void test_want(void)
+{
+    double sum = 0;
+    struct prom_parser *p = prom_parser_new(NULL, count_cb, &sum);
+    /* other series are read up to their name only: labels and values that
+     * would be errors pass; a bad name, a NUL, a bad wanted line do not */
+    static const char text[] = "# HELP x docs \\q not checked\n# TYPE x bogus\n# TYPE x gauge\n"
+                               "x{a=\"\\z\"} notanumber\nw 1\nw{l=\"v\"} 2\n";
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    prom_parser_want(p, want_w);
+    CU_ASSERT_EQUAL(prom_feed(p, text, sizeof text - 1), PROM_OK);
+    CU_ASSERT_EQUAL(prom_finish(p), PROM_OK);
+    CU_ASSERT_EQUAL(sum, 3);
+    /* the next input, the same parser */
+    prom_parser_reset(p);
+    sum = 0;
+    CU_ASSERT_EQUAL(prom_feed(p, "w 5\n9bad 1\n", 11), PROM_ERROR);
+    CU_ASSERT_STRING_EQUAL(prom_error(p), "line 2: metric name expected, found \"9\"");
+    prom_parser_reset(p);
+    CU_ASSERT_EQUAL(prom_feed(p, "x 1\0\n", 5), PROM_ERROR);
+    CU_ASSERT_EQUAL(strncmp(prom_error(p), "line 1: a NUL byte", 18), 0);
+    prom_parser_reset(p);
+    CU_ASSERT_EQUAL(prom_feed(p, "w nope\n", 7), PROM_ERROR);
+    prom_parser_reset(p);
+    sum = 0;
+    CU_ASSERT_EQUAL(prom_feed(p, "# TYPE w gauge\nw 7\n", 20), PROM_OK);
+    CU_ASSERT_EQUAL(prom_feed(p, "# TYPE w gauge\n", 15), PROM_ERROR); /* a second TYPE */
+    prom_parser_reset(p);
+    CU_ASSERT_EQUAL(prom_feed(p, "# TYPE w gauge\n", 15), PROM_OK);       /* a new input */
+    CU_ASSERT_EQUAL(sum, 7);
+    prom_parser_free(p);
+}
+
 void register_prom_text_tests(void)
 {
     UNIT_SUITE("prom_text", UNIT_TEST(test_vllm_metrics), UNIT_TEST(test_splits),
                UNIT_TEST(test_syntax_errors), UNIT_TEST(test_nul_byte), UNIT_TEST(test_limits),
                UNIT_TEST(test_values), UNIT_TEST(test_timestamps), UNIT_TEST(test_labels),
                UNIT_TEST(test_lines), UNIT_TEST(test_many_types), UNIT_TEST(test_stop),
-               UNIT_TEST(test_life));
+               UNIT_TEST(test_life), UNIT_TEST(test_want));
 }

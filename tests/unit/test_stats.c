@@ -99,9 +99,13 @@ static void test_odd_values(void)
                                 "vllm:cache_config_info{block_size=\"x16\"} 1\n"
                                 "llama_cpp:whatever 3\n", &st), 0);
     CU_ASSERT_EQUAL(st.present, 0u);
-    CU_ASSERT_EQUAL(engine_stats_parse("vllm:num_requests_waiting 1\nvllm:x{a=\"b} 2\n", 43, &st,
-                                       err, sizeof err), -1);
+    static const char broken[] = "vllm:num_requests_waiting 1\nvllm:num_requests_running{a=\"b} 2\n";
+    CU_ASSERT_EQUAL(engine_stats_parse(broken, sizeof broken - 1, &st, err, sizeof err), -1);
     CU_ASSERT_EQUAL(strncmp(err, "line 2", 6), 0);
+    /* a series it does not read is read up to its name only */
+    static const char other[] = "vllm:num_requests_waiting 1\nvllm:x{a=\"b} 2\n9x 1\n";
+    CU_ASSERT_EQUAL(engine_stats_parse(other, sizeof other - 1, &st, err, sizeof err), -1);
+    CU_ASSERT_EQUAL(strncmp(err, "line 3", 6), 0);
     CU_ASSERT_EQUAL(engine_stats_parse("", 0, &st, err, sizeof err), 0);
     CU_ASSERT_EQUAL(st.present, 0u);
 }
