@@ -367,8 +367,12 @@ static void tick(void *arg)
         if (sp->stream == NULL && (next < 0 || due_ms(sc, sp) < next))
             next = due_ms(sc, sp);
     }
-    double wait = next < 0 ? 1.0 : (double)(next - now) / 1000;
-    control_timer(sc->c, wait < 0.01 ? 0.01 : wait > 1 ? 1 : wait, tick, sc);
+    /* at least 50 ms (a tenth of a short interval) between looks: a look
+     * walks every backend, and a few ms late is no harm */
+    double wait = next < 0 ? 1.0 : (double)(next - now) / 1000, least = sc->interval / 10;
+    if (least > 0.05)
+        least = 0.05;
+    control_timer(sc->c, wait < least ? least : wait > 1 ? 1 : wait, tick, sc);
 }
 
 int engine_scraper_start(struct setup *s)

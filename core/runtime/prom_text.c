@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,7 +25,8 @@
 #define QUOTE_MAX 40 /* bytes of input an error message shows */
 
 struct type_slot {
-    uint32_t off, len; /* in types; len 0: empty */
+    uint32_t off, len; /* in types */
+    uint32_t gen;      /* the input it was filled in: another is empty */
 };
 
 struct prom_parser {
@@ -43,6 +45,8 @@ struct prom_parser {
     char *types; /* TYPE names back to back, found through slots */
     size_t types_len, types_cap, ntypes;
     struct type_slot *slots;
+    uint32_t gen;  /* this input's number (prom_parser_reset counts them) */
+    int line_nul;  /* the line being read has a NUL byte */
     char err[256];
 };
 
@@ -102,14 +106,26 @@ static int is_alpha_(char c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
 }
 
+/* What may start (1) and continue (2) a metric name: [a-zA-Z_:][a-zA-Z0-9_:]*,
+ * as a table, for every line's name is read. */
+static unsigned char name_chars[256];
+static pthread_once_t name_chars_once = PTHREAD_ONCE_INIT;
+
+static void fill_name_chars(void)
+{
+    for (int c = 0; c < 256; c++)
+        name_chars[c] = (unsigned char)((is_alpha_((char)c) || c == ':' ? 1 : 0) |
+                                        (is_alpha_((char)c) || is_digit((char)c) || c == ':' ? 2 : 0));
+}
+
 static int is_name_start(char c)
 {
-    return is_alpha_(c) || c == ':';
+    return name_chars[(unsigned char)c] & 1;
 }
 
 static int is_name_char(char c)
 {
-    return is_alpha_(c) || is_digit(c) || c == ':';
+    return name_chars[(unsigned char)c] & 2;
 }
 
 static int is_label_char(char c)
@@ -242,7 +258,7 @@ static int type_seen(struct prom_parser *p, const char *name, size_t n)
         if (p->slots == NULL)
             return -1;
     }
-    for (i = name_hash(name, n) & (TYPE_SLOTS - 1); p->slots[i].len != 0;
+    for (i = name_hash(name, n) & (TYPE_SLOTS - 1); p->slots[i].gen == p->gen;
          i = (i + 1) & (TYPE_SLOTS - 1))
         if (p->slots[i].len == n && memcmp(p->types + p->slots[i].off, name, n) == 0)
             return 1;
@@ -264,6 +280,7 @@ static int type_seen(struct prom_parser *p, const char *name, size_t n)
     memcpy(p->types + p->types_len, name, n);
     p->slots[i].off = (uint32_t)p->types_len;
     p->slots[i].len = (uint32_t)n;
+    p->slots[i].gen = p->gen;
     p->types_len += n;
     p->ntypes++;
     return 0;
@@ -494,7 +511,7 @@ static int parse_line(struct prom_parser *p)
     if (n > p->lim.max_line)
         return fail(p, "longer than %zu bytes", p->lim.max_line);
     s[n] = '\0';
-    if (memchr(s, '\0', n) != NULL)
+    if (p->line_nul)
         return fail(p, "a NUL byte");
     s = skip_blanks(s);
     if (*s == '\0')
@@ -541,6 +558,7 @@ struct prom_parser *prom_parser_new(const struct prom_limits *lim, prom_sample_c
 {
     struct prom_parser *p = calloc(1, sizeof *p);
 
+    pthread_once(&name_chars_once, fill_name_chars);
     if (p == NULL)
         return NULL;
     if (lim != NULL)
@@ -559,6 +577,7 @@ struct prom_parser *prom_parser_new(const struct prom_limits *lim, prom_sample_c
     p->cb = cb;
     p->arg = arg;
     p->lineno = 1;
+    p->gen = 1;
     p->cap = p->lim.max_line + 2 < LINE_INITIAL ? p->lim.max_line + 2 : LINE_INITIAL;
     p->line = malloc(p->cap);
     if (p->line == NULL) {
@@ -574,6 +593,8 @@ int prom_feed(struct prom_parser *p, const char *data, size_t len)
         return p->status;
     if (p->finished)
         return fail(p, "input after its end");
+    /* one look for NUL bytes over what came, not one a line */
+    const char *nul = memchr(data, '\0', len);
     while (len > 0) {
         size_t room = p->lim.max_bytes - p->total, n, take;
         const char *nl;
@@ -583,6 +604,10 @@ int prom_feed(struct prom_parser *p, const char *data, size_t len)
         n = len < room ? len : room;
         nl = memchr(data, '\n', n);
         take = nl != NULL ? (size_t)(nl - data) : n;
+        if (nul != NULL && nul >= data && nul < data + take)
+            p->line_nul = 1;
+        if (nul != NULL && nul < data + take) /* past it: look for the next */
+            nul = memchr(data + take, '\0', len - take);
         if (line_append(p, data, take) != PROM_OK)
             return PROM_ERROR;
         if (nl != NULL)
@@ -595,6 +620,7 @@ int prom_feed(struct prom_parser *p, const char *data, size_t len)
             if (rc != PROM_OK)
                 return rc;
             p->len = 0;
+            p->line_nul = 0;
             p->lineno++;
         }
     }
@@ -629,11 +655,16 @@ void prom_parser_reset(struct prom_parser *p)
     p->lineno = 1;
     p->total = 0;
     p->len = 0;
+    p->line_nul = 0;
     p->err[0] = '\0';
     p->types_len = 0;
     p->ntypes = 0;
-    if (p->slots != NULL)
+    /* the table's slots are empty for the next input without a sweep;
+     * once in 2^32 inputs the numbers come round: sweep then */
+    if (++p->gen == 0 && p->slots != NULL) {
         memset(p->slots, 0, TYPE_SLOTS * sizeof *p->slots);
+        p->gen = 1;
+    }
 }
 
 const char *prom_error(const struct prom_parser *p)
