@@ -677,8 +677,9 @@ static int last_raw(const struct mock *m, char *uri, char *ctype, char **body, s
             json_object_object_get_ex(h, "Content-Type", &v))
             snprintf(ctype, 128, "%s", json_object_get_string(v));
         if (json_object_object_get_ex(root, "body", &v) && (*len = (size_t)json_object_get_string_len(v)) > 0 &&
-            (*body = malloc(*len)) != NULL) {
+            (*body = malloc(*len + 1)) != NULL) {
             memcpy(*body, json_object_get_string(v), *len);
+            (*body)[*len] = '\0'; /* also read as a string */
             rc = 0;
         }
         json_object_put(root);
