@@ -587,6 +587,47 @@ struct prom_parser *prom_parser_new(const struct prom_limits *lim, prom_sample_c
     return p;
 }
 
+/* A whole line in the caller's bytes [s, end): its '\n' and a '\r' before
+ * it gone, no NUL in it, not too long.  1 when it can be passed over where
+ * it lies, not copied: blank, a comment, or a sample, HELP or TYPE line of
+ * a series the reader does not want, its name checked (what parse_line
+ * would do to it).  0 when parse_line must read it: a wanted series, or a
+ * fault it will name. */
+static int skippable(struct prom_parser *p, const char *s, const char *end)
+{
+    const char *name;
+
+    while (s < end && is_blank(*s))
+        s++;
+    if (s == end)
+        return 1;
+    if (*s == '#') {
+        const char *kw = s + 1, *kend;
+        while (kw < end && is_blank(*kw))
+            kw++;
+        for (kend = kw; kend < end && !is_blank(*kend); kend++)
+            ;
+        if (kend - kw != 4 || (memcmp(kw, "HELP", 4) != 0 && memcmp(kw, "TYPE", 4) != 0))
+            return 1; /* a comment */
+        for (s = kend; s < end && is_blank(*s); s++)
+            ;
+        if (s == end || !is_name_start(*s))
+            return 0;
+        for (name = s; s < end && is_name_char(*s); s++)
+            ;
+        if (s < end && !is_blank(*s))
+            return 0;
+        return !p->want(p->arg, name, (size_t)(s - name));
+    }
+    if (!is_name_start(*s))
+        return 0;
+    for (name = s; s < end && is_name_char(*s); s++)
+        ;
+    if (s < end && !is_blank(*s) && *s != '{')
+        return 0;
+    return !p->want(p->arg, name, (size_t)(s - name));
+}
+
 int prom_feed(struct prom_parser *p, const char *data, size_t len)
 {
     if (p->status != PROM_OK)
@@ -604,6 +645,18 @@ int prom_feed(struct prom_parser *p, const char *data, size_t len)
         n = len < room ? len : room;
         nl = memchr(data, '\n', n);
         take = nl != NULL ? (size_t)(nl - data) : n;
+        if (p->want != NULL && p->len == 0 && nl != NULL && (nul == NULL || nul > nl)) {
+            /* a whole line here: most of a scrape's are of series not
+             * wanted, passed over without a copy */
+            size_t l = take > 0 && data[take - 1] == '\r' ? take - 1 : take;
+            if (l <= p->lim.max_line && skippable(p, data, data + l)) {
+                p->total += take + 1;
+                data += take + 1;
+                len -= take + 1;
+                p->lineno++;
+                continue;
+            }
+        }
         if (nul != NULL && nul >= data && nul < data + take)
             p->line_nul = 1;
         if (nul != NULL && nul < data + take) /* past it: look for the next */
