@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,12 +66,18 @@ struct tally {
 /* Is name (len bytes) the metric of source i?  Lengths first: most
  * differ. */
 static size_t source_len[NSOURCES];
+/* The lengths of the table's names, as bits: most series of an answer
+ * (histogram buckets) are turned away by their length alone. */
+static uint64_t source_lengths;
 static pthread_once_t source_len_once = PTHREAD_ONCE_INIT;
 
 static void measure_sources(void)
 {
-    for (size_t i = 0; i < NSOURCES; i++)
+    for (size_t i = 0; i < NSOURCES; i++) {
         source_len[i] = strlen(sources[i].metric);
+        if (source_len[i] < 64)
+            source_lengths |= 1ULL << source_len[i];
+    }
 }
 
 static int name_is(const char *name, size_t len, size_t i)
@@ -82,7 +89,7 @@ static int name_is(const char *name, size_t len, size_t i)
 static int wanted(void *arg, const char *name, size_t len)
 {
     (void)arg;
-    if (len < 6 || (name[0] != 'v' && name[0] != 's'))
+    if (len >= 64 || !(source_lengths >> len & 1) || (name[0] != 'v' && name[0] != 's'))
         return 0;
     for (size_t i = 0; i < NSOURCES; i++)
         if (name_is(name, len, i))
@@ -234,6 +241,7 @@ struct engine_scraper {
     struct scrape *scrapes;  /* [s->nbackends] */
     size_t running;
     size_t next;             /* where the round-robin of due scrapes stands */
+    int backlog;             /* scrapes were due when SCRAPE_PARALLEL ran */
 };
 
 static void scrape_start(struct scrape *sp);
@@ -295,7 +303,8 @@ static void on_end(void *arg, int status, const char *error)
         if (atomic_exchange(&sp->b->estats.failing, 0))
             LOG_INFO("engine stats of %s: scraped again", sp->b->url);
     }
-    start_due(sc); /* a slot is free */
+    if (sc->backlog)
+        start_due(sc); /* a slot is free for one that waits */
 }
 
 static void scrape_start(struct scrape *sp)
@@ -343,10 +352,15 @@ static void start_due(struct engine_scraper *sc)
     long long now = setup_now_ms();
     size_t n = sc->s->nbackends;
 
-    for (size_t k = 0; k < n && sc->running < SCRAPE_PARALLEL; k++) {
+    sc->backlog = 0;
+    for (size_t k = 0; k < n; k++) {
         size_t i = (sc->next + k) % n;
         struct scrape *sp = &sc->scrapes[i];
         if (sp->stream == NULL && due_ms(sc, sp) <= now + 2) { /* a timer may run early */
+            if (sc->running >= SCRAPE_PARALLEL) {
+                sc->backlog = 1;
+                break;
+            }
             scrape_start(sp);
             sc->next = (i + 1) % n;
         }
