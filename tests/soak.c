@@ -10,9 +10,10 @@
  * close, slow answers, death or a stall mid-stream), restores them, and
  * reloads the router (SIGHUP with a rewritten config).  Then it checks:
  *
- *   1. outcomes: every request got exactly one answer: a status (200, 503
- *      or 504; a 200 stream may end in an error event when its backend
- *      died or stalled), or the client's own deliberate hang-up;
+ *   1. outcomes: every request got exactly one answer: a status (200, the
+ *      router's 503 or 504, or a backend's last 500, 503 or 429 passed on;
+ *      a 200 stream may end in an error event when its backend died or
+ *      stalled), or the client's own deliberate hang-up;
  *   2. attempts: X-Switchyard-Attempts on every answer (>= 1 for a 200, at
  *      most max_attempts), the request's own X-Request-Id back, and one
  *      access-log line per request agreeing with what the client saw;
@@ -844,14 +845,28 @@ static const char *judge(const struct outcome *o, const char *body, char *why, s
             return why;
         }
         return NULL;
+    case 429:
+    case 500:
     case 503:
     case 504:
+        /* the router's own 503 or 504 (no backend answered), or the last
+         * answer a backend gave, passed on: the mocks' 500, 503 and 429 */
         if (strstr(body, "\"error\"") == NULL) {
             snprintf(why, wlen, "%d without an error body", o->status);
             return why;
         }
-        if (o->status == 503 && !o->retry_after) {
-            snprintf(why, wlen, "503 without Retry-After");
+        if (strstr(body, "no backend could serve") != NULL) {
+            if (o->status != 503 && o->status != 504) {
+                snprintf(why, wlen, "the router's own %d", o->status);
+                return why;
+            }
+            if (o->status == 503 && !o->retry_after) {
+                snprintf(why, wlen, "the router's 503 without Retry-After");
+                return why;
+            }
+        } else if (strstr(body, "mock status") == NULL || o->status == 504) {
+            snprintf(why, wlen, "%d that is neither the router's nor a backend's: %.80s",
+                     o->status, body);
             return why;
         }
         return NULL;
@@ -1398,6 +1413,7 @@ int main(int argc, char **argv)
     sleep_ms(300); /* the router logs requests whose client left as it notices */
     long log_lines = read_access_log(&load);
     long n200 = 0, n200err = 0, naborted = 0, ngaveup = 0, n503 = 0, n504 = 0, nbad = 0;
+    long npassed = 0; /* a backend's 500 or 429, passed on */
     long nfallback = 0, nretried = 0, attempts = 0, unaccounted = 0, nsmall = 0;
     long attempts_bad = 0, log_bad = 0, by_kind[4] = { 0 };
     int max_att = 0;
@@ -1428,7 +1444,8 @@ int main(int argc, char **argv)
             lok = 0;
         if (lok && (o->aborted || o->gave_up))
             lok = o->log_status == 499 || (o->heads == 1 ? o->log_status == o->status :
-                  o->log_status == 200 || o->log_status == 503 || o->log_status == 504);
+                  o->log_status == 200 || o->log_status == 503 || o->log_status == 504 ||
+                  o->log_status == 500 || o->log_status == 429);
         else if (lok)
             lok = o->log_status == o->status;
         if (!lok && log_bad++ < 10)
@@ -1462,6 +1479,8 @@ int main(int argc, char **argv)
             break;
         case 503: n503++; break;
         case 504: n504++; break;
+        case 429:
+        case 500: npassed++; break;
         default: nbad++; break;
         }
     }
@@ -1469,8 +1488,8 @@ int main(int argc, char **argv)
            " client timeout; %ld asked the fallback model directly\n", by_kind[K_PLAIN],
            by_kind[K_STREAM], by_kind[K_ABORT], by_kind[K_GIVEUP], nsmall);
     printf("soak: outcomes: 200=%ld, 200 stream ended by an error event=%ld, hung up mid-stream"
-           "=%ld, client timed out=%ld, 503=%ld, 504=%ld, failed=%ld\n", n200, n200err, naborted,
-           ngaveup, n503, n504, nbad);
+           "=%ld, client timed out=%ld, 503=%ld, 504=%ld, a backend's 500 or 429=%ld, "
+           "failed=%ld\n", n200, n200err, naborted, ngaveup, n503, n504, npassed, nbad);
     printf("soak: attempts: %ld declared, %ld answers retried (attempts > 1), max %d, %ld after"
            " a fallback; %ld access-log lines\n", attempts, nretried, max_att, nfallback,
            log_lines);

@@ -103,6 +103,18 @@ struct proxy {
     int failing;                /* this attempt's answer is a 5xx/429 */
     char *err_body;             /* its first bytes, for attempts[] */
     size_t err_len;
+    int err_cut;                /* ... not all of it: longer than ERROR_BODY_KEEP */
+    int err_complete;           /* ... its answer ended well (all of it read) */
+    char *err_type;             /* its Content-Type and Retry-After, or NULL */
+    char *err_retry_after;
+    /* The last answer a backend gave that failed the request (a 5xx or
+     * 429, its body whole): what the client gets when nothing serves it */
+    struct {
+        int status;             /* 0: none yet */
+        char *body, *type, *retry_after;
+        size_t len;
+        const struct backend *backend;
+    } kept;
     double head_at;             /* seconds from the attempt's start to its head, or -1 */
     struct rs_attempt rs;       /* the attempt, for the backend's request stats */
     struct usage_scan usage;    /* its answer's token counts */
@@ -259,6 +271,11 @@ static void proxy_free(struct proxy *p)
     free(p->attempts);
     free(p->attempt_errors);
     free(p->err_body);
+    free(p->err_type);
+    free(p->err_retry_after);
+    free(p->kept.body);
+    free(p->kept.type);
+    free(p->kept.retry_after);
     request_view_release(&p->view);
     free(p->asked_name);
     free(p->rewritten);
@@ -443,9 +460,26 @@ static void record_attempt(struct proxy *p)
             .error_message = e->message, .body_excerpt = e->excerpt,
         };
     }
+    if (p->last_error == SY_ATTEMPT_STATUS && !p->err_cut && p->err_complete) {
+        /* the newest answer of a backend: kept whole for the client */
+        free(p->kept.body);
+        free(p->kept.type);
+        free(p->kept.retry_after);
+        p->kept.status = p->last_status;
+        p->kept.body = p->err_body;
+        p->kept.len = p->err_len;
+        p->kept.type = p->err_type;
+        p->kept.retry_after = p->err_retry_after;
+        p->kept.backend = p->backend;
+        p->err_body = p->err_type = p->err_retry_after = NULL;
+    }
     free(p->err_body);
-    p->err_body = NULL;
+    free(p->err_type);
+    free(p->err_retry_after);
+    p->err_body = p->err_type = p->err_retry_after = NULL;
     p->err_len = 0;
+    p->err_cut = 0;
+    p->err_complete = 0;
     p->failing = 0;
 }
 
@@ -482,7 +516,15 @@ static enum upstream_body_mode on_head(void *arg,
             }
         }
         /* its first bytes say why (the upstream error's type and code),
-         * for fallback plugins */
+         * for fallback plugins; with its type, it may be the client's
+         * answer in the end */
+        for (size_t i = 0; i < r->nheaders; i++) {
+            if (strcasecmp(r->headers[i].name, "Content-Type") == 0 && p->err_type == NULL)
+                p->err_type = strdup(r->headers[i].value);
+            else if (strcasecmp(r->headers[i].name, "Retry-After") == 0 &&
+                     p->err_retry_after == NULL)
+                p->err_retry_after = strdup(r->headers[i].value);
+        }
         p->failing = 1;
         p->head_at = now_seconds() - p->attempt_start;
         return UP_BODY_DELIVER;
@@ -529,7 +571,10 @@ static int on_body(void *arg, const char *data, size_t len)
             return -1;
         memcpy(p->err_body + p->err_len, data, len < room ? len : room);
         p->err_len += len < room ? len : room;
-        return len < room ? 0 : -1; /* enough: stop reading it */
+        if (len <= room)
+            return 0;
+        p->err_cut = 1;
+        return -1; /* enough: stop reading it */
     }
 
     /* Back-pressure: leave the bytes in curl until the client catches up. */
@@ -616,8 +661,10 @@ static void on_done(void *arg, enum upstream_result res, const char *detail)
         /* fall through */
     default: p->last_error = SY_ATTEMPT_CLOSED; p->last_status = 0; break;
     }
-    if (p->last_error == SY_ATTEMPT_STATUS)
+    if (p->last_error == SY_ATTEMPT_STATUS) {
         snprintf(p->last_detail, sizeof p->last_detail, "status %d", p->last_status);
+        p->err_complete = res == UP_OK;
+    }
     else
         snprintf(p->last_detail, sizeof p->last_detail, "%s: %s",
                  upstream_result_name(res), detail);
@@ -689,6 +736,8 @@ static void start_attempt(struct proxy *p, struct backend *b)
     p->last_status = 0;
     p->last_malformed = 0;
     p->failing = 0;
+    p->err_cut = 0;
+    p->err_complete = 0;
     p->head_at = -1;
     p->attempt_start = now_seconds();
     atomic_fetch_add(&b->inflight, 1);
@@ -850,6 +899,23 @@ static int switch_model(struct proxy *p, struct model *m)
     return 0;
 }
 
+/* Nothing served the request, but a backend answered: the client gets the
+ * last such answer as it was sent (status, body, its type, Retry-After),
+ * with the router's own X-Switchyard-* headers, not a made-up 503. */
+static void pass_last_answer(struct proxy *p)
+{
+    LOG_WARN("request %s: giving up; passing on the last answer, %d from %s (%s)", p->view.id,
+             p->kept.status, p->kept.backend ? p->kept.backend->url : "?", p->last_detail);
+    add_router_headers(p);
+    if (p->kept.retry_after != NULL)
+        http_resp_header(p->req, "Retry-After", p->kept.retry_after);
+    proxy_account(p, p->kept.status);
+    http_resp_send(p->req, p->kept.status,
+                   p->kept.type != NULL ? p->kept.type : "application/json",
+                   p->kept.body != NULL ? p->kept.body : "", p->kept.len);
+    proxy_free(p);
+}
+
 static void give_up(struct proxy *p)
 {
     char msg[1024];
@@ -860,6 +926,10 @@ static void give_up(struct proxy *p)
                                                             : RETRY_LAST_OTHER);
 
     atomic_fetch_add(&p->asked->stats.exhausted, 1);
+    if (p->kept.status != 0) {
+        pass_last_answer(p);
+        return;
+    }
     used = (size_t)snprintf(msg, sizeof msg, "no backend could serve model '%s' (tried: ",
                             p->asked->name);
     for (int i = 0; i < p->ntried && used < sizeof msg; i++)
@@ -947,6 +1017,7 @@ static void advance(struct proxy *p)
             .elapsed = now_seconds() - p->start,
             .untried_usable = untried_usable(p),
             .last_refused = p->last_error == SY_ATTEMPT_CONNECT,
+            .last_answered = p->last_error == SY_ATTEMPT_STATUS,
             .retry_after = p->retry_after,
         };
         enum retry_step step = retry_next_step(&lim, &st);

@@ -21,6 +21,10 @@ enum retry_step retry_next_step(const struct retry_limits *lim,
             return STEP_FALLBACK;
         if (st->retry_after > 0)
             return STEP_WAIT;
+        /* a backend that just answered 5xx or 429 is not asked again at
+         * once: without a Retry-After there is no reason it would do better */
+        if (st->last_answered)
+            return STEP_FALLBACK;
     }
     return STEP_ATTEMPT;
 }

@@ -29,6 +29,7 @@ struct retry_state {
     int untried_usable;  /* usable backends of the model this request has
                             not tried yet */
     int last_refused;    /* the last attempt's connection was refused */
+    int last_answered;   /* the last attempt was answered with a 5xx or 429 */
     double retry_after;  /* the wait the last attempt's Retry-After asks
                             (capped), or 0 */
 };

@@ -147,6 +147,7 @@ void register_dns_e2e_tests(void);
 void register_stats_e2e_tests(void);
 void register_endpoints_e2e_tests(void);
 void register_trace_e2e_tests(void);
+void register_failures_e2e_tests(void);
 void register_otlp_e2e_tests(void);
 
 #endif

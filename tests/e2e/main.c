@@ -36,6 +36,7 @@ int main(int argc, char **argv)
     register_stats_e2e_tests();
     register_endpoints_e2e_tests();
     register_trace_e2e_tests();
+    register_failures_e2e_tests();
     register_otlp_e2e_tests();
     CU_basic_set_mode(CU_BRM_VERBOSE);
     if (argc > 1) {

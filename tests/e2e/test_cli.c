@@ -863,9 +863,10 @@ static void test_flag_overrides_file(void)
     struct mock failing;
     char yaml[512], port[16];
     int file_port = free_port(), p = free_port();
-    const char *fail503[] = { "--status", "503", NULL };
+    const char *fail503[] = { "--close", NULL };
 
-    /* a backend that answers 503 is retried (a refusing one would not be) */
+    /* a backend that drops the connection is retried at once (one that
+     * refuses it, or answers 5xx, is not) */
     CU_ASSERT_EQUAL_FATAL(mock_start(&failing, "cli-503", "dead", fail503), 0);
     snprintf(yaml, sizeof yaml,
              "listen: 127.0.0.1:%d\n"

@@ -332,8 +332,10 @@ static void test_429_retry_after_capped(void)
     CU_ASSERT_EQUAL_FATAL(mock_set_mode(&r_solo, "{\"status\":429,\"retry_after\":\"10\"}"), 0);
     CU_ASSERT_EQUAL(http_post(r_rt.port, CHAT, "{\"model\":\"solo\"}", NULL, &r), 0);
     CU_ASSERT_EQUAL(mock_set_mode(&r_solo, "{}"), 0);
-    check_router_error(&r, 503);
-    check_retry_after(&r, 1, 10);
+    /* the backend's last answer, as it sent it: its 429, its Retry-After */
+    CU_ASSERT_EQUAL(r.status, 429);
+    CHECK_HEADER(&r, "Retry-After", "10");
+    CU_ASSERT_PTR_NOT_NULL(r.body ? strstr(r.body, "mock status 429") : NULL);
     CHECK_HEADER(&r, "X-Switchyard-Attempts", "2");
     CHECK_HEADER(&r, "X-Switchyard-Fallback", NULL);
     if (r.total < 1.4 || r.total > 2.2)
@@ -776,9 +778,10 @@ static void test_default_model_itself_fails(void)
     CU_ASSERT_EQUAL_FATAL(mock_set_mode(&d_c, "{\"status\":503}"), 0);
     CU_ASSERT_EQUAL(http_post(d_rt.port, CHAT, "{\"model\":\"C\"}", NULL, &r), 0);
     CU_ASSERT_EQUAL(mock_set_mode(&d_c, "{}"), 0);
+    /* nothing left: the client gets C's own answer (a backend answered) */
     msg = check_router_error(&r, 503);
-    CU_ASSERT_PTR_NOT_NULL(strstr(msg, "'C'"));
-    check_retry_after(&r, 1, 600);
+    CU_ASSERT_STRING_EQUAL(msg, "mock status 503");
+    CHECK_HEADER(&r, "Retry-After", NULL);
     CHECK_HEADER(&r, "X-Switchyard-Attempts", "1");
     CHECK_HEADER(&r, "X-Switchyard-Fallback", NULL);
     resp_free(&r);
@@ -1116,7 +1119,8 @@ static void test_f4_first_429_falls_back_at_once(void)
     mock_set_mode(&f4_a2, "{}");
 }
 
-/* Any other failure is declined: A's retries, then model_map's C. */
+/* Any other failure is declined: A's two backends (a backend that
+ * answered 503 is not asked again at once), then model_map's C. */
 static void test_f4_other_failures_declined(void)
 {
     struct resp r;
@@ -1127,9 +1131,9 @@ static void test_f4_other_failures_declined(void)
     CU_ASSERT_EQUAL(http_post(f4_rt.port, CHAT, "{\"model\":\"A\"}", NULL, &r), 0);
     CU_ASSERT_EQUAL(r.status, 200);
     CHECK_HEADER(&r, "X-Switchyard-Fallback", "A>C");
-    CU_ASSERT_EQUAL(attempts_of(&r), 4); /* 1 + 2 reroutes on A, then C */
+    CU_ASSERT_EQUAL(attempts_of(&r), 3); /* A's two, then C */
     resp_free(&r);
-    CU_ASSERT_EQUAL(f4_a_requests() - before, 3);
+    CU_ASSERT_EQUAL(f4_a_requests() - before, 2);
     mock_set_mode(&f4_a1, "{}");
     mock_set_mode(&f4_a2, "{}");
 }

@@ -110,8 +110,17 @@ static void test_refused_and_retry_after_rules(void)
     st.untried_usable = 1; /* another backend: no wait */
     CU_ASSERT_EQUAL(retry_next_step(&rl, &st), STEP_ATTEMPT);
     st.untried_usable = 0;
-    st.retry_after = 0; /* a 5xx without Retry-After: again at once */
+    st.retry_after = 0; /* a dropped connection: again at once */
     CU_ASSERT_EQUAL(retry_next_step(&rl, &st), STEP_ATTEMPT);
+    st.last_answered = 1; /* a 5xx or 429 without Retry-After: not at once */
+    CU_ASSERT_EQUAL(retry_next_step(&rl, &st), STEP_FALLBACK);
+    st.untried_usable = 1; /* another backend: that one */
+    CU_ASSERT_EQUAL(retry_next_step(&rl, &st), STEP_ATTEMPT);
+    st.untried_usable = 0;
+    st.retry_after = 1; /* with Retry-After: after the wait */
+    CU_ASSERT_EQUAL(retry_next_step(&rl, &st), STEP_WAIT);
+    st.retry_after = 0;
+    st.last_answered = 0;
     st.attempts_model = 0; /* the first attempt of a model never waits */
     st.retry_after = 2;
     st.last_refused = 1;
