@@ -1199,6 +1199,19 @@ static int read_body(struct proxy *p, struct body_info *info)
     return 0;
 }
 
+/* The request's model is known: its first attempt (or fallback) goes. */
+static void serve(struct proxy *p)
+{
+    p->view.model = p->model->name;
+    p->tried[0] = p->model;
+    p->tried_names[0] = p->model->name;
+    p->ntried = 1;
+    /* from here the answer may come later: the connection tells us when
+     * the client leaves, and when a slow one has taken its bytes */
+    http_req_set_owner(p->req, client_gone, client_drained, p);
+    advance(p);
+}
+
 void dispatch_request(struct worker *w, struct http_req *req)
 {
     struct proxy *p = proxy_new(w, req);
@@ -1249,14 +1262,7 @@ void dispatch_request(struct worker *w, struct http_req *req)
         p->body = nb;
         p->body_len = nlen;
     }
-    p->view.model = p->model->name;
-    p->tried[0] = p->model;
-    p->tried_names[0] = p->model->name;
-    p->ntried = 1;
-    /* from here the answer may come later: the connection tells us when
-     * the client leaves, and when a slow one has taken its bytes */
-    http_req_set_owner(req, client_gone, client_drained, p);
-    advance(p);
+    serve(p);
 }
 
 void dispatch_engine_request(struct worker *w, struct http_req *req, enum dispatch_engine_op op)
@@ -1282,10 +1288,5 @@ void dispatch_engine_request(struct worker *w, struct http_req *req, enum dispat
     }
     p->view.body = p->body;
     p->view.body_len = p->body_len;
-    p->view.model = p->model->name;
-    p->tried[0] = p->model;
-    p->tried_names[0] = p->model->name;
-    p->ntried = 1;
-    http_req_set_owner(req, client_gone, client_drained, p);
-    advance(p);
+    serve(p);
 }

@@ -8,6 +8,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <event2/buffer.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -232,20 +233,25 @@ static void render_latency(struct evbuffer *out, const struct backend *b,
 /* The {server,model} series: tokens, errors, latency. */
 static void render_pairs(const struct setup *s, struct evbuffer *out)
 {
-    type_line(out, "vllm:input_tokens_total", "counter", "Total input tokens processed");
-    for (size_t i = 0; i < s->nbackends; i++)
-        for (size_t k = 0; k < s->backends[i].nserved; k++) {
-            pair_labels(out, "vllm:input_tokens_total", &s->backends[i], &s->backends[i].served[k]);
-            evbuffer_add_printf(out, "} %llu\n",
-                                (unsigned long long)load(&s->backends[i].served[k].input_tokens));
-        }
-    type_line(out, "vllm:output_tokens_total", "counter", "Total output tokens generated");
-    for (size_t i = 0; i < s->nbackends; i++)
-        for (size_t k = 0; k < s->backends[i].nserved; k++) {
-            pair_labels(out, "vllm:output_tokens_total", &s->backends[i], &s->backends[i].served[k]);
-            evbuffer_add_printf(out, "} %llu\n",
-                                (unsigned long long)load(&s->backends[i].served[k].output_tokens));
-        }
+    static const struct {
+        const char *name, *help;
+        size_t offset;
+    } tokens[] = {
+        {"vllm:input_tokens_total", "Total input tokens processed",
+         offsetof(struct backend_model, input_tokens)},
+        {"vllm:output_tokens_total", "Total output tokens generated",
+         offsetof(struct backend_model, output_tokens)},
+    };
+    for (size_t t = 0; t < 2; t++) {
+        type_line(out, tokens[t].name, "counter", tokens[t].help);
+        for (size_t i = 0; i < s->nbackends; i++)
+            for (size_t k = 0; k < s->backends[i].nserved; k++) {
+                const struct backend_model *bm = &s->backends[i].served[k];
+                pair_labels(out, tokens[t].name, &s->backends[i], bm);
+                evbuffer_add_printf(out, "} %llu\n", (unsigned long long)load(
+                    (const atomic_uint_fast64_t *)((const char *)bm + tokens[t].offset)));
+            }
+    }
     type_line(out, "vllm:request_errors_total", "counter", "Total request errors");
     for (size_t i = 0; i < s->nbackends; i++)
         for (size_t k = 0; k < s->backends[i].nserved; k++)
