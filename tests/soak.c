@@ -1494,7 +1494,7 @@ int main(int argc, char **argv)
            " a fallback; %ld access-log lines\n", attempts, nretried, max_att, nfallback,
            log_lines);
     check(nbad == 0 && load.finished == load.issued &&
-          n200 + n200err + naborted + ngaveup + n503 + n504 == load.issued,
+          n200 + n200err + naborted + ngaveup + n503 + n504 + npassed == load.issued,
           "outcomes: %ld requests, each with exactly one allowed outcome (%ld failed)",
           load.issued, nbad);
     check(attempts_bad == 0 && log_bad == 0,

@@ -77,9 +77,12 @@
  *     X-Switchyard-Attempts (1 to 1 + reroute_attempts) and one
  *     X-Switchyard-Model: m, no hop-by-hop header but the router's own
  *     Connection: close and Transfer-Encoding: chunked;
- *   - an answer with status 500 or more is the router's own: 502, 503 or
+ *   - an answer with status 429 or 500 or more is a backend's failed answer
+ *     to that request passed on when nothing served it (its status, its
+ *     whole body of at most 16 KiB, its Content-Type and Retry-After, no
+ *     other header of its head), or else the router's own: 502, 503 or
  *     504, JSON {"error":{..,"code":STATUS}}, whole, with only the router's
- *     headers; a backend's 429 and 5xx never reach the client;
+ *     headers;
  *   - any other answer is a legit answer of a backend to a request with
  *     the same X-Request-Id: the same status, exactly its header lines
  *     minus the hop-by-hop ones, those its Connection lists, X-Request-Id,
@@ -1145,11 +1148,51 @@ static void show_ref(const char *what, const struct ref_ans *e)
 }
 
 /* The backend answer that answer a (to request id) is, or abort. */
+/* A backend's failed answer (5xx or 429) the router passed on when
+ * nothing served the request: its status and whole body (the router keeps
+ * 16 KiB), its Content-Type and Retry-After, nothing else of its head but
+ * the router's own headers. */
+static const char *matches_passed(const struct answer *a, const struct ref_ans *e)
+{
+    const char *type = "application/json", *retry_after = NULL;
+
+    if (!e->legit)
+        return "not a sound answer";
+    if (a->rp.status != e->status || !(e->status == 429 || (e->status >= 500 && e->status <= 599)))
+        return "another status, or no failure";
+    if (!e->body_complete || !a->complete || e->body.len > 16 * 1024)
+        return "not whole";
+    if (!same(a->body.p, a->body.len, e->body.p, e->body.len))
+        return "another body";
+    for (size_t i = 0; i < e->nh; i++) {
+        if (strcasecmp(e->name[i], "Content-Type") == 0)
+            type = e->value[i];
+        else if (strcasecmp(e->name[i], "Retry-After") == 0 && retry_after == NULL)
+            retry_after = e->value[i];
+    }
+    for (size_t k = 0; k < a->rp.nh; k++) {
+        const struct hdr *h = &a->rp.h[k];
+        if (router_header(h) || named(h, "Date"))
+            continue;
+        if (named(h, "Content-Type") && h->vlen == strlen(type) &&
+            memcmp(h->value, type, h->vlen) == 0)
+            continue;
+        if (named(h, "Retry-After") && retry_after != NULL && h->vlen == strlen(retry_after) &&
+            memcmp(h->value, retry_after, h->vlen) == 0)
+            continue;
+        return "a header not passed on";
+    }
+    return NULL;
+}
+
+/* What try_entry holds an answer to: matches, or matches_passed. */
+static const char *(*matcher)(const struct answer *, const struct ref_ans *) = matches;
+
 /* Try e as the source of a; *found when it is. */
 static void try_entry(const struct answer *a, struct ref_ans *e, int *found, const char **why)
 {
     if (e->legit) {
-        const char *w = matches(a, e);
+        const char *w = matcher(a, e);
         if (w == NULL)
             *found = 1;
         else
@@ -1252,7 +1295,8 @@ static void check_router_answer(const struct answer *a, int left)
                                        "Content-Length", "Date", "Connection" };
 
     FUZZ_CHECK(a->rp.status == 502 || a->rp.status == 503 || a->rp.status == 504,
-               "status %d to the client: a backend's 5xx passed on?", a->rp.status);
+               "status %d to the client, not the router's, nor a backend's answer passed on",
+               a->rp.status);
     FUZZ_CHECK(a->framing == 1 && (a->complete || left), "the router's %d not whole",
                a->rp.status);
     FUZZ_CHECK(value_is(&a->rp, "Content-Type", "application/json"),
@@ -1308,11 +1352,18 @@ static void validate(struct state *st)
         for (size_t i = 0; i < sizeof hop / sizeof hop[0]; i++)
             FUZZ_CHECK(resp_header(&a.rp, hop[i], NULL, NULL) == 0, "answer %d has %s", k + 1,
                        hop[i]);
-        FUZZ_CHECK(a.rp.status != 429, "a backend's 429 reached the client");
-        if (a.rp.status >= 500)
-            check_router_answer(&a, st->left);
-        else
+        if (a.rp.status == 429 || a.rp.status >= 500) {
+            /* a backend's last failed answer passed on, or the router's own
+             * (a 429 can only be the former) */
+            const char *why = NULL;
+            matcher = matches_passed;
+            int passed = legit_source(st, &a, k + 1, known_reuse, &why);
+            matcher = matches;
+            if (!passed && !(known_junk1xx && junk_after_1xx))
+                check_router_answer(&a, st->left);
+        } else {
             check_backend_answer(st, &a, k + 1);
+        }
         if (!a.complete) {
             FUZZ_CHECK(pos == st->out.len, "bytes after the cut answer %d", k + 1);
             FUZZ_CHECK(st->eof || st->left, "answer %d cut, and the connection stays open",
