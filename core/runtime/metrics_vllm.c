@@ -114,76 +114,60 @@ static void server_sample(struct evbuffer *out, const char *name, const struct b
     evbuffer_add_printf(out, "\"} %.17g\n", v);
 }
 
-/* A gauge per backend from its request stats (rs) or engine stats (es). */
-struct per_server {
-    const char *name, *help;
-    int from_engine;  /* only backends scraped at least once */
-    double (*value)(const struct request_stats *rs, const struct engine_stats *es,
-                    const struct backend *b);
+/* vllm_router's per-server gauges, and what each reads. */
+enum series {
+    S_QPS, S_LATENCY, S_ITL, S_DECODING_LENGTH, S_PREFILL, S_DECODING, S_RUNNING, S_HEALTHY,
+    S_WAITING, S_SWAPPED, S_HIT_RATE, S_HITS, S_QUERIES
 };
 
-static double v_qps(const struct request_stats *r, const struct engine_stats *e,
-                    const struct backend *b) { (void)e; (void)b; return r->qps; }
-static double v_latency(const struct request_stats *r, const struct engine_stats *e,
-                        const struct backend *b) { (void)e; (void)b; return r->avg_latency; }
-static double v_itl(const struct request_stats *r, const struct engine_stats *e,
-                    const struct backend *b) { (void)e; (void)b; return r->avg_itl; }
-static double v_declen(const struct request_stats *r, const struct engine_stats *e,
-                       const struct backend *b) { (void)e; (void)b; return r->avg_decoding_length; }
-static double v_prefill(const struct request_stats *r, const struct engine_stats *e,
-                        const struct backend *b) { (void)e; (void)b; return (double)r->in_prefill; }
-static double v_decode(const struct request_stats *r, const struct engine_stats *e,
-                       const struct backend *b) { (void)e; (void)b; return (double)r->in_decoding; }
-static double v_running(const struct request_stats *r, const struct engine_stats *e,
-                        const struct backend *b)
-{
-    (void)e;
-    (void)b;
-    return (double)(r->in_prefill + r->in_decoding); /* as vllm_router counts it */
-}
-static double v_healthy(const struct request_stats *r, const struct engine_stats *e,
-                        const struct backend *b)
-{
-    (void)r;
-    (void)e;
-    return backend_usable((struct backend *)b, setup_now_ms());
-}
+/* A gauge per backend from its request stats or engine stats. */
+static const struct per_server {
+    const char *name, *help;
+    int from_engine;  /* only backends scraped at least once */
+    enum series what;
+} per_server[] = {
+    {"vllm:current_qps", "Current Queries Per Second", 0, S_QPS},
+    {"vllm:avg_latency", "Average end-to-end request latency", 0, S_LATENCY},
+    {"vllm:avg_itl", "Average Inter-Token Latency", 0, S_ITL},
+    {"vllm:avg_decoding_length", "Average Decoding Length", 0, S_DECODING_LENGTH},
+    {"vllm:num_prefill_requests", "Number of Prefill Requests", 0, S_PREFILL},
+    {"vllm:num_decoding_requests", "Number of Decoding Requests", 0, S_DECODING},
+    {"vllm:num_requests_running", "Number of running requests", 0, S_RUNNING},
+    {"vllm:healthy_pods_total", "Number of healthy vLLM pods", 0, S_HEALTHY},
+    {"vllm:num_requests_waiting", "Number of waiting requests", 1, S_WAITING},
+    {"vllm:num_requests_swapped", "Number of swapped requests", 1, S_SWAPPED},
+    {"vllm:gpu_prefix_cache_hit_rate", "GPU Prefix Cache Hit Rate", 1, S_HIT_RATE},
+    {"vllm:gpu_prefix_cache_hits_total", "Total GPU Prefix Cache Hits", 1, S_HITS},
+    {"vllm:gpu_prefix_cache_queries_total", "Total GPU Prefix Cache Queries", 1, S_QUERIES},
+};
+
 static double engine_value(const struct engine_stats *e, enum engine_value v)
 {
     return e->present >> v & 1 ? e->v[v] : 0;
 }
-static double v_waiting(const struct request_stats *r, const struct engine_stats *e,
-                        const struct backend *b) { (void)r; (void)b; return engine_value(e, EV_WAITING); }
-static double v_swapped(const struct request_stats *r, const struct engine_stats *e,
-                        const struct backend *b) { (void)r; (void)b; return engine_value(e, EV_SWAPPED); }
-static double v_hits(const struct request_stats *r, const struct engine_stats *e,
-                     const struct backend *b) { (void)r; (void)b; return engine_value(e, EV_PREFIX_HITS); }
-static double v_queries(const struct request_stats *r, const struct engine_stats *e,
-                        const struct backend *b) { (void)r; (void)b; return engine_value(e, EV_PREFIX_QUERIES); }
-static double v_hit_rate(const struct request_stats *r, const struct engine_stats *e,
-                         const struct backend *b)
+
+static double series_value(enum series what, const struct request_stats *r,
+                           const struct engine_stats *e, const struct backend *b)
 {
     double q = engine_value(e, EV_PREFIX_QUERIES);
-    (void)r;
-    (void)b;
-    return q > 0 ? engine_value(e, EV_PREFIX_HITS) / q : 0;
-}
 
-static const struct per_server per_server[] = {
-    {"vllm:current_qps", "Current Queries Per Second", 0, v_qps},
-    {"vllm:avg_latency", "Average end-to-end request latency", 0, v_latency},
-    {"vllm:avg_itl", "Average Inter-Token Latency", 0, v_itl},
-    {"vllm:avg_decoding_length", "Average Decoding Length", 0, v_declen},
-    {"vllm:num_prefill_requests", "Number of Prefill Requests", 0, v_prefill},
-    {"vllm:num_decoding_requests", "Number of Decoding Requests", 0, v_decode},
-    {"vllm:num_requests_running", "Number of running requests", 0, v_running},
-    {"vllm:healthy_pods_total", "Number of healthy vLLM pods", 0, v_healthy},
-    {"vllm:num_requests_waiting", "Number of waiting requests", 1, v_waiting},
-    {"vllm:num_requests_swapped", "Number of swapped requests", 1, v_swapped},
-    {"vllm:gpu_prefix_cache_hit_rate", "GPU Prefix Cache Hit Rate", 1, v_hit_rate},
-    {"vllm:gpu_prefix_cache_hits_total", "Total GPU Prefix Cache Hits", 1, v_hits},
-    {"vllm:gpu_prefix_cache_queries_total", "Total GPU Prefix Cache Queries", 1, v_queries},
-};
+    switch (what) {
+    case S_QPS: return r->qps;
+    case S_LATENCY: return r->avg_latency;
+    case S_ITL: return r->avg_itl;
+    case S_DECODING_LENGTH: return r->avg_decoding_length;
+    case S_PREFILL: return (double)r->in_prefill;
+    case S_DECODING: return (double)r->in_decoding;
+    case S_RUNNING: return (double)(r->in_prefill + r->in_decoding); /* as vllm_router counts it */
+    case S_HEALTHY: return backend_usable((struct backend *)b, setup_now_ms());
+    case S_WAITING: return engine_value(e, EV_WAITING);
+    case S_SWAPPED: return engine_value(e, EV_SWAPPED);
+    case S_HIT_RATE: return q > 0 ? engine_value(e, EV_PREFIX_HITS) / q : 0;
+    case S_HITS: return engine_value(e, EV_PREFIX_HITS);
+    case S_QUERIES: return q;
+    }
+    return 0;
+}
 
 static void pair_labels(struct evbuffer *out, const char *name, const struct backend *b,
                         const struct backend_model *bm)
@@ -290,7 +274,8 @@ void metrics_render_vllm(const struct setup *s, struct evbuffer *out)
         type_line(out, g->name, "gauge", g->help);
         for (size_t i = 0; i < s->nbackends; i++)
             if (!g->from_engine || scraped[i])
-                server_sample(out, g->name, &s->backends[i], g->value(&rs[i], &es[i], &s->backends[i]));
+                server_sample(out, g->name, &s->backends[i],
+                              series_value(g->what, &rs[i], &es[i], &s->backends[i]));
     }
     type_line(out, "vllm:num_incoming_requests_total", "counter",
               "Total valid incoming requests to router (including when no backends available).");
