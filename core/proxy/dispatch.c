@@ -1134,6 +1134,8 @@ static struct proxy *proxy_new(struct worker *w, struct http_req *req)
  * request was answered (400, in vllm_router's words). */
 static int take_engine_id(struct proxy *p, int required)
 {
+    if (!required && strchr(p->req->target, '?') == NULL)
+        return 0; /* no query, no id: no copy of the target on the hot path */
     size_t rlen = strlen(p->req->target) + 1;
     char id[64], msg[160], *rest = malloc(rlen);
     int rc = rest ? request_query_take(p->req->target, "id", id, sizeof id, rest, rlen) : -1;
